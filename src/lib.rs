@@ -1,1 +1,67 @@
+//! # twinloop
+//!
+//! Python's asyncio event loop, in Rust, on two targets: natively (epoll, kqueue or IOCP
+//! through `mio`) and compiled to `wasm32-wasip1`, inside the `twinloop-host` wasmtime
+//! harness, where it reaches clocks and the network through WASI 0.2. The same program
+//! and the same test suite run on both.
+//!
+//! The reference for the API is the asyncio event-loop page: each method's documentation
+//! names the asyncio method it mirrors and says how it differs.
+//!
+//! ```
+//! use std::time::Duration;
+//! use twinloop::EventLoop;
+//!
+//! let ev = EventLoop::new()?;
+//! ev.call_soon(|_| println!("Hello World"))?;
+//! ev.call_later(Duration::from_millis(10), |ev| ev.stop())?;
+//! ev.run_forever()?;
+//! ev.close()?;
+//! # Ok::<(), twinloop::Error>(())
+//! ```
+//!
+//! ## Targets
+//!
+//! | | native (Linux; macOS and Windows type-checked) | `wasm32-wasip1` in `twinloop-host` |
+//! |---|---|---|
+//! | callbacks, timers, futures, tasks | yes | yes |
+//! | `call_soon_threadsafe` from other threads | yes | no threads: same-thread only |
+//! | a panicking callback or task reaches the exception handler, loop goes on | yes | no: `panic=abort`, the guest traps |
+//!
+//! ## Panics
+//!
+//! Natively, a callback or task that panics is caught: the panic becomes
+//! [`Error::Panic`] in an [`ExceptionContext`] handed to the exception handler (or in the
+//! task's result), and the loop goes on. WASI guests are built with `panic=abort`, so
+//! there a panic ends the guest (the host reports the trap and a non-zero exit).
 
+#![warn(missing_docs)]
+
+mod current;
+mod error;
+mod event_loop;
+mod exception;
+mod future;
+mod handle;
+mod ready_queue;
+mod remote;
+mod sys;
+mod task;
+mod timer_heap;
+
+pub use current::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
+pub use error::{Error, Result};
+pub use event_loop::{EventLoop, DEBUG_ENV_VAR};
+pub use exception::{ExceptionContext, ExceptionHandler};
+pub use future::{CallbackId, LoopFuture};
+pub use handle::{Handle, TimerHandle};
+pub use remote::{RemoteHandle, ThreadsafeHandle};
+pub use task::{sleep, Task, TaskFactory, TaskFuture};
+
+/// The target this build of twinloop runs on, as named in [`Error::Unsupported`]
+/// (`"linux"`, `"macos"`, `"windows"`, ..., or `"wasm32-wasip1"`).
+pub const TARGET: &str = sys::TARGET;
+
+/// Whether this target has threads (false in the WASI guest), i.e. whether
+/// [`RemoteHandle`]s can be used from other threads.
+pub const HAS_THREADS: bool = sys::HAS_THREADS;

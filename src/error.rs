@@ -1,0 +1,158 @@
+//! The error type of every fallible twinloop call.
+//!
+//! Python's exceptions become variants here, as `api-map.md` says: `RuntimeError` about the
+//! loop's state becomes [`Error::LoopClosed`], [`Error::LoopRunning`] and friends,
+//! `CancelledError` becomes [`Error::Cancelled`], `InvalidStateError` becomes
+//! [`Error::InvalidState`], `OSError` becomes [`Error::Io`] with the OS error kept.
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+/// `Result<T, twinloop::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong. Each message says what to do about it where there is something to do.
+///
+/// `Error` is `Clone` (I/O errors are shared through an `Arc`) so that a failed future can
+/// hand the same error to every party that looks at it.
+///
+/// ```
+/// use twinloop::{Error, EventLoop};
+/// let ev = EventLoop::new()?;
+/// ev.close()?;
+/// assert!(matches!(ev.call_soon(|_| {}), Err(Error::LoopClosed)));
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The loop was closed with `close()`; create a new loop with `EventLoop::new()`.
+    LoopClosed,
+    /// `run_forever`/`run_until_complete` (or `close`) was called while this loop runs.
+    LoopRunning,
+    /// Another loop is already running on this thread; loops do not nest.
+    AnotherLoopRunning,
+    /// `get_running_loop()` was called outside a running loop.
+    NoRunningLoop,
+    /// `get_event_loop()` found neither a running loop nor one set with `set_event_loop`.
+    NoCurrentLoop,
+    /// `stop()` was called before the future given to `run_until_complete` completed.
+    LoopStopped,
+    /// The future or task was cancelled, with the message given to `cancel`, if any.
+    Cancelled(Option<String>),
+    /// The operation does not fit the object's state (a second `set_result`, `result()` of a
+    /// pending future, ...). The text says which.
+    InvalidState(String),
+    /// An operation did not finish in time.
+    Timeout,
+    /// A callback or task panicked; the panic message is kept.
+    Panic(String),
+    /// This target cannot do the operation: `what` names the call, `target` the target.
+    Unsupported {
+        /// The call that is not available.
+        what: &'static str,
+        /// The target that lacks it, e.g. `"wasm32-wasip1"`.
+        target: &'static str,
+    },
+    /// An argument is out of range or inconsistent with another one. The text says which.
+    InvalidArgument(String),
+    /// An operating-system (or WASI) error, kept as it came.
+    Io(Arc<io::Error>),
+    /// Several attempts failed (`all_errors`, or `create_connection` over several addresses).
+    Multiple(Vec<Error>),
+}
+
+impl Error {
+    /// True for [`Error::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Error::Cancelled(_))
+    }
+
+    /// The `io::ErrorKind` of an [`Error::Io`], `None` for other variants.
+    pub fn io_kind(&self) -> Option<io::ErrorKind> {
+        match self {
+            Error::Io(e) => Some(e.kind()),
+            _ => None,
+        }
+    }
+
+    /// The raw OS error code of an [`Error::Io`], when there is one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Io(e) => e.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn invalid_state(what: impl Into<String>) -> Error {
+        Error::InvalidState(what.into())
+    }
+
+    pub(crate) fn invalid_argument(what: impl Into<String>) -> Error {
+        Error::InvalidArgument(what.into())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::LoopClosed => f.write_str("event loop is closed; create a new one"),
+            Error::LoopRunning => f.write_str("this event loop is already running"),
+            Error::AnotherLoopRunning => f.write_str(
+                "cannot run the event loop while another loop is running on this thread",
+            ),
+            Error::NoRunningLoop => f.write_str("no running event loop"),
+            Error::NoCurrentLoop => f.write_str(
+                "no current event loop; create one with EventLoop::new() or set_event_loop()",
+            ),
+            Error::LoopStopped => f.write_str("event loop stopped before future completed"),
+            Error::Cancelled(None) => f.write_str("cancelled"),
+            Error::Cancelled(Some(msg)) => write!(f, "cancelled: {msg}"),
+            Error::InvalidState(what) => write!(f, "invalid state: {what}"),
+            Error::Timeout => f.write_str("operation timed out"),
+            Error::Panic(msg) => write!(f, "panicked: {msg}"),
+            Error::Unsupported { what, target } => {
+                write!(f, "{what} is not supported on {target}")
+            }
+            Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
+            Error::Io(e) => write!(f, "{e}"),
+            Error::Multiple(errors) => {
+                f.write_str("multiple errors: ")?;
+                for (i, e) in errors.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::Io(Arc::new(e))
+    }
+}
+
+/// The text of a caught panic payload.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

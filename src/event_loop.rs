@@ -1,0 +1,662 @@
+//! `EventLoop`: the loop itself. Its turn (`run_once`) reads like the asyncio page says:
+//! compute the deadline from the timer heap, poll once, move ready I/O and due timers to
+//! the ready queue, run exactly what was ready when the batch began.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::rc::{Rc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+
+use crate::current;
+use crate::error::{panic_message, Error, Result};
+use crate::exception::{self, ExceptionContext, ExceptionHandler};
+use crate::future::LoopFuture;
+use crate::handle::{Handle, HandleInner, TimerHandle};
+use crate::ready_queue::{Ready, ReadyQueue};
+use crate::remote::{self, LoopShared, RemoteHandle, RemoteItem};
+use crate::sys;
+use crate::task::{Task, TaskCore, TaskFactory};
+use crate::timer_heap::TimerHeap;
+
+/// The longest single wait, as asyncio's `MAXIMUM_SELECT_TIMEOUT`. Longer timers simply
+/// take several waits; there is no limit on a delay's length.
+const MAX_POLL_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// asyncio's `slow_callback_duration` default.
+const DEFAULT_SLOW_CALLBACK: Duration = Duration::from_millis(100);
+/// A poll that takes longer than this is logged at INFO in debug mode.
+const SLOW_POLL: Duration = Duration::from_secs(1);
+/// Timers due within this much of "now" are run in the current iteration (the monotonic
+/// clock's resolution, as asyncio's `_clock_resolution`).
+const CLOCK_RESOLUTION: f64 = 1e-9;
+/// The environment variable that turns debug mode on (any non-empty value), like
+/// `PYTHONASYNCIODEBUG`.
+pub const DEBUG_ENV_VAR: &str = "TWINLOOP_DEBUG";
+
+static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
+
+/// An event loop: asyncio's `asyncio.AbstractEventLoop`, single-threaded and `!Send`.
+///
+/// `EventLoop` is a cheap handle (`Clone` shares the same loop). Callbacks receive
+/// `&EventLoop`; other threads get a [`RemoteHandle`] from [`EventLoop::remote`].
+///
+/// ```
+/// use twinloop::EventLoop;
+/// let ev = EventLoop::new()?;
+/// ev.call_soon(|ev| {
+///     println!("Hello World");
+///     ev.stop();
+/// })?;
+/// ev.run_forever()?;
+/// ev.close()?;
+/// # Ok::<(), twinloop::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct EventLoop {
+    pub(crate) inner: Rc<LoopInner>,
+}
+
+pub(crate) struct LoopInner {
+    id: u64,
+    epoch: Instant,
+    ready: RefCell<ReadyQueue>,
+    timers: RefCell<TimerHeap>,
+    pub(crate) reactor: RefCell<sys::Reactor>,
+    /// Reused every iteration: readiness reports, then the inbox from other threads.
+    events: RefCell<Vec<sys::Event>>,
+    inbox: RefCell<Vec<RemoteItem>>,
+    pub(crate) shared: Arc<LoopShared>,
+    closed: Cell<bool>,
+    running: Cell<bool>,
+    stopping: Cell<bool>,
+    debug: Cell<bool>,
+    slow_callback_duration: Cell<Duration>,
+    exception_handler: RefCell<Option<ExceptionHandler>>,
+    task_factory: RefCell<Option<TaskFactory>>,
+    pub(crate) tasks: RefCell<Slab<Rc<TaskCore>>>,
+}
+
+impl Drop for LoopInner {
+    fn drop(&mut self) {
+        self.shared.mark_closed();
+        current::unregister_local(self.id);
+    }
+}
+
+impl EventLoop {
+    /// asyncio's `new_event_loop()`: a new loop with the target's backend. Debug mode is on
+    /// when the environment variable `TWINLOOP_DEBUG` is set to a non-empty value.
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// assert!(!ev.is_closed() && !ev.is_running());
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    pub fn new() -> Result<EventLoop> {
+        let reactor = sys::Reactor::new()?;
+        let id = NEXT_LOOP_ID.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::new(LoopShared::new(id, reactor.waker()));
+        let debug = std::env::var_os(DEBUG_ENV_VAR).is_some_and(|v| !v.is_empty());
+        let inner = Rc::new(LoopInner {
+            id,
+            epoch: Instant::now(),
+            ready: RefCell::new(ReadyQueue::new()),
+            timers: RefCell::new(TimerHeap::new()),
+            reactor: RefCell::new(reactor),
+            events: RefCell::new(Vec::with_capacity(1024)),
+            inbox: RefCell::new(Vec::new()),
+            shared,
+            closed: Cell::new(false),
+            running: Cell::new(false),
+            stopping: Cell::new(false),
+            debug: Cell::new(debug),
+            slow_callback_duration: Cell::new(DEFAULT_SLOW_CALLBACK),
+            exception_handler: RefCell::new(None),
+            task_factory: RefCell::new(None),
+            tasks: RefCell::new(Slab::new()),
+        });
+        current::register_local(id, &inner);
+        Ok(EventLoop { inner })
+    }
+
+    /// True if both are handles to the same loop.
+    pub fn ptr_eq(&self, other: &EventLoop) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    pub(crate) fn from_inner(inner: Rc<LoopInner>) -> EventLoop {
+        EventLoop { inner }
+    }
+
+    pub(crate) fn downgrade(&self) -> Weak<LoopInner> {
+        Rc::downgrade(&self.inner)
+    }
+
+    /// asyncio's `loop.time()`: seconds on the loop's monotonic clock, as `f64`.
+    pub fn time(&self) -> f64 {
+        self.inner.epoch.elapsed().as_secs_f64()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.get() {
+            Err(Error::LoopClosed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// asyncio's `loop.call_soon`: run `f` on the next iteration. Callbacks run in the
+    /// order they were scheduled, each exactly once.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// for i in 0..3 {
+    ///     let seen = seen.clone();
+    ///     ev.call_soon(move |_| seen.borrow_mut().push(i))?;
+    /// }
+    /// ev.call_soon(|ev| ev.stop())?;
+    /// ev.run_forever()?;
+    /// assert_eq!(*seen.borrow(), [0, 1, 2]);
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn call_soon(&self, f: impl FnOnce(&EventLoop) + 'static) -> Result<Handle> {
+        self.check_open()?;
+        let inner = HandleInner::new(Box::new(f), Location::caller());
+        self.inner
+            .ready
+            .borrow_mut()
+            .push(Ready::Callback(inner.clone()));
+        Ok(Handle { inner })
+    }
+
+    /// asyncio's `loop.call_soon_threadsafe` called on the loop's own thread: the same as
+    /// [`EventLoop::call_soon`] (FIFO with it), for `Send` callbacks. From other threads use
+    /// [`EventLoop::remote`].
+    #[track_caller]
+    pub fn call_soon_threadsafe(
+        &self,
+        f: impl FnOnce(&EventLoop) + Send + 'static,
+    ) -> Result<Handle> {
+        self.call_soon(f)
+    }
+
+    /// A `Send + Sync` handle for other threads: `call_soon_threadsafe` and `stop`.
+    pub fn remote(&self) -> RemoteHandle {
+        RemoteHandle {
+            shared: self.inner.shared.clone(),
+        }
+    }
+
+    /// asyncio's `loop.call_later`: run `f` once `delay` has passed (never earlier). A zero
+    /// delay runs on the next iteration, never synchronously.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let start = ev.time();
+    /// ev.call_later(Duration::from_millis(20), move |ev| {
+    ///     assert!(ev.time() - start >= 0.019);
+    ///     ev.stop();
+    /// })?;
+    /// ev.run_forever()?;
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn call_later(
+        &self,
+        delay: Duration,
+        f: impl FnOnce(&EventLoop) + 'static,
+    ) -> Result<TimerHandle> {
+        let when = self.time() + delay.as_secs_f64();
+        self.call_at(when, f)
+    }
+
+    /// asyncio's `loop.call_at`: run `f` at `when` on the [`EventLoop::time`] clock. A time
+    /// in the past runs on the next iteration; overdue timers run in deadline order.
+    /// `when` must not be NaN.
+    #[track_caller]
+    pub fn call_at(&self, when: f64, f: impl FnOnce(&EventLoop) + 'static) -> Result<TimerHandle> {
+        self.check_open()?;
+        if when.is_nan() {
+            return Err(Error::invalid_argument("call_at: `when` is NaN"));
+        }
+        let inner = HandleInner::new(Box::new(f), Location::caller());
+        let mut timers = self.inner.timers.borrow_mut();
+        timers.push(when, inner.clone());
+        Ok(TimerHandle {
+            inner,
+            when,
+            heap_cancelled: timers.cancelled_counter().clone(),
+        })
+    }
+
+    /// asyncio's `loop.is_running()`.
+    pub fn is_running(&self) -> bool {
+        self.inner.running.get()
+    }
+
+    /// asyncio's `loop.is_closed()`.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.get()
+    }
+
+    /// asyncio's `loop.stop()`. Called while the loop runs, the current batch of callbacks
+    /// finishes and `run_forever` returns; callbacks scheduled by that batch wait for the next
+    /// run. Called before `run_forever`, the next run polls I/O once with a zero timeout,
+    /// runs what is ready, and returns.
+    pub fn stop(&self) {
+        self.inner.stopping.set(true);
+    }
+
+    /// asyncio's `loop.close()`: drops every pending callback, timer and task; later calls
+    /// that schedule work return [`Error::LoopClosed`]. Idempotent. Fails with
+    /// [`Error::LoopRunning`] (and does nothing) while the loop runs.
+    pub fn close(&self) -> Result<()> {
+        if self.inner.running.get() {
+            return Err(Error::LoopRunning);
+        }
+        if self.inner.closed.replace(true) {
+            return Ok(());
+        }
+        self.inner.shared.mark_closed();
+        // Take everything out first; destructors run after the borrows end and may call
+        // back into the (now closed) loop.
+        let ready = self.inner.ready.borrow_mut().take_all();
+        let timers = self.inner.timers.borrow_mut().drain();
+        let tasks: Vec<_> = self.inner.tasks.borrow_mut().drain().collect();
+        for task in &tasks {
+            task.discard();
+        }
+        drop((ready, timers, tasks));
+        Ok(())
+    }
+
+    /// asyncio's `loop.run_forever()`: run until [`EventLoop::stop`] is called.
+    ///
+    /// Errors: [`Error::LoopClosed`], [`Error::LoopRunning`] if this loop is already running,
+    /// [`Error::AnotherLoopRunning`] if another loop runs on this thread, or an error from the
+    /// backend's poll.
+    pub fn run_forever(&self) -> Result<()> {
+        self.check_open()?;
+        current::enter_running(self)?;
+        self.inner.running.set(true);
+        struct Running<'a>(&'a LoopInner);
+        impl Drop for Running<'_> {
+            fn drop(&mut self) {
+                self.0.stopping.set(false);
+                self.0.running.set(false);
+                current::leave_running();
+            }
+        }
+        let _running = Running(&self.inner);
+        loop {
+            self.run_once()?;
+            if self.inner.stopping.get() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// asyncio's `loop.run_until_complete(future)`: run the loop until `future` completes,
+    /// and return its output. The future is wrapped in a task.
+    ///
+    /// Errors: those of [`EventLoop::run_forever`]; [`Error::LoopStopped`] if the loop was
+    /// stopped first; [`Error::Panic`] if the future panicked (native targets);
+    /// [`Error::Cancelled`] if its task was cancelled.
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let answer = ev.run_until_complete(async { 6 * 7 })?;
+    /// assert_eq!(answer, 42);
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    pub fn run_until_complete<F>(&self, future: F) -> Result<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.check_open()?;
+        if self.inner.running.get() {
+            return Err(Error::LoopRunning);
+        }
+        if current::get_running_loop().is_ok() {
+            return Err(Error::AnotherLoopRunning);
+        }
+        let task = self.spawn(future, None, false)?;
+        let weak = self.downgrade();
+        let callback = task.add_done_callback(move |_| {
+            if let Some(inner) = weak.upgrade() {
+                inner.stopping.set(true);
+            }
+        });
+        let outcome = self.run_forever();
+        task.remove_done_callback(callback);
+        outcome?;
+        if !task.done() {
+            return Err(Error::LoopStopped);
+        }
+        task.take_result()
+    }
+
+    /// asyncio's `loop.create_future()`: a future bound to this loop.
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let fut = ev.create_future::<u32>();
+    /// let setter = fut.clone();
+    /// ev.call_soon(move |_| setter.set_result(7).unwrap())?;
+    /// assert_eq!(ev.run_until_complete(fut)??, 7);
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    pub fn create_future<T: 'static>(&self) -> LoopFuture<T> {
+        LoopFuture::new(self.downgrade())
+    }
+
+    /// asyncio's `loop.create_task(coro)`: run `future` as a task, starting on the next
+    /// iteration. The task's name is `Task-N`; see [`EventLoop::create_task_named`].
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let task = ev.create_task(async { "done" })?;
+    /// assert_eq!(ev.run_until_complete(task)??, "done");
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn create_task<F>(&self, future: F) -> Result<Task<F::Output>>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.spawn(future, None, true)
+    }
+
+    /// `create_task(coro, name=...)`.
+    #[track_caller]
+    pub fn create_task_named<F>(
+        &self,
+        future: F,
+        name: impl Into<String>,
+    ) -> Result<Task<F::Output>>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.spawn(future, Some(name.into()), true)
+    }
+
+    #[track_caller]
+    fn spawn<F>(
+        &self,
+        future: F,
+        name: Option<String>,
+        report_panics: bool,
+    ) -> Result<Task<F::Output>>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.check_open()?;
+        let factory = self.inner.task_factory.borrow().clone();
+        let task = Task::new(
+            self,
+            future,
+            name,
+            report_panics,
+            factory,
+            Location::caller(),
+        );
+        self.schedule_task(task.core());
+        Ok(task)
+    }
+
+    /// asyncio's `loop.set_task_factory`: `factory(loop, future, name)` may wrap every
+    /// task's future (to instrument it, say); the loop keeps the name it was given. `None`
+    /// restores plain tasks.
+    pub fn set_task_factory(&self, factory: Option<TaskFactory>) {
+        *self.inner.task_factory.borrow_mut() = factory;
+    }
+
+    /// asyncio's `loop.get_task_factory`: `None` by default.
+    pub fn get_task_factory(&self) -> Option<TaskFactory> {
+        self.inner.task_factory.borrow().clone()
+    }
+
+    /// asyncio's `loop.set_exception_handler`; `None` restores the default handler.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let calls = Rc::new(Cell::new(0));
+    /// let seen = calls.clone();
+    /// ev.set_exception_handler(Some(Rc::new(move |_, _| seen.set(seen.get() + 1))));
+    /// ev.call_exception_handler(&twinloop::ExceptionContext::new("oops"));
+    /// assert_eq!(calls.get(), 1);
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    pub fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {
+        *self.inner.exception_handler.borrow_mut() = handler;
+    }
+
+    /// asyncio's `loop.get_exception_handler`: `None` when the default handler is in use.
+    pub fn get_exception_handler(&self) -> Option<ExceptionHandler> {
+        self.inner.exception_handler.borrow().clone()
+    }
+
+    /// asyncio's `loop.default_exception_handler`: logs the context at ERROR level.
+    pub fn default_exception_handler(&self, context: &ExceptionContext) {
+        exception::default_handler(context);
+    }
+
+    /// asyncio's `loop.call_exception_handler`: hands `context` to the custom handler, or to
+    /// the default one. A panicking handler is logged; the loop goes on.
+    pub fn call_exception_handler(&self, context: &ExceptionContext) {
+        let handler = self.inner.exception_handler.borrow().clone();
+        exception::dispatch(self, handler, context);
+    }
+
+    /// asyncio's `loop.get_debug`.
+    pub fn get_debug(&self) -> bool {
+        self.inner.debug.get()
+    }
+
+    /// asyncio's `loop.set_debug`: in debug mode callbacks and task steps slower than
+    /// [`EventLoop::slow_callback_duration`] are logged (`log::warn!`) with where they were
+    /// scheduled, failing callbacks' reports carry that place, and polls over 1 s are logged
+    /// at INFO.
+    pub fn set_debug(&self, enabled: bool) {
+        self.inner.debug.set(enabled);
+    }
+
+    /// asyncio's `loop.slow_callback_duration` (default 100 ms).
+    pub fn slow_callback_duration(&self) -> Duration {
+        self.inner.slow_callback_duration.get()
+    }
+
+    /// Sets [`EventLoop::slow_callback_duration`].
+    pub fn set_slow_callback_duration(&self, duration: Duration) {
+        self.inner.slow_callback_duration.set(duration);
+    }
+
+    /// A future that completes after `delay` (asyncio's `asyncio.sleep`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let sleeper = ev.sleep(Duration::from_millis(5));
+    /// ev.run_until_complete(sleeper)??;
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    pub fn sleep(&self, delay: Duration) -> LoopFuture<()> {
+        let fut = self.create_future();
+        let done = fut.clone();
+        match self.call_later(delay, move |_| {
+            let _ = done.set_result(());
+        }) {
+            Ok(timer) => {
+                fut.add_done_callback(move |f| {
+                    if f.cancelled() {
+                        timer.cancel();
+                    }
+                });
+            }
+            Err(e) => {
+                let _ = fut.set_error(e);
+            }
+        }
+        fut
+    }
+
+    /// Schedules one step of `task` unless one is already queued.
+    pub(crate) fn schedule_task(&self, task: &Rc<TaskCore>) {
+        self.inner.schedule_task(task);
+    }
+
+    /// One turn of the loop.
+    fn run_once(&self) -> Result<()> {
+        let inner = &*self.inner;
+        self.take_inbox();
+        let timeout = if !inner.ready.borrow().is_empty() || inner.stopping.get() {
+            Some(Duration::ZERO)
+        } else {
+            let next = inner.timers.borrow_mut().next_deadline();
+            match next {
+                Some(when) => Some(seconds(when - self.time()).min(MAX_POLL_TIMEOUT)),
+                None => None,
+            }
+        };
+
+        let mut events = std::mem::take(&mut *inner.events.borrow_mut());
+        let started = inner.debug.get().then(Instant::now);
+        let polled = inner.reactor.borrow_mut().poll(timeout, &mut events);
+        if let Some(started) = started {
+            let took = started.elapsed();
+            if took >= SLOW_POLL {
+                log::info!("poll took {:.3} seconds", took.as_secs_f64());
+            }
+        }
+        events.clear();
+        *inner.events.borrow_mut() = events;
+        polled.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidInput && !sys::HAS_THREADS {
+                Error::invalid_state(
+                    "the loop would wait forever: nothing is scheduled and there is no I/O to \
+                     wait for (call stop() or schedule work before run_forever)",
+                )
+            } else {
+                Error::from(e)
+            }
+        })?;
+        self.take_inbox();
+
+        let end = self.time() + CLOCK_RESOLUTION;
+        inner
+            .timers
+            .borrow_mut()
+            .pop_due(end, |h| inner.ready.borrow_mut().push(Ready::Callback(h)));
+
+        let ntodo = inner.ready.borrow().len();
+        for _ in 0..ntodo {
+            let Some(item) = inner.ready.borrow_mut().pop() else {
+                break;
+            };
+            match item {
+                Ready::Callback(handle) => self.run_callback(&handle),
+                Ready::TaskStep(task) => task.step(self),
+            }
+        }
+        Ok(())
+    }
+
+    fn run_callback(&self, handle: &HandleInner) {
+        let Some(callback) = handle.take_callback() else {
+            return;
+        };
+        let started = self.inner.debug.get().then(Instant::now);
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| callback(self)));
+        if let Some(started) = started {
+            self.log_if_slow(started, || handle.describe());
+        }
+        if let Err(payload) = outcome {
+            let mut context =
+                ExceptionContext::new(format!("Exception in callback {}", handle.describe()))
+                    .with_error(Error::Panic(panic_message(&*payload)));
+            context.handle = Some(handle.describe());
+            if self.get_debug() {
+                context.source_traceback = Some(handle.location.to_string());
+            }
+            self.call_exception_handler(&context);
+        }
+    }
+
+    pub(crate) fn log_if_slow(&self, started: Instant, what: impl FnOnce() -> String) {
+        let took = started.elapsed();
+        if took >= self.inner.slow_callback_duration.get() {
+            log::warn!(
+                "Executing {} took {:.3} seconds",
+                what(),
+                took.as_secs_f64()
+            );
+        }
+    }
+
+    /// Moves work sent from other threads into the ready queue, in order.
+    fn take_inbox(&self) {
+        let inner = &*self.inner;
+        let mut inbox = std::mem::take(&mut *inner.inbox.borrow_mut());
+        inner.shared.drain_into(&mut inbox);
+        for item in inbox.drain(..) {
+            match item {
+                RemoteItem::Callback {
+                    callback,
+                    cancelled,
+                    location,
+                } => {
+                    let run = Box::new(move |ev: &EventLoop| {
+                        if !remote::is_set(&cancelled) {
+                            callback(ev);
+                        }
+                    });
+                    inner
+                        .ready
+                        .borrow_mut()
+                        .push(Ready::Callback(HandleInner::new(run, location)));
+                }
+                RemoteItem::WakeTask { key, id } => inner.wake_task(key, id),
+                RemoteItem::Stop => inner.stopping.set(true),
+            }
+        }
+        *inner.inbox.borrow_mut() = inbox;
+    }
+}
+
+impl LoopInner {
+    pub(crate) fn schedule_task(&self, task: &Rc<TaskCore>) {
+        if !task.scheduled.replace(true) {
+            self.ready.borrow_mut().push(Ready::TaskStep(task.clone()));
+        }
+    }
+
+    /// A task's waker fired: schedule that task if it is still alive.
+    pub(crate) fn wake_task(&self, key: usize, id: u64) {
+        let task = self.tasks.borrow().get(key).filter(|t| t.id == id).cloned();
+        if let Some(task) = task {
+            self.schedule_task(&task);
+        }
+    }
+}
+
+/// Non-negative seconds as a `Duration` (NaN and negatives become zero).
+fn seconds(s: f64) -> Duration {
+    if s > 0.0 {
+        Duration::try_from_secs_f64(s).unwrap_or(MAX_POLL_TIMEOUT)
+    } else {
+        Duration::ZERO
+    }
+}

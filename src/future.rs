@@ -1,0 +1,283 @@
+//! `LoopFuture`: asyncio's `asyncio.Future`, bound to a loop, awaitable.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+
+use crate::error::{Error, Result};
+use crate::event_loop::LoopInner;
+use crate::task::{self, TaskCore};
+use crate::EventLoop;
+
+type DoneCallback<T> = Box<dyn FnOnce(&LoopFuture<T>)>;
+
+/// Identifies a done callback for [`LoopFuture::remove_done_callback`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallbackId(u64);
+
+enum State<T> {
+    Pending,
+    Done(Result<T>),
+    /// The value was moved out by `.await` or `take_result`.
+    Taken,
+}
+
+pub(crate) struct FutureCell<T> {
+    ev: Weak<LoopInner>,
+    state: RefCell<State<T>>,
+    callbacks: RefCell<Vec<(CallbackId, DoneCallback<T>)>>,
+    next_callback: Cell<u64>,
+    wakers: RefCell<Vec<Waker>>,
+    /// Set when this is a task's result: cancelling it cancels the task.
+    owner: RefCell<Option<Weak<TaskCore>>>,
+}
+
+/// What a task needs of a future without knowing its type.
+pub(crate) trait ErasedFuture {
+    /// Cancel as `Future.cancel` would (or cancel the owning task). False if already done.
+    fn cancel_with(self: Rc<Self>, msg: Option<String>) -> bool;
+    /// Complete with an error unless already done.
+    fn fail(self: Rc<Self>, error: Error);
+    fn is_done(&self) -> bool;
+}
+
+/// A future bound to a loop: asyncio's `asyncio.Future`, made with
+/// [`EventLoop::create_future`]. Clones share the same result.
+///
+/// It implements `std::future::Future` with output `Result<T>`: awaiting it moves the value
+/// out (a second await of a successful future gets [`Error::InvalidState`]); an error is
+/// cloned to every awaiter. Done callbacks never run inside `set_result`/`set_error`/
+/// `cancel`: they are scheduled on the loop, in registration order, each exactly once.
+///
+/// When a task is awaiting a `LoopFuture` and the task is cancelled, the future is cancelled
+/// too, as in asyncio.
+///
+/// ```
+/// use twinloop::{Error, EventLoop};
+/// let ev = EventLoop::new()?;
+/// let fut = ev.create_future::<&str>();
+/// assert!(!fut.done());
+/// assert!(matches!(fut.result(), Err(Error::InvalidState(_))));
+/// fut.set_result("hi")?;
+/// assert!(matches!(fut.set_result("again"), Err(Error::InvalidState(_))));
+/// assert_eq!(fut.result()?, "hi");
+/// # Ok::<(), Error>(())
+/// ```
+pub struct LoopFuture<T> {
+    pub(crate) cell: Rc<FutureCell<T>>,
+}
+
+impl<T> Clone for LoopFuture<T> {
+    fn clone(&self) -> Self {
+        LoopFuture {
+            cell: self.cell.clone(),
+        }
+    }
+}
+
+impl<T: 'static> LoopFuture<T> {
+    pub(crate) fn new(ev: Weak<LoopInner>) -> Self {
+        LoopFuture {
+            cell: Rc::new(FutureCell {
+                ev,
+                state: RefCell::new(State::Pending),
+                callbacks: RefCell::new(Vec::new()),
+                next_callback: Cell::new(0),
+                wakers: RefCell::new(Vec::new()),
+                owner: RefCell::new(None),
+            }),
+        }
+    }
+
+    pub(crate) fn set_owner(&self, task: Weak<TaskCore>) {
+        *self.cell.owner.borrow_mut() = Some(task);
+    }
+
+    /// The loop this future belongs to ([`Error::LoopClosed`] if it was dropped).
+    pub fn get_loop(&self) -> Result<EventLoop> {
+        self.cell
+            .ev
+            .upgrade()
+            .map(EventLoop::from_inner)
+            .ok_or(Error::LoopClosed)
+    }
+
+    /// True once a result, an error or a cancellation was set.
+    pub fn done(&self) -> bool {
+        !matches!(*self.cell.state.borrow(), State::Pending)
+    }
+
+    /// True if the future was cancelled.
+    pub fn cancelled(&self) -> bool {
+        matches!(
+            &*self.cell.state.borrow(),
+            State::Done(Err(Error::Cancelled(_)))
+        )
+    }
+
+    /// asyncio's `set_result`. [`Error::InvalidState`] if the future is already done.
+    pub fn set_result(&self, value: T) -> Result<()> {
+        self.cell.complete(Ok(value))
+    }
+
+    /// asyncio's `set_exception`. [`Error::InvalidState`] if the future is already done.
+    pub fn set_error(&self, error: Error) -> Result<()> {
+        self.cell.complete(Err(error))
+    }
+
+    /// asyncio's `cancel()`: true if the future was pending and is now cancelled.
+    pub fn cancel(&self) -> bool {
+        self.cancel_with_message(None::<String>)
+    }
+
+    /// `cancel(msg)`: the message is carried by the [`Error::Cancelled`] that awaiters get.
+    pub fn cancel_with_message(&self, msg: Option<impl Into<String>>) -> bool {
+        ErasedFuture::cancel_with(self.cell.clone(), msg.map(Into::into))
+    }
+
+    /// asyncio's `result()`, for cloneable values: the value, the error, or
+    /// [`Error::InvalidState`] while pending (or after the value was moved out by `.await`).
+    pub fn result(&self) -> Result<T>
+    where
+        T: Clone,
+    {
+        match &*self.cell.state.borrow() {
+            State::Pending => Err(Error::invalid_state("result is not set yet")),
+            State::Done(r) => r.clone(),
+            State::Taken => Err(Error::invalid_state("result was already taken")),
+        }
+    }
+
+    /// Moves the result out (what `.await` does).
+    pub fn take_result(&self) -> Result<T> {
+        self.cell.take()
+    }
+
+    /// asyncio's `exception()`: `Ok(None)` after a result, `Ok(Some(e))` after an error;
+    /// [`Error::InvalidState`] while pending; the [`Error::Cancelled`] if cancelled.
+    pub fn error(&self) -> Result<Option<Error>> {
+        match &*self.cell.state.borrow() {
+            State::Pending => Err(Error::invalid_state("exception is not set yet")),
+            State::Done(Err(e @ Error::Cancelled(_))) => Err(e.clone()),
+            State::Done(Err(e)) => Ok(Some(e.clone())),
+            State::Done(Ok(_)) | State::Taken => Ok(None),
+        }
+    }
+
+    /// asyncio's `add_done_callback`. If the future is already done the callback is
+    /// scheduled at once.
+    pub fn add_done_callback(&self, f: impl FnOnce(&LoopFuture<T>) + 'static) -> CallbackId {
+        let id = CallbackId(self.cell.next_callback.get());
+        self.cell.next_callback.set(id.0 + 1);
+        if self.done() {
+            schedule_callback(self.clone(), Box::new(f));
+        } else {
+            self.cell.callbacks.borrow_mut().push((id, Box::new(f)));
+        }
+        id
+    }
+
+    /// asyncio's `remove_done_callback`: how many registrations were removed (0 or 1).
+    pub fn remove_done_callback(&self, id: CallbackId) -> usize {
+        let removed = {
+            let mut callbacks = self.cell.callbacks.borrow_mut();
+            let before = callbacks.len();
+            let kept: Vec<_> = callbacks.drain(..).filter(|(cid, _)| *cid != id).collect();
+            *callbacks = kept;
+            before - callbacks.len()
+        };
+        removed
+    }
+}
+
+impl<T: 'static> FutureCell<T> {
+    fn complete(self: &Rc<Self>, result: Result<T>) -> Result<()> {
+        {
+            let mut state = self.state.borrow_mut();
+            if !matches!(*state, State::Pending) {
+                return Err(Error::invalid_state("the future is already done"));
+            }
+            *state = State::Done(result);
+        }
+        for waker in self.wakers.take() {
+            waker.wake();
+        }
+        let callbacks = self.callbacks.take();
+        for (_, callback) in callbacks {
+            schedule_callback(LoopFuture { cell: self.clone() }, callback);
+        }
+        Ok(())
+    }
+
+    fn take(&self) -> Result<T> {
+        let mut state = self.state.borrow_mut();
+        match &*state {
+            State::Pending => return Err(Error::invalid_state("result is not set yet")),
+            State::Taken => return Err(Error::invalid_state("result was already taken")),
+            State::Done(Err(e)) => return Err(e.clone()),
+            State::Done(Ok(_)) => {}
+        }
+        match std::mem::replace(&mut *state, State::Taken) {
+            State::Done(r) => r,
+            _ => unreachable!("checked above"),
+        }
+    }
+}
+
+fn schedule_callback<T: 'static>(fut: LoopFuture<T>, callback: DoneCallback<T>) {
+    if let Ok(ev) = fut.get_loop() {
+        // A closed loop drops the callback, as asyncio's closed loop refuses call_soon.
+        let _ = ev.call_soon(move |_| callback(&fut));
+    }
+}
+
+impl<T: 'static> ErasedFuture for FutureCell<T> {
+    fn cancel_with(self: Rc<Self>, msg: Option<String>) -> bool {
+        let owner = self.owner.borrow().as_ref().and_then(Weak::upgrade);
+        if let Some(task) = owner {
+            return task.cancel(msg);
+        }
+        self.complete(Err(Error::Cancelled(msg))).is_ok()
+    }
+
+    fn fail(self: Rc<Self>, error: Error) {
+        let _ = self.complete(Err(error));
+    }
+
+    fn is_done(&self) -> bool {
+        !matches!(*self.state.borrow(), State::Pending)
+    }
+}
+
+impl<T: 'static> Future for LoopFuture<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        if self.done() {
+            return Poll::Ready(self.cell.take());
+        }
+        {
+            let mut wakers = self.cell.wakers.borrow_mut();
+            if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                wakers.push(cx.waker().clone());
+            }
+        }
+        task::set_awaiting(self.cell.clone());
+        Poll::Pending
+    }
+}
+
+impl<T> fmt::Debug for LoopFuture<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &*self.cell.state.borrow() {
+            State::Pending => "pending",
+            State::Done(Ok(_)) | State::Taken => "finished",
+            State::Done(Err(Error::Cancelled(_))) => "cancelled",
+            State::Done(Err(_)) => "failed",
+        };
+        write!(f, "<LoopFuture {state}>")
+    }
+}

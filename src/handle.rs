@@ -1,0 +1,182 @@
+//! `Handle` and `TimerHandle`: what `call_soon`, `call_later` and `call_at` return.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::panic::Location;
+use std::rc::Rc;
+
+use crate::EventLoop;
+
+/// A callback scheduled on the loop.
+pub(crate) type Callback = Box<dyn FnOnce(&EventLoop)>;
+
+/// The shared state behind a [`Handle`]: the callback until it runs or is cancelled.
+pub(crate) struct HandleInner {
+    callback: RefCell<Option<Callback>>,
+    cancelled: Cell<bool>,
+    /// Where the callback was scheduled (`#[track_caller]`), shown in debug-mode reports.
+    pub(crate) location: &'static Location<'static>,
+    /// True while a timer for this handle sits in the timer heap.
+    pub(crate) in_heap: Cell<bool>,
+}
+
+impl HandleInner {
+    pub(crate) fn new(callback: Callback, location: &'static Location<'static>) -> Rc<Self> {
+        Rc::new(HandleInner {
+            callback: RefCell::new(Some(callback)),
+            cancelled: Cell::new(false),
+            location,
+            in_heap: Cell::new(false),
+        })
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.get()
+    }
+
+    /// Marks the handle cancelled and drops its callback at once. Returns false if it was
+    /// already cancelled.
+    pub(crate) fn cancel(&self) -> bool {
+        if self.cancelled.replace(true) {
+            return false;
+        }
+        // Take first, drop after the borrow ends: the closure's destructor may call back here.
+        let callback = self.callback.borrow_mut().take();
+        drop(callback);
+        true
+    }
+
+    /// Takes the callback to run it; `None` when cancelled or already run.
+    pub(crate) fn take_callback(&self) -> Option<Callback> {
+        if self.cancelled.get() {
+            return None;
+        }
+        self.callback.borrow_mut().take()
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!("<Handle created at {}>", self.location)
+    }
+}
+
+/// A callback scheduled with [`EventLoop::call_soon`]; asyncio's `asyncio.Handle`.
+///
+/// Cloning gives another handle to the same callback.
+///
+/// ```
+/// use twinloop::EventLoop;
+/// let ev = EventLoop::new()?;
+/// let h = ev.call_soon(|_| unreachable!("cancelled before its turn"))?;
+/// h.cancel();
+/// assert!(h.cancelled());
+/// ev.call_soon(|ev| ev.stop())?;
+/// ev.run_forever()?;
+/// # Ok::<(), twinloop::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) inner: Rc<HandleInner>,
+}
+
+impl Handle {
+    /// Cancels the callback: it will not run, and it is dropped now. Idempotent; cancelling
+    /// a callback that already ran does nothing.
+    pub fn cancel(&self) {
+        self.inner.cancel();
+    }
+
+    /// True once `cancel` was called.
+    pub fn cancelled(&self) -> bool {
+        self.inner.is_cancelled()
+    }
+
+    /// Where the callback was scheduled (file and line of the `call_soon` call).
+    pub fn location(&self) -> &'static Location<'static> {
+        self.inner.location
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("created_at", &format_args!("{}", self.inner.location))
+            .field("cancelled", &self.cancelled())
+            .finish()
+    }
+}
+
+/// A callback scheduled for a time with [`EventLoop::call_later`] or [`EventLoop::call_at`];
+/// asyncio's `asyncio.TimerHandle`.
+///
+/// ```
+/// use std::time::Duration;
+/// use twinloop::EventLoop;
+/// let ev = EventLoop::new()?;
+/// let t = ev.call_later(Duration::from_millis(10), |ev| ev.stop())?;
+/// assert!(t.when() >= ev.time());
+/// ev.run_forever()?;
+/// # Ok::<(), twinloop::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct TimerHandle {
+    pub(crate) inner: Rc<HandleInner>,
+    pub(crate) when: f64,
+    /// The heap's count of cancelled entries, bumped when this handle is cancelled in it.
+    pub(crate) heap_cancelled: Rc<Cell<usize>>,
+}
+
+impl TimerHandle {
+    /// The absolute time, on the loop's [`EventLoop::time`] clock, at which the callback is due.
+    pub fn when(&self) -> f64 {
+        self.when
+    }
+
+    /// Cancels the timer; its callback is dropped now, not at the deadline. Idempotent.
+    pub fn cancel(&self) {
+        if self.inner.cancel() && self.inner.in_heap.get() {
+            self.heap_cancelled.set(self.heap_cancelled.get() + 1);
+        }
+    }
+
+    /// True once `cancel` was called.
+    pub fn cancelled(&self) -> bool {
+        self.inner.is_cancelled()
+    }
+
+    /// Where the timer was scheduled.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.inner.location
+    }
+}
+
+impl PartialEq for TimerHandle {
+    /// asyncio's rule: equal when they are the same timer, or when neither is cancelled and
+    /// both are due at the same time from the same place.
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.inner, &other.inner)
+            || (self.when == other.when
+                && !self.cancelled()
+                && !other.cancelled()
+                && self.inner.location == other.inner.location)
+    }
+}
+
+impl PartialOrd for TimerHandle {
+    /// Timers order by deadline.
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        if self == other {
+            return Some(std::cmp::Ordering::Equal);
+        }
+        self.when.partial_cmp(&other.when)
+    }
+}
+
+impl fmt::Debug for TimerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TimerHandle")
+            .field("when", &self.when)
+            .field("created_at", &format_args!("{}", self.inner.location))
+            .field("cancelled", &self.cancelled())
+            .finish()
+    }
+}

@@ -1,0 +1,150 @@
+//! `RemoteHandle`: the one part of a loop that other threads may touch.
+
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::sys;
+use crate::EventLoop;
+
+/// A callback sent from another thread.
+pub(crate) type RemoteCallback = Box<dyn FnOnce(&EventLoop) + Send>;
+
+/// Work handed to the loop from outside its thread.
+pub(crate) enum RemoteItem {
+    Callback {
+        callback: RemoteCallback,
+        cancelled: Arc<AtomicBool>,
+        location: &'static Location<'static>,
+    },
+    /// A task's `Waker` was woken on another thread.
+    WakeTask {
+        key: usize,
+        id: u64,
+    },
+    Stop,
+}
+
+/// The `Send + Sync` part of a loop: a locked inbox, a flag that spares the loop's thread
+/// the lock when the inbox is empty, and the backend's waker.
+pub(crate) struct LoopShared {
+    pub(crate) id: u64,
+    inbox: Mutex<Vec<RemoteItem>>,
+    pending: AtomicBool,
+    closed: AtomicBool,
+    waker: sys::Waker,
+}
+
+impl LoopShared {
+    pub(crate) fn new(id: u64, waker: sys::Waker) -> Self {
+        LoopShared {
+            id,
+            inbox: Mutex::new(Vec::new()),
+            pending: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            waker,
+        }
+    }
+
+    pub(crate) fn push(&self, item: RemoteItem) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::LoopClosed);
+        }
+        self.inbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(item);
+        self.pending.store(true, Ordering::Release);
+        self.waker.wake();
+        Ok(())
+    }
+
+    /// Moves everything in the inbox into `into` (keeping order). Takes the lock only when
+    /// something was sent.
+    pub(crate) fn drain_into(&self, into: &mut Vec<RemoteItem>) {
+        if !self.pending.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::swap(&mut *inbox, into);
+    }
+
+    pub(crate) fn mark_closed(&self) {
+        self.closed.store(true, Ordering::Release);
+        let leftover = std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|p| p.into_inner()));
+        drop(leftover);
+    }
+}
+
+/// A `Send + Sync + Clone` handle to a loop for other threads: its only powers are
+/// [`RemoteHandle::call_soon_threadsafe`] and [`RemoteHandle::stop`]. Get one with
+/// [`EventLoop::remote`].
+///
+/// On native targets a call wakes the loop if it is blocked waiting for I/O or a timer. On
+/// `wasm32-wasip1` the guest has no threads, so a `RemoteHandle` can only be used from the
+/// loop's own thread, where it behaves like `call_soon`.
+///
+/// ```
+/// use twinloop::EventLoop;
+/// let ev = EventLoop::new()?;
+/// let remote = ev.remote();
+/// # if twinloop::HAS_THREADS {
+/// std::thread::spawn(move || {
+///     remote.call_soon_threadsafe(|ev| ev.stop()).unwrap();
+/// });
+/// ev.run_forever()?; // returns once the other thread's callback ran
+/// # }
+/// # Ok::<(), twinloop::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct RemoteHandle {
+    pub(crate) shared: Arc<LoopShared>,
+}
+
+/// A callback scheduled with `call_soon_threadsafe`; it may be cancelled from any thread.
+#[derive(Clone, Debug)]
+pub struct ThreadsafeHandle {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl ThreadsafeHandle {
+    /// Prevents the callback from running if it has not started yet.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    /// True once `cancel` was called.
+    pub fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+impl RemoteHandle {
+    /// asyncio's `loop.call_soon_threadsafe`: queue `f` to run on the loop's thread, in the
+    /// order the calls were made, and wake the loop. Fails with [`Error::LoopClosed`] once the
+    /// loop is closed.
+    #[track_caller]
+    pub fn call_soon_threadsafe(
+        &self,
+        f: impl FnOnce(&EventLoop) + Send + 'static,
+    ) -> Result<ThreadsafeHandle> {
+        let cancelled = Arc::new(AtomicBool::new(false));
+        self.shared.push(RemoteItem::Callback {
+            callback: Box::new(f),
+            cancelled: cancelled.clone(),
+            location: Location::caller(),
+        })?;
+        Ok(ThreadsafeHandle { cancelled })
+    }
+
+    /// Stops the loop, as [`EventLoop::stop`] would from its own thread.
+    pub fn stop(&self) -> Result<()> {
+        self.shared.push(RemoteItem::Stop)
+    }
+}
+
+/// Whether the cancel flag of a threadsafe callback is set.
+pub(crate) fn is_set(flag: &AtomicBool) -> bool {
+    flag.load(Ordering::Acquire)
+}

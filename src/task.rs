@@ -1,0 +1,366 @@
+//! `Task`: asyncio's `asyncio.Task`, a future driven by the loop.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
+
+use crate::current;
+use crate::error::{panic_message, Error, Result};
+use crate::exception::ExceptionContext;
+use crate::future::{CallbackId, ErasedFuture, LoopFuture};
+use crate::remote::{LoopShared, RemoteItem};
+use crate::EventLoop;
+
+/// A task's future with its output type erased (the typed result goes to the task's
+/// [`LoopFuture`]).
+pub type TaskFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// asyncio's task factory: `factory(loop, future, name)` returns the future the task will
+/// drive (the same one, or a wrapper around it). The loop sets the name itself.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use twinloop::{EventLoop, TaskFuture};
+/// let ev = EventLoop::new()?;
+/// let made = Rc::new(Cell::new(0));
+/// let count = made.clone();
+/// ev.set_task_factory(Some(Rc::new(move |_ev: &EventLoop, fut: TaskFuture, _name: &str| {
+///     count.set(count.get() + 1);
+///     fut
+/// })));
+/// ev.run_until_complete(async {})?;
+/// assert_eq!(made.get(), 1);
+/// # Ok::<(), twinloop::Error>(())
+/// ```
+pub type TaskFactory = Rc<dyn Fn(&EventLoop, TaskFuture, &str) -> TaskFuture>;
+
+static NEXT_TASK_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The task being polled on this thread, so that a `LoopFuture` it awaits can register
+    /// itself as the task's cancellation target.
+    static POLLING: RefCell<Option<Rc<TaskCore>>> = const { RefCell::new(None) };
+}
+
+/// Records `fut` as what the currently polled task (if any) awaits.
+pub(crate) fn set_awaiting(fut: Rc<dyn ErasedFuture>) {
+    POLLING.with(|p| {
+        if let Some(task) = &*p.borrow() {
+            *task.awaiting.borrow_mut() = Some(fut);
+        }
+    });
+}
+
+/// The untyped part of a task, shared by the loop's task table, its `Waker` and `Task`.
+pub(crate) struct TaskCore {
+    pub(crate) id: u64,
+    key: usize,
+    name: RefCell<String>,
+    future: RefCell<Option<TaskFuture>>,
+    waker: Waker,
+    pub(crate) scheduled: Cell<bool>,
+    cancel_requested: RefCell<Option<Option<String>>>,
+    awaiting: RefCell<Option<Rc<dyn ErasedFuture>>>,
+    result: Rc<dyn ErasedFuture>,
+    report_panics: bool,
+    location: &'static Location<'static>,
+}
+
+/// A task's `Waker`: a loop id and the task's slot. Woken on the loop's thread it schedules
+/// the task directly; woken elsewhere it goes through the loop's inbox.
+struct TaskWaker {
+    shared: Arc<LoopShared>,
+    key: usize,
+    id: u64,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(inner) = current::local_loop(self.shared.id) {
+            inner.wake_task(self.key, self.id);
+        } else {
+            let _ = self.shared.push(RemoteItem::WakeTask {
+                key: self.key,
+                id: self.id,
+            });
+        }
+    }
+}
+
+impl TaskCore {
+    /// Runs one step: poll the future once (or finish the cancellation).
+    pub(crate) fn step(self: &Rc<Self>, ev: &EventLoop) {
+        self.scheduled.set(false);
+        if self.result.is_done() {
+            self.finish(ev);
+            return;
+        }
+        let cancel = self.cancel_requested.borrow_mut().take();
+        if let Some(msg) = cancel {
+            self.finish(ev);
+            self.result.clone().fail(Error::Cancelled(msg));
+            return;
+        }
+        self.awaiting.borrow_mut().take();
+        let previous = POLLING.with(|p| p.borrow_mut().replace(self.clone()));
+        let started = ev.get_debug().then(Instant::now);
+        let outcome = {
+            let mut slot = self.future.borrow_mut();
+            let Some(future) = slot.as_mut() else {
+                drop(slot);
+                POLLING.with(|p| *p.borrow_mut() = previous);
+                return;
+            };
+            let mut cx = Context::from_waker(&self.waker);
+            panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
+        };
+        POLLING.with(|p| *p.borrow_mut() = previous);
+        if let Some(started) = started {
+            ev.log_if_slow(started, || self.describe());
+        }
+        match outcome {
+            Ok(Poll::Pending) => {}
+            Ok(Poll::Ready(())) => self.finish(ev),
+            Err(payload) => {
+                let error = Error::Panic(panic_message(&*payload));
+                self.finish(ev);
+                if self.report_panics {
+                    let mut context =
+                        ExceptionContext::new(format!("Task panicked: {}", self.describe()))
+                            .with_error(error.clone());
+                    context.task = Some(self.name.borrow().clone());
+                    if ev.get_debug() {
+                        context.source_traceback = Some(self.location.to_string());
+                    }
+                    ev.call_exception_handler(&context);
+                }
+                self.result.clone().fail(error);
+            }
+        }
+    }
+
+    /// Drops the future and leaves the loop's task table.
+    fn finish(&self, ev: &EventLoop) {
+        let future = self.future.borrow_mut().take();
+        drop(future);
+        self.awaiting.borrow_mut().take();
+        let mut tasks = ev.inner.tasks.borrow_mut();
+        if tasks.get(self.key).is_some_and(|t| t.id == self.id) {
+            let removed = tasks.remove(self.key);
+            drop(tasks);
+            drop(removed);
+        }
+    }
+
+    /// On `close()`: the task will never run again.
+    pub(crate) fn discard(&self) {
+        let future = self.future.borrow_mut().take();
+        drop(future);
+        self.awaiting.borrow_mut().take();
+    }
+
+    /// asyncio's `Task.cancel`: request cancellation; the awaited future is cancelled now.
+    pub(crate) fn cancel(self: &Rc<Self>, msg: Option<String>) -> bool {
+        if self.result.is_done() {
+            return false;
+        }
+        if self.cancel_requested.borrow().is_none() {
+            *self.cancel_requested.borrow_mut() = Some(msg.clone());
+        }
+        let awaiting = self.awaiting.borrow_mut().take();
+        if let Some(awaiting) = awaiting {
+            awaiting.cancel_with(msg);
+        }
+        self.waker.wake_by_ref();
+        true
+    }
+
+    fn describe(&self) -> String {
+        format!("<Task {} created at {}>", self.name.borrow(), self.location)
+    }
+}
+
+/// A task: asyncio's `asyncio.Task`, made by [`EventLoop::create_task`]. It runs its
+/// future on the loop; awaiting the `Task` gives the future's output, or
+/// [`Error::Cancelled`] / [`Error::Panic`].
+///
+/// Cancelling a task cancels the [`LoopFuture`] it is awaiting (so the code that set that
+/// future up sees the cancellation), then drops the task's future at its next step: the
+/// future's destructors are its cleanup, as `finally` blocks are in Python.
+///
+/// ```
+/// use std::time::Duration;
+/// use twinloop::{Error, EventLoop};
+/// let ev = EventLoop::new()?;
+/// let sleeper = ev.create_task_named(twinloop::sleep(Duration::from_secs(3600)), "sleeper")?;
+/// assert_eq!(sleeper.name(), "sleeper");
+/// let canceller = sleeper.clone();
+/// ev.call_soon(move |_| { canceller.cancel(); })?;
+/// assert!(matches!(ev.run_until_complete(sleeper)?, Err(Error::Cancelled(_))));
+/// # Ok::<(), Error>(())
+/// ```
+pub struct Task<T> {
+    core: Rc<TaskCore>,
+    result: LoopFuture<T>,
+}
+
+impl<T> Clone for Task<T> {
+    fn clone(&self) -> Self {
+        Task {
+            core: self.core.clone(),
+            result: self.result.clone(),
+        }
+    }
+}
+
+impl<T: 'static> Task<T> {
+    pub(crate) fn new<F>(
+        ev: &EventLoop,
+        future: F,
+        name: Option<String>,
+        report_panics: bool,
+        factory: Option<TaskFactory>,
+        location: &'static Location<'static>,
+    ) -> Task<T>
+    where
+        F: Future<Output = T> + 'static,
+    {
+        let id = NEXT_TASK_ID.fetch_add(1, Ordering::Relaxed);
+        let name = name.unwrap_or_else(|| format!("Task-{id}"));
+        let result = ev.create_future::<T>();
+        let setter = result.clone();
+        let mut erased: TaskFuture = Box::pin(async move {
+            let value = future.await;
+            let _ = setter.set_result(value);
+        });
+        if let Some(factory) = factory {
+            erased = factory(ev, erased, &name);
+        }
+        let mut tasks = ev.inner.tasks.borrow_mut();
+        let entry = tasks.vacant_entry();
+        let key = entry.key();
+        let waker = Waker::from(Arc::new(TaskWaker {
+            shared: ev.inner.shared.clone(),
+            key,
+            id,
+        }));
+        let core = Rc::new(TaskCore {
+            id,
+            key,
+            name: RefCell::new(name),
+            future: RefCell::new(Some(erased)),
+            waker,
+            scheduled: Cell::new(false),
+            cancel_requested: RefCell::new(None),
+            awaiting: RefCell::new(None),
+            result: result.cell.clone(),
+            report_panics,
+            location,
+        });
+        entry.insert(core.clone());
+        drop(tasks);
+        result.set_owner(Rc::downgrade(&core));
+        Task { core, result }
+    }
+
+    pub(crate) fn core(&self) -> &Rc<TaskCore> {
+        &self.core
+    }
+
+    /// The task's name (`Task-N` unless one was given).
+    pub fn name(&self) -> String {
+        self.core.name.borrow().clone()
+    }
+
+    /// asyncio's `Task.set_name`.
+    pub fn set_name(&self, name: impl Into<String>) {
+        *self.core.name.borrow_mut() = name.into();
+    }
+
+    /// asyncio's `Task.cancel()`: true unless the task is already done. The future the task
+    /// awaits is cancelled now; the task finishes as [`Error::Cancelled`] at its next step.
+    pub fn cancel(&self) -> bool {
+        self.core.cancel(None)
+    }
+
+    /// `Task.cancel(msg)`.
+    pub fn cancel_with_message(&self, msg: impl Into<String>) -> bool {
+        self.core.cancel(Some(msg.into()))
+    }
+
+    /// True once the task finished, failed or was cancelled.
+    pub fn done(&self) -> bool {
+        self.result.done()
+    }
+
+    /// True if the task was cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.result.cancelled()
+    }
+
+    /// asyncio's `Task.result()` for cloneable outputs.
+    pub fn result(&self) -> Result<T>
+    where
+        T: Clone,
+    {
+        self.result.result()
+    }
+
+    /// Moves the output out (what `.await` does).
+    pub fn take_result(&self) -> Result<T> {
+        self.result.take_result()
+    }
+
+    /// asyncio's `Task.add_done_callback`.
+    pub fn add_done_callback(&self, f: impl FnOnce(&LoopFuture<T>) + 'static) -> CallbackId {
+        self.result.add_done_callback(f)
+    }
+
+    /// asyncio's `Task.remove_done_callback`.
+    pub fn remove_done_callback(&self, id: CallbackId) -> usize {
+        self.result.remove_done_callback(id)
+    }
+
+    /// The loop running this task.
+    pub fn get_loop(&self) -> Result<EventLoop> {
+        self.result.get_loop()
+    }
+
+    /// The task's result as a plain [`LoopFuture`].
+    pub fn as_future(&self) -> &LoopFuture<T> {
+        &self.result
+    }
+}
+
+impl<T: 'static> Future for Task<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        Pin::new(&mut self.get_mut().result).poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for Task<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.core.describe())
+    }
+}
+
+/// asyncio's `asyncio.sleep(delay)` on the running loop.
+///
+/// Fails with [`Error::NoRunningLoop`] when called outside a running loop.
+pub async fn sleep(delay: std::time::Duration) -> Result<()> {
+    let ev = current::get_running_loop()?;
+    ev.sleep(delay).await
+}
