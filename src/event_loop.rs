@@ -526,10 +526,7 @@ impl EventLoop {
             Some(Duration::ZERO)
         } else {
             let next = inner.timers.borrow_mut().next_deadline();
-            match next {
-                Some(when) => Some(seconds(when - self.time()).min(MAX_POLL_TIMEOUT)),
-                None => None,
-            }
+            next.map(|when| seconds(when - self.time()).min(MAX_POLL_TIMEOUT))
         };
 
         let mut events = std::mem::take(&mut *inner.events.borrow_mut());
