@@ -17,6 +17,7 @@ use crate::error::{panic_message, Error, Result};
 use crate::exception::{self, ExceptionContext, ExceptionHandler};
 use crate::future::LoopFuture;
 use crate::handle::{Handle, HandleInner, TimerHandle};
+use crate::io_registry::{IoHandler, IoRegistry};
 use crate::ready_queue::{Ready, ReadyQueue};
 use crate::remote::{self, LoopShared, RemoteHandle, RemoteItem};
 use crate::sys;
@@ -78,6 +79,7 @@ pub(crate) struct LoopInner {
     exception_handler: RefCell<Option<ExceptionHandler>>,
     task_factory: RefCell<Option<TaskFactory>>,
     pub(crate) tasks: RefCell<Slab<Rc<TaskCore>>>,
+    io: RefCell<IoRegistry>,
 }
 
 impl Drop for LoopInner {
@@ -118,6 +120,7 @@ impl EventLoop {
             exception_handler: RefCell::new(None),
             task_factory: RefCell::new(None),
             tasks: RefCell::new(Slab::new()),
+            io: RefCell::new(IoRegistry::new()),
         });
         current::register_local(id, &inner);
         Ok(EventLoop { inner })
@@ -274,7 +277,8 @@ impl EventLoop {
         for task in &tasks {
             task.discard();
         }
-        drop((ready, timers, tasks));
+        let io = self.inner.io.borrow_mut().take_all();
+        drop((ready, timers, tasks, io));
         Ok(())
     }
 
@@ -513,6 +517,27 @@ impl EventLoop {
         fut
     }
 
+    /// Adds an I/O source; the returned token is what the backend reports for it.
+    pub(crate) fn register_io(&self, handler: Rc<dyn IoHandler>) -> usize {
+        self.inner.io.borrow_mut().insert(handler)
+    }
+
+    /// Removes an I/O source's handler; events still queued for it are dropped.
+    pub(crate) fn unregister_io(&self, token: usize) {
+        let handler = self.inner.io.borrow_mut().remove(token);
+        drop(handler);
+    }
+
+    /// The backend's reactor, for sources to set their interest.
+    pub(crate) fn reactor(&self) -> std::cell::Ref<'_, sys::Reactor> {
+        self.inner.reactor.borrow()
+    }
+
+    /// Reports `token` ready from a helper thread (see `sys::Lookup`).
+    pub(crate) fn io_notifier(&self, token: usize) -> Box<dyn FnOnce() + Send> {
+        self.inner.shared.io_notifier(token)
+    }
+
     /// Schedules one step of `task` unless one is already queued.
     pub(crate) fn schedule_task(&self, task: &Rc<TaskCore>) {
         self.inner.schedule_task(task);
@@ -538,7 +563,16 @@ impl EventLoop {
                 log::info!("poll took {:.3} seconds", took.as_secs_f64());
             }
         }
-        events.clear();
+        {
+            let mut ready = inner.ready.borrow_mut();
+            for event in events.drain(..) {
+                ready.push(Ready::Io {
+                    token: event.token,
+                    readable: event.readable,
+                    writable: event.writable,
+                });
+            }
+        }
         *inner.events.borrow_mut() = events;
         polled.map_err(|e| {
             if e.kind() == std::io::ErrorKind::InvalidInput && !sys::HAS_THREADS {
@@ -566,6 +600,16 @@ impl EventLoop {
             match item {
                 Ready::Callback(handle) => self.run_callback(&handle),
                 Ready::TaskStep(task) => task.step(self),
+                Ready::Io {
+                    token,
+                    readable,
+                    writable,
+                } => {
+                    let handler = inner.io.borrow().get(token);
+                    if let Some(handler) = handler {
+                        handler.io_ready(self, readable, writable);
+                    }
+                }
             }
         }
         Ok(())
@@ -626,6 +670,11 @@ impl EventLoop {
                         .push(Ready::Callback(HandleInner::new(run, location)));
                 }
                 RemoteItem::WakeTask { key, id } => inner.wake_task(key, id),
+                RemoteItem::IoReady { token } => inner.ready.borrow_mut().push(Ready::Io {
+                    token,
+                    readable: true,
+                    writable: false,
+                }),
                 RemoteItem::Stop => inner.stopping.set(true),
             }
         }

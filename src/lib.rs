@@ -43,11 +43,15 @@ mod event_loop;
 mod exception;
 mod future;
 mod handle;
+mod io_registry;
+mod net;
+mod protocol;
 mod ready_queue;
 mod remote;
 mod sys;
 mod task;
 mod timer_heap;
+mod transport;
 
 pub use current::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
 pub use error::{Error, Result};
@@ -55,8 +59,14 @@ pub use event_loop::{EventLoop, DEBUG_ENV_VAR};
 pub use exception::{ExceptionContext, ExceptionHandler};
 pub use future::{CallbackId, LoopFuture};
 pub use handle::{Handle, TimerHandle};
+pub use net::{
+    ConnectOptions, Family, Hosts, Port, Server, ServerGuard, ServerOptions, ServerSocket,
+    DEFAULT_BACKLOG,
+};
+pub use protocol::{AnyProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
 pub use remote::{RemoteHandle, ThreadsafeHandle};
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
+pub use transport::{ExtraInfo, SocketInfo, Transport, DEFAULT_HIGH_WATER};
 
 /// The target this build of twinloop runs on, as named in [`Error::Unsupported`]
 /// (`"linux"`, `"macos"`, `"windows"`, ..., or `"wasm32-wasip1"`).

@@ -12,6 +12,12 @@ pub(crate) enum Ready {
     Callback(Rc<HandleInner>),
     /// One step of a task (it was woken). No allocation: the task is already shared.
     TaskStep(Rc<TaskCore>),
+    /// The backend reported an I/O source ready.
+    Io {
+        token: usize,
+        readable: bool,
+        writable: bool,
+    },
 }
 
 /// FIFO of ready work. The loop runs exactly the entries present when a batch begins;

@@ -23,6 +23,10 @@ pub(crate) enum RemoteItem {
         key: usize,
         id: u64,
     },
+    /// A helper thread finished work for the I/O source `token` (a name lookup).
+    IoReady {
+        token: usize,
+    },
     Stop,
 }
 
@@ -68,6 +72,14 @@ impl LoopShared {
         }
         let mut inbox = self.inbox.lock().unwrap_or_else(|p| p.into_inner());
         std::mem::swap(&mut *inbox, into);
+    }
+
+    /// A callable for helper threads that reports `token` ready on this loop.
+    pub(crate) fn io_notifier(self: &Arc<Self>, token: usize) -> Box<dyn FnOnce() + Send> {
+        let shared = self.clone();
+        Box::new(move || {
+            let _ = shared.push(RemoteItem::IoReady { token });
+        })
     }
 
     pub(crate) fn mark_closed(&self) {

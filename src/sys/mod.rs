@@ -13,6 +13,30 @@
 //! - **`Waker`**: `Send + Sync + Clone`; `wake()` makes a concurrent or later `poll`
 //!   return promptly. Natively it is a `mio::Waker`; where the target has no threads (the
 //!   WASI guest) nothing can run while the loop is blocked, so it is a no-op.
+//! - **`TcpStream`**: a non-blocking TCP stream. `connect(addr, local)` starts a connect
+//!   whose completion is reported as writability, then `finish_connect()` says
+//!   `Ok(true)` (connected), `Ok(false)` (still going) or the error; `read`/`write` move
+//!   what the OS takes now and return `WouldBlock` otherwise (`read` gives `Ok(0)` at end of
+//!   stream); `flush()` returns `WouldBlock` until everything written has left the process
+//!   (the guest's host-side stream buffers, natively always `Ok`); `shutdown_write()`
+//!   half-closes (it may return `WouldBlock` until pending output is flushed: retry on
+//!   writability); `set_nodelay`, `local_addr`, `peer_addr`; `from_std` adopts a connected
+//!   std socket (native only: the guest returns `Unsupported`).
+//! - **`TcpListener`**: `bind(addr, &ListenOptions)` binds and listens; `accept()` gives a
+//!   `(TcpStream, peer)` or `WouldBlock`; `local_addr`; `from_std` (native only).
+//! - **`Lookup`**: `start(host, port, notify)` resolves a host name without blocking the
+//!   loop. Natively the system resolver runs on a helper thread that calls `notify` when
+//!   done; in the guest it is `wasi:sockets/ip-name-lookup`, reported through the poller.
+//!   `take()` returns the answer once there is one. `name_info(addr, numeric)` is the
+//!   blocking reverse lookup (numeric only in the guest).
+//! - Every source has `set_interest(&reactor, token, Interest)` and `deregister(&reactor)`.
+//!   After `set_interest` the reactor reports `token` when the source may be ready in a
+//!   direction of interest. Reports may be spurious, and natively a direction is reported
+//!   again only after an operation in it returned `WouldBlock` (edge-triggered), while the
+//!   guest reports it for as long as it stays ready (level-triggered). So the core always
+//!   drains until `WouldBlock` and drops the interests it does not need (an idle writer
+//!   would otherwise spin the guest). `deregister` must be called before a source is
+//!   dropped: in the guest, pollables are children of their streams.
 //! - **`TARGET`** (a name for error messages, e.g. `"wasm32-wasip1"`) and **`HAS_THREADS`**.
 //!
 //! Backends: `native/` (mio over epoll, kqueue or IOCP; sockets through socket2/libc) and
@@ -27,6 +51,23 @@ cfg_if::cfg_if! {
         mod native;
         pub(crate) use self::native::*;
     }
+}
+
+/// Which directions a source wants reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Interest {
+    pub(crate) read: bool,
+    pub(crate) write: bool,
+}
+
+/// How a listening socket is set up.
+#[derive(Clone, Debug)]
+pub(crate) struct ListenOptions {
+    pub(crate) backlog: u32,
+    pub(crate) reuse_address: bool,
+    pub(crate) reuse_port: bool,
+    /// For IPv6 addresses: accept IPv6 only (set when an IPv4 socket binds the same port).
+    pub(crate) v6_only: bool,
 }
 
 /// One readiness report from [`Reactor::poll`]: the source's token and its directions.

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use super::Event;
 
+mod net;
+pub(crate) use net::{name_info, Lookup, TcpListener, TcpStream};
+
 /// Name of this target in `Error::Unsupported`.
 pub(crate) const TARGET: &str = std::env::consts::OS;
 /// Native targets have threads: `call_soon_threadsafe` can come from elsewhere.
@@ -41,6 +44,10 @@ impl Reactor {
             events: mio::Events::with_capacity(1024),
             waker,
         })
+    }
+
+    pub(crate) fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
     }
 
     pub(crate) fn waker(&self) -> Waker {

@@ -1,0 +1,237 @@
+//! `create_connection` and `connect_accepted_socket`.
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use crate::error::{Error, Result};
+use crate::net::readiness::ReadinessToken;
+use crate::net::resolve::{Family, Port};
+use crate::protocol::AnyProtocol;
+use crate::sys::{self, Interest};
+use crate::transport::Transport;
+use crate::EventLoop;
+
+/// Keyword arguments of `create_connection` (asyncio's names; defaults as asyncio's).
+///
+/// ```
+/// let opts = twinloop::ConnectOptions {
+///     family: twinloop::Family::V4,
+///     all_errors: true,
+///     ..Default::default()
+/// };
+/// assert!(opts.local_addr.is_none());
+/// ```
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// Only addresses of this family are tried.
+    pub family: Family,
+    /// Bind the local end to this address first (its family must match the remote one).
+    pub local_addr: Option<SocketAddr>,
+    /// An already connected socket to adopt instead of `host`/`port` (pass an empty host).
+    /// Native only: the guest returns [`Error::Unsupported`].
+    pub sock: Option<std::net::TcpStream>,
+    /// When every attempt fails: `true` returns [`Error::Multiple`] with every attempt's
+    /// error; `false` (asyncio's default) returns the single error, or, when the attempts
+    /// failed differently, [`Error::Multiple`] as well (asyncio's "Multiple exceptions").
+    pub all_errors: bool,
+}
+
+/// Removes an in-progress socket from the reactor before it closes (also on cancellation).
+struct Connecting<'a> {
+    ev: &'a EventLoop,
+    sock: Option<sys::TcpStream>,
+}
+
+impl Drop for Connecting<'_> {
+    fn drop(&mut self) {
+        if let Some(sock) = self.sock.as_mut() {
+            sock.deregister(&self.ev.reactor());
+        }
+    }
+}
+
+impl EventLoop {
+    /// asyncio's `loop.create_connection(protocol_factory, host, port, ...)`: resolves
+    /// `host`, tries each address in order until one connects, and returns the transport
+    /// and the protocol (shared with the transport: borrow it only briefly). The protocol's
+    /// `connection_made` has run when this returns. TCP_NODELAY is on.
+    ///
+    /// Errors: [`Error::InvalidArgument`] (empty host without `sock`, host with `sock`, port
+    /// out of range); the resolver's [`Error::Io`]; the connect error (e.g. kind
+    /// `ConnectionRefused`), or [`Error::Multiple`] (see [`ConnectOptions::all_errors`]);
+    /// in the guest, `PermissionDenied` when the host's policy forbids the address.
+    ///
+    /// ```no_run
+    /// use twinloop::{ConnectOptions, EventLoop, Protocol, Transport};
+    /// struct Client;
+    /// impl Protocol for Client {
+    ///     fn connection_made(&mut self, t: Transport) { let _ = t.write(b"ping"); }
+    /// }
+    /// let ev = EventLoop::new()?;
+    /// let fut = {
+    ///     let ev = ev.clone();
+    ///     async move { ev.create_connection(|| Client, "localhost", 8888, ConnectOptions::default()).await }
+    /// };
+    /// let (transport, _client) = ev.run_until_complete(fut)??;
+    /// transport.close();
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    pub async fn create_connection<P: AnyProtocol>(
+        &self,
+        factory: impl FnOnce() -> P,
+        host: &str,
+        port: impl Into<Port>,
+        options: ConnectOptions,
+    ) -> Result<(Transport, Rc<RefCell<P>>)> {
+        let port = port.into();
+        let ConnectOptions {
+            family,
+            local_addr,
+            sock,
+            all_errors,
+        } = options;
+        let stream =
+            match sock {
+                Some(_) if !host.is_empty() => return Err(Error::invalid_argument(
+                    "create_connection: host/port and sock can not be specified at the same time",
+                )),
+                Some(sock) => sys::TcpStream::from_std(sock)
+                    .map_err(|e| unsupported_or("create_connection(sock=...)", e))?,
+                None if host.is_empty() => {
+                    return Err(Error::invalid_argument(
+                        "create_connection: host and port was not specified and no sock specified",
+                    ))
+                }
+                None => {
+                    let addrs = self.getaddrinfo(host, port, family).await?;
+                    self.connect_first(&addrs, local_addr, all_errors).await?
+                }
+            };
+        self.make_transport(stream, factory).await
+    }
+
+    /// asyncio's `loop.connect_accepted_socket(protocol_factory, sock)`: wraps a socket
+    /// accepted elsewhere in a transport. Native only ([`Error::Unsupported`] in the guest).
+    pub async fn connect_accepted_socket<P: AnyProtocol>(
+        &self,
+        factory: impl FnOnce() -> P,
+        sock: std::net::TcpStream,
+    ) -> Result<(Transport, Rc<RefCell<P>>)> {
+        let stream = sys::TcpStream::from_std(sock)
+            .map_err(|e| unsupported_or("connect_accepted_socket", e))?;
+        self.make_transport(stream, factory).await
+    }
+
+    async fn make_transport<P: AnyProtocol>(
+        &self,
+        stream: sys::TcpStream,
+        factory: impl FnOnce() -> P,
+    ) -> Result<(Transport, Rc<RefCell<P>>)> {
+        let protocol = Rc::new(RefCell::new(factory()));
+        let transport = Transport::start(self, stream, P::into_slot(protocol.clone()), None)?;
+        // connection_made was scheduled first; this callback runs right after it.
+        let made = self.create_future::<()>();
+        let done = made.clone();
+        self.call_soon(move |_| {
+            let _ = done.set_result(());
+        })?;
+        made.await?;
+        Ok((transport, protocol))
+    }
+
+    /// Tries each address in order; the first connected stream wins.
+    async fn connect_first(
+        &self,
+        addrs: &[SocketAddr],
+        local_addr: Option<SocketAddr>,
+        all_errors: bool,
+    ) -> Result<sys::TcpStream> {
+        let mut errors = Vec::new();
+        for &addr in addrs {
+            if local_addr.is_some_and(|l| l.is_ipv4() != addr.is_ipv4()) {
+                errors.push(Error::from(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "local address {} does not match the family of {addr}",
+                        local_addr.unwrap_or(addr)
+                    ),
+                )));
+                continue;
+            }
+            match self.connect_one(addr, local_addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e @ Error::Cancelled(_)) => return Err(e),
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(combine(errors, all_errors))
+    }
+
+    async fn connect_one(
+        &self,
+        addr: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> Result<sys::TcpStream> {
+        let with_addr = |e: std::io::Error| -> Error {
+            std::io::Error::new(e.kind(), format!("connect to {addr} failed: {e}")).into()
+        };
+        let mut pending = Connecting {
+            ev: self,
+            sock: Some(sys::TcpStream::connect(addr, local).map_err(with_addr)?),
+        };
+        let token = ReadinessToken::new(self);
+        loop {
+            let sock = pending
+                .sock
+                .as_mut()
+                .expect("socket present until returned");
+            if sock.finish_connect().map_err(with_addr)? {
+                break;
+            }
+            sock.set_interest(
+                &self.reactor(),
+                token.token,
+                Interest {
+                    read: false,
+                    write: true,
+                },
+            )?;
+            token.wait().await?;
+        }
+        let mut sock = pending.sock.take().expect("socket present until returned");
+        sock.deregister(&self.reactor());
+        Ok(sock)
+    }
+}
+
+/// asyncio's rule for several failed attempts.
+fn combine(mut errors: Vec<Error>, all_errors: bool) -> Error {
+    if errors.is_empty() {
+        return Error::invalid_argument("no addresses to connect to");
+    }
+    if all_errors {
+        return Error::Multiple(errors);
+    }
+    if errors.len() == 1 {
+        return errors.remove(0);
+    }
+    let first = errors[0].to_string();
+    if errors.iter().all(|e| e.to_string() == first) {
+        return errors.remove(0);
+    }
+    Error::Multiple(errors)
+}
+
+/// The backend says `Unsupported` for `sock=` in the guest: name the call.
+pub(crate) fn unsupported_or(what: &'static str, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::Unsupported {
+        Error::Unsupported {
+            what,
+            target: sys::TARGET,
+        }
+    } else {
+        e.into()
+    }
+}

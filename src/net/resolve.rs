@@ -1,0 +1,187 @@
+//! Name resolution: `getaddrinfo` and `getnameinfo` as loop methods, never blocking the loop.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+use crate::net::readiness::ReadinessToken;
+use crate::sys::{self, Interest};
+use crate::EventLoop;
+
+/// Which address family to ask for (asyncio's `family=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Family {
+    /// Any family (`AF_UNSPEC`), the default.
+    #[default]
+    Any,
+    /// IPv4 only (`AF_INET`).
+    V4,
+    /// IPv6 only (`AF_INET6`).
+    V6,
+}
+
+impl Family {
+    pub(crate) fn admits(self, addr: &SocketAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => addr.is_ipv4(),
+            Family::V6 => addr.is_ipv6(),
+        }
+    }
+}
+
+/// A port given as a number or a numeric string (asyncio also takes service names; the
+/// guest has no service database, so twinloop takes numbers only on both targets).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port(pub(crate) Result<u16, String>);
+
+impl Port {
+    pub(crate) fn get(&self) -> Result<u16> {
+        self.0.clone().map_err(Error::InvalidArgument)
+    }
+}
+
+impl From<u16> for Port {
+    fn from(p: u16) -> Port {
+        Port(Ok(p))
+    }
+}
+
+impl From<i32> for Port {
+    fn from(p: i32) -> Port {
+        Port(u16::try_from(p).map_err(|_| format!("port {p} is out of range 0-65535")))
+    }
+}
+
+impl From<u32> for Port {
+    fn from(p: u32) -> Port {
+        Port(u16::try_from(p).map_err(|_| format!("port {p} is out of range 0-65535")))
+    }
+}
+
+impl From<&str> for Port {
+    fn from(p: &str) -> Port {
+        if p.is_empty() {
+            return Port(Ok(0));
+        }
+        Port(match p.parse::<u32>() {
+            Ok(n) => u16::try_from(n).map_err(|_| format!("port {n} is out of range 0-65535")),
+            Err(_) => Err(format!(
+                "port {p:?} is not a number (service names are not supported)"
+            )),
+        })
+    }
+}
+
+impl EventLoop {
+    /// asyncio's `loop.getaddrinfo(host, port, family=...)`: the socket addresses for a host
+    /// name, in the resolver's order. IP literals skip the resolver. Natively the system
+    /// resolver runs on a helper thread; in the guest it is `wasi:sockets/ip-name-lookup`
+    /// (the host must allow DNS: `twinloop-host --allow-dns`). The loop keeps running
+    /// meanwhile.
+    ///
+    /// Errors: [`Error::InvalidArgument`] for an empty host or bad port; [`Error::Io`] when
+    /// the name does not resolve or no address of `family` is found.
+    ///
+    /// ```
+    /// use twinloop::Family;
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let addrs = ev.run_until_complete(async {
+    ///     twinloop::get_running_loop()?.getaddrinfo("127.0.0.1", 80, Family::Any).await
+    /// })??;
+    /// assert_eq!(addrs, ["127.0.0.1:80".parse().unwrap()]);
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    pub async fn getaddrinfo(
+        &self,
+        host: &str,
+        port: impl Into<Port>,
+        family: Family,
+    ) -> Result<Vec<SocketAddr>> {
+        let port = port.into().get()?;
+        if host.is_empty() {
+            return Err(Error::invalid_argument("getaddrinfo: empty host name"));
+        }
+        let literal = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let addrs = if let Ok(ip) = literal.parse::<IpAddr>() {
+            vec![SocketAddr::new(ip, port)]
+        } else {
+            self.lookup(host, port).await?
+        };
+        let mut matching: Vec<SocketAddr> = Vec::with_capacity(addrs.len());
+        for addr in addrs.into_iter().filter(|a| family.admits(a)) {
+            if !matching.contains(&addr) {
+                matching.push(addr);
+            }
+        }
+        if matching.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("getaddrinfo returned no {family:?} addresses for {host:?}"),
+            )
+            .into());
+        }
+        Ok(matching)
+    }
+
+    async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
+        let token = ReadinessToken::new(self);
+        let mut lookup = sys::Lookup::start(host, port, self.io_notifier(token.token))?;
+        struct Registered<'a>(&'a EventLoop, &'a mut sys::Lookup);
+        impl Drop for Registered<'_> {
+            fn drop(&mut self) {
+                self.1.deregister(&self.0.reactor());
+            }
+        }
+        lookup.set_interest(
+            &self.reactor(),
+            token.token,
+            Interest {
+                read: true,
+                write: false,
+            },
+        )?;
+        let registered = Registered(self, &mut lookup);
+        loop {
+            if let Some(answer) = registered.1.take() {
+                return answer.map_err(|e| {
+                    Error::from(std::io::Error::new(
+                        e.kind(),
+                        format!("failed to resolve {host:?}: {e}"),
+                    ))
+                });
+            }
+            token.wait().await?;
+        }
+    }
+
+    /// asyncio's `loop.getnameinfo(sockaddr, flags)`: `(host, port)` for an address.
+    /// `numeric` is `NI_NUMERICHOST`. Natively runs the system resolver on a helper thread;
+    /// the guest can only answer numerically ([`Error::Io`] with kind `Unsupported`
+    /// otherwise).
+    pub async fn getnameinfo(&self, addr: SocketAddr, numeric: bool) -> Result<(String, String)> {
+        if numeric || !sys::HAS_THREADS {
+            return Ok(sys::name_info(addr, numeric)?);
+        }
+        let slot = Arc::new(Mutex::new(None));
+        let answer = slot.clone();
+        let token = ReadinessToken::new(self);
+        let notify = self.io_notifier(token.token);
+        std::thread::Builder::new()
+            .name("twinloop-getnameinfo".into())
+            .spawn(move || {
+                *answer.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(sys::name_info(addr, numeric));
+                notify();
+            })?;
+        loop {
+            if let Some(answer) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                return Ok(answer?);
+            }
+            token.wait().await?;
+        }
+    }
+}

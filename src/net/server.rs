@@ -1,0 +1,558 @@
+//! `create_server` and `Server`: listening sockets that make a transport and a protocol for
+//! every accepted connection.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::Deref;
+use std::rc::{Rc, Weak};
+
+use crate::error::{Error, Result};
+use crate::exception::ExceptionContext;
+use crate::future::LoopFuture;
+use crate::io_registry::IoHandler;
+use crate::net::connect::unsupported_or;
+use crate::net::resolve::{Family, Port};
+use crate::protocol::{AnyProtocol, ProtocolSlot};
+use crate::sys::{self, Interest, ListenOptions};
+use crate::transport::Transport;
+use crate::EventLoop;
+
+/// asyncio's default listen backlog.
+pub const DEFAULT_BACKLOG: u32 = 100;
+
+/// Where `create_server` listens: asyncio's `host` argument (a string, a list of strings,
+/// or `None` for every interface).
+///
+/// ```
+/// use twinloop::Hosts;
+/// assert_eq!(Hosts::from("127.0.0.1"), Hosts::List(vec!["127.0.0.1".into()]));
+/// assert_eq!(Hosts::from(None::<&str>), Hosts::All);
+/// assert_eq!(Hosts::from(vec!["::1", "127.0.0.1"]).len(), 2);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hosts {
+    /// Every interface: one socket per address family (`0.0.0.0` and `::`).
+    All,
+    /// These hosts (names or literals); duplicates are collapsed.
+    List(Vec<String>),
+}
+
+impl Hosts {
+    /// How many hosts were named (0 for `All`).
+    pub fn len(&self) -> usize {
+        match self {
+            Hosts::All => 0,
+            Hosts::List(l) => l.len(),
+        }
+    }
+
+    /// True for an empty list.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, Hosts::List(l) if l.is_empty())
+    }
+}
+
+impl From<&str> for Hosts {
+    fn from(h: &str) -> Hosts {
+        if h.is_empty() {
+            Hosts::All
+        } else {
+            Hosts::List(vec![h.to_owned()])
+        }
+    }
+}
+
+impl From<String> for Hosts {
+    fn from(h: String) -> Hosts {
+        Hosts::from(h.as_str())
+    }
+}
+
+impl From<Option<&str>> for Hosts {
+    fn from(h: Option<&str>) -> Hosts {
+        h.map_or(Hosts::All, Hosts::from)
+    }
+}
+
+impl From<Vec<&str>> for Hosts {
+    fn from(h: Vec<&str>) -> Hosts {
+        Hosts::List(h.into_iter().map(str::to_owned).collect())
+    }
+}
+
+impl From<Vec<String>> for Hosts {
+    fn from(h: Vec<String>) -> Hosts {
+        Hosts::List(h)
+    }
+}
+
+impl From<&[&str]> for Hosts {
+    fn from(h: &[&str]) -> Hosts {
+        Hosts::List(h.iter().map(|s| (*s).to_owned()).collect())
+    }
+}
+
+/// Keyword arguments of `create_server` (asyncio's names and defaults).
+///
+/// ```
+/// let opts = twinloop::ServerOptions::default();
+/// assert_eq!(opts.backlog, 100);
+/// assert!(opts.start_serving);
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct ServerOptions {
+    /// Only addresses of this family are bound.
+    pub family: Family,
+    /// `listen()` backlog; also how many connections one readiness report accepts at most.
+    pub backlog: u32,
+    /// `SO_REUSEADDR`; asyncio's default is on for Unix. The guest cannot set it (the host
+    /// decides), so it is ignored there.
+    pub reuse_address: bool,
+    /// `SO_REUSEPORT` (native Unix; [`Error::Unsupported`] in the guest).
+    pub reuse_port: bool,
+    /// An already listening socket to serve on (native only).
+    pub sock: Option<std::net::TcpListener>,
+    /// Start accepting at once (default); else call `start_serving` or `serve_forever`.
+    pub start_serving: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            family: Family::Any,
+            backlog: DEFAULT_BACKLOG,
+            reuse_address: cfg!(unix),
+            reuse_port: false,
+            sock: None,
+            start_serving: true,
+        }
+    }
+}
+
+/// A listening socket of a [`Server`] (a copy: closing the server does not change it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerSocket {
+    local: SocketAddr,
+}
+
+impl ServerSocket {
+    /// The address it listens on, with the real port when port 0 was asked for.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+}
+
+struct Listener {
+    sock: sys::TcpListener,
+    token: usize,
+    local: SocketAddr,
+}
+
+pub(crate) struct ServerInner {
+    ev: EventLoop,
+    listeners: RefCell<Vec<Listener>>,
+    factory: Box<dyn Fn() -> ProtocolSlot>,
+    backlog: u32,
+    serving: Cell<bool>,
+    closed: Cell<bool>,
+    active: Cell<usize>,
+    clients: RefCell<Vec<Weak<crate::transport::TransportInner>>>,
+    waiters: RefCell<Vec<LoopFuture<()>>>,
+    serving_forever: RefCell<Option<LoopFuture<()>>>,
+}
+
+/// A TCP server: asyncio's `asyncio.Server`, returned by [`EventLoop::create_server`].
+/// A handle: clones refer to the same server. Use [`Server::guard`] for asyncio's
+/// `async with server:` (close on scope exit).
+#[derive(Clone)]
+pub struct Server {
+    inner: Rc<ServerInner>,
+}
+
+/// Closes its [`Server`] when dropped; dereferences to it.
+pub struct ServerGuard(Server);
+
+impl Deref for ServerGuard {
+    type Target = Server;
+    fn deref(&self) -> &Server {
+        &self.0
+    }
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// Accepts on one listening socket of a server.
+struct AcceptHandler {
+    server: Weak<ServerInner>,
+    index: usize,
+}
+
+impl IoHandler for AcceptHandler {
+    fn io_ready(self: Rc<Self>, ev: &EventLoop, readable: bool, _writable: bool) {
+        if let (true, Some(server)) = (readable, self.server.upgrade()) {
+            Server { inner: server }.accept_ready(ev, self.index);
+        }
+    }
+}
+
+impl EventLoop {
+    /// asyncio's `loop.create_server(protocol_factory, host, port, ...)`: listens on every
+    /// address of `host` (see [`Hosts`]); port 0 picks a free port (shared by all the
+    /// sockets when `host` is all interfaces). Each accepted connection gets a new protocol
+    /// from `factory` and a [`Transport`].
+    ///
+    /// Errors: [`Error::InvalidArgument`] (empty host list, host with `sock`, bad port); the
+    /// resolver's errors; bind errors such as kind `AddrInUse`; [`Error::Unsupported`] for
+    /// options the target lacks (`reuse_port`, `sock` in the guest); in the guest,
+    /// `PermissionDenied` when the host's policy forbids the address.
+    ///
+    /// ```
+    /// use twinloop::{EventLoop, Protocol, ServerOptions};
+    /// struct Nothing;
+    /// impl Protocol for Nothing {}
+    /// let ev = EventLoop::new()?;
+    /// let fut = {
+    ///     let ev = ev.clone();
+    ///     async move {
+    ///         let server = ev.create_server(|| Nothing, "127.0.0.1", 0, ServerOptions::default()).await?;
+    ///         let port = server.sockets()[0].local_addr().port();
+    ///         server.close();
+    ///         server.wait_closed().await?;
+    ///         Ok::<u16, twinloop::Error>(port)
+    ///     }
+    /// };
+    /// assert_ne!(ev.run_until_complete(fut)??, 0);
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    pub async fn create_server<P: AnyProtocol>(
+        &self,
+        factory: impl Fn() -> P + 'static,
+        host: impl Into<Hosts>,
+        port: impl Into<Port>,
+        options: ServerOptions,
+    ) -> Result<Server> {
+        let hosts = host.into();
+        let port = port.into().get()?;
+        let ServerOptions {
+            family,
+            backlog,
+            reuse_address,
+            reuse_port,
+            sock,
+            start_serving,
+        } = options;
+        let listen = ListenOptions {
+            backlog,
+            reuse_address,
+            reuse_port,
+            v6_only: true,
+        };
+        let mut bound: Vec<sys::TcpListener> = Vec::new();
+        if let Some(sock) = sock {
+            if !hosts.is_empty() && hosts != Hosts::All {
+                return Err(Error::invalid_argument(
+                    "create_server: host/port and sock can not be specified at the same time",
+                ));
+            }
+            bound.push(
+                sys::TcpListener::from_std(sock)
+                    .map_err(|e| unsupported_or("create_server(sock=...)", e))?,
+            );
+        } else {
+            let addrs = self.server_addresses(&hosts, port, family).await?;
+            let mut chosen_port = port;
+            for addr in addrs {
+                let addr =
+                    SocketAddr::new(addr.ip(), if port == 0 { chosen_port } else { addr.port() });
+                match sys::TcpListener::bind(addr, &listen) {
+                    Ok(listener) => {
+                        if port == 0 && hosts == Hosts::All {
+                            chosen_port = listener.local_addr()?.port();
+                        }
+                        bound.push(listener);
+                    }
+                    // A machine without IPv6 still serves IPv4 for "all interfaces".
+                    Err(e) if hosts == Hosts::All && addr.is_ipv6() && !bound.is_empty() => {
+                        log::debug!("create_server: skipping {addr}: {e}");
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+                        return Err(Error::Unsupported {
+                            what: "create_server(reuse_port=true)",
+                            target: sys::TARGET,
+                        })
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        let slot_factory = move || P::into_slot(Rc::new(RefCell::new(factory())));
+        let inner = Rc::new(ServerInner {
+            ev: self.clone(),
+            listeners: RefCell::new(Vec::new()),
+            factory: Box::new(slot_factory),
+            backlog: backlog.max(1),
+            serving: Cell::new(false),
+            closed: Cell::new(false),
+            active: Cell::new(0),
+            clients: RefCell::new(Vec::new()),
+            waiters: RefCell::new(Vec::new()),
+            serving_forever: RefCell::new(None),
+        });
+        {
+            let mut listeners = inner.listeners.borrow_mut();
+            for (index, sock) in bound.into_iter().enumerate() {
+                let local = sock.local_addr()?;
+                let token = self.register_io(Rc::new(AcceptHandler {
+                    server: Rc::downgrade(&inner),
+                    index,
+                }));
+                listeners.push(Listener { sock, token, local });
+            }
+        }
+        let server = Server { inner };
+        if start_serving {
+            server.start_serving()?;
+        }
+        Ok(server)
+    }
+
+    async fn server_addresses(
+        &self,
+        hosts: &Hosts,
+        port: u16,
+        family: Family,
+    ) -> Result<Vec<SocketAddr>> {
+        let mut addrs: Vec<SocketAddr> = Vec::new();
+        match hosts {
+            Hosts::All => {
+                let all = [
+                    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+                    SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+                ];
+                addrs.extend(all.into_iter().filter(|a| family.admits(a)));
+            }
+            Hosts::List(list) if list.is_empty() => {
+                return Err(Error::invalid_argument(
+                    "create_server: the host list is empty",
+                ));
+            }
+            Hosts::List(list) => {
+                for host in list {
+                    for addr in self.getaddrinfo(host, port, family).await? {
+                        if !addrs.contains(&addr) {
+                            addrs.push(addr);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(addrs)
+    }
+}
+
+impl Server {
+    /// asyncio's `Server.get_loop`.
+    pub fn get_loop(&self) -> EventLoop {
+        self.inner.ev.clone()
+    }
+
+    /// asyncio's `Server.is_serving`.
+    pub fn is_serving(&self) -> bool {
+        self.inner.serving.get()
+    }
+
+    /// asyncio's `Server.sockets`: copies of the listening sockets (empty once closed).
+    pub fn sockets(&self) -> Vec<ServerSocket> {
+        self.inner
+            .listeners
+            .borrow()
+            .iter()
+            .map(|l| ServerSocket { local: l.local })
+            .collect()
+    }
+
+    /// asyncio's `Server.start_serving`: start accepting. Idempotent;
+    /// [`Error::InvalidState`] once closed.
+    pub fn start_serving(&self) -> Result<()> {
+        if self.inner.closed.get() {
+            return Err(Error::invalid_state("the server is closed"));
+        }
+        if self.inner.serving.replace(true) {
+            return Ok(());
+        }
+        let reactor = self.inner.ev.reactor();
+        for l in self.inner.listeners.borrow_mut().iter_mut() {
+            l.sock.set_interest(
+                &reactor,
+                l.token,
+                Interest {
+                    read: true,
+                    write: false,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// asyncio's `Server.serve_forever`: serve until the server is closed or the task
+    /// running this is cancelled; either way the server ends closed, and this returns
+    /// [`Error::Cancelled`]. [`Error::InvalidState`] if the server is already closed or
+    /// already serving forever.
+    pub async fn serve_forever(&self) -> Result<()> {
+        if self.inner.closed.get() {
+            return Err(Error::invalid_state("the server is closed"));
+        }
+        if self.inner.serving_forever.borrow().is_some() {
+            return Err(Error::invalid_state("serve_forever is already running"));
+        }
+        self.start_serving()?;
+        let fut = self.inner.ev.create_future::<()>();
+        *self.inner.serving_forever.borrow_mut() = Some(fut.clone());
+        struct CloseOnExit<'a>(&'a Server);
+        impl Drop for CloseOnExit<'_> {
+            fn drop(&mut self) {
+                self.0.inner.serving_forever.borrow_mut().take();
+                self.0.close();
+            }
+        }
+        let _close = CloseOnExit(self);
+        fut.await
+    }
+
+    /// asyncio's `Server.close`: stop listening (new connections are refused); open
+    /// connections stay until they close (see [`Server::close_clients`]). Idempotent.
+    pub fn close(&self) {
+        if self.inner.closed.replace(true) {
+            return;
+        }
+        self.inner.serving.set(false);
+        let listeners = std::mem::take(&mut *self.inner.listeners.borrow_mut());
+        for mut l in listeners {
+            l.sock.deregister(&self.inner.ev.reactor());
+            self.inner.ev.unregister_io(l.token);
+        }
+        let forever = self.inner.serving_forever.borrow_mut().take();
+        if let Some(forever) = forever {
+            forever.cancel();
+        }
+        self.inner.wake_waiters_if_idle();
+    }
+
+    /// asyncio's `Server.close_clients` (3.13): close every open connection.
+    pub fn close_clients(&self) {
+        for t in self.inner.live_clients() {
+            t.close();
+        }
+    }
+
+    /// asyncio's `Server.abort_clients` (3.13): abort every open connection.
+    pub fn abort_clients(&self) {
+        for t in self.inner.live_clients() {
+            t.abort();
+        }
+    }
+
+    /// asyncio's `Server.wait_closed`: completes once the server is closed and every
+    /// connection it accepted is gone.
+    pub async fn wait_closed(&self) -> Result<()> {
+        if self.inner.closed.get() && self.inner.active.get() == 0 {
+            return Ok(());
+        }
+        let fut = self.inner.ev.create_future();
+        self.inner.waiters.borrow_mut().push(fut.clone());
+        fut.await
+    }
+
+    /// asyncio's `async with server:`: a guard that closes the server when dropped.
+    pub fn guard(&self) -> ServerGuard {
+        ServerGuard(self.clone())
+    }
+
+    fn accept_ready(&self, ev: &EventLoop, index: usize) {
+        for _ in 0..self.inner.backlog {
+            if !self.inner.serving.get() {
+                return;
+            }
+            let accepted = match self.inner.listeners.borrow_mut().get_mut(index) {
+                Some(l) => l.sock.accept(),
+                None => return,
+            };
+            match accepted {
+                Ok((stream, _peer)) => self.attach(ev, stream),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    let mut context =
+                        ExceptionContext::new("Error on accepting connection").with_error(e.into());
+                    context.socket = self
+                        .inner
+                        .listeners
+                        .borrow()
+                        .get(index)
+                        .map(|l| l.local.to_string());
+                    ev.call_exception_handler(&context);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn attach(&self, ev: &EventLoop, stream: sys::TcpStream) {
+        let protocol = (self.inner.factory)();
+        let weak = Rc::downgrade(&self.inner);
+        let on_lost: Box<dyn FnOnce()> = Box::new(move || {
+            if let Some(server) = weak.upgrade() {
+                server.active.set(server.active.get().saturating_sub(1));
+                server.clients.borrow_mut().retain(|c| c.strong_count() > 0);
+                server.wake_waiters_if_idle();
+            }
+        });
+        match Transport::start(ev, stream, protocol, Some(on_lost)) {
+            Ok(transport) => {
+                self.inner.active.set(self.inner.active.get() + 1);
+                self.inner
+                    .clients
+                    .borrow_mut()
+                    .push(Rc::downgrade(&transport.inner));
+            }
+            Err(e) => {
+                let context =
+                    ExceptionContext::new("Error setting up an accepted connection").with_error(e);
+                ev.call_exception_handler(&context);
+            }
+        }
+    }
+}
+
+impl ServerInner {
+    fn live_clients(&self) -> Vec<Transport> {
+        self.clients
+            .borrow()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|inner| Transport { inner })
+            .collect()
+    }
+
+    fn wake_waiters_if_idle(&self) {
+        if self.closed.get() && self.active.get() == 0 {
+            for waiter in self.waiters.take() {
+                let _ = waiter.set_result(());
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("sockets", &self.sockets())
+            .field("serving", &self.is_serving())
+            .finish()
+    }
+}

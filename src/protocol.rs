@@ -1,0 +1,184 @@
+//! Protocols: the callbacks a transport drives (asyncio's `asyncio.Protocol` and
+//! `asyncio.BufferedProtocol`).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::error::Error;
+use crate::transport::Transport;
+
+/// A stream protocol: asyncio's `asyncio.Protocol`. Every method has a default that does
+/// nothing, so a protocol implements only what it needs.
+///
+/// Call order: `connection_made` once, then `data_received` any number of times, then
+/// `eof_received` at most once, then `connection_lost` exactly once. `pause_writing` and
+/// `resume_writing` come in pairs while the transport's write buffer crosses its marks.
+///
+/// ```
+/// use twinloop::{Protocol, Transport};
+/// struct Echo(Option<Transport>);
+/// impl Protocol for Echo {
+///     fn connection_made(&mut self, t: Transport) { self.0 = Some(t); }
+///     fn data_received(&mut self, data: &[u8]) {
+///         if let Some(t) = &self.0 { let _ = t.write(data); }
+///     }
+/// }
+/// ```
+pub trait Protocol: 'static {
+    /// The connection is up; keep the transport to write to it.
+    fn connection_made(&mut self, transport: Transport) {
+        let _ = transport;
+    }
+    /// Bytes arrived. The slice is only valid during the call.
+    fn data_received(&mut self, data: &[u8]) {
+        let _ = data;
+    }
+    /// The peer half-closed. Return true to keep the transport open (to keep writing);
+    /// false (the default) closes it.
+    fn eof_received(&mut self) -> bool {
+        false
+    }
+    /// The connection is gone: `None` after a normal close or EOF, else the error.
+    fn connection_lost(&mut self, error: Option<Error>) {
+        let _ = error;
+    }
+    /// The transport's write buffer went over its high-water mark: stop writing.
+    fn pause_writing(&mut self) {}
+    /// The transport's write buffer drained to its low-water mark: writing may go on.
+    fn resume_writing(&mut self) {}
+}
+
+/// A protocol that receives data straight into its own buffer: asyncio's
+/// `asyncio.BufferedProtocol`. Use it through [`Buffered`].
+///
+/// ```
+/// use twinloop::{BufferedProtocol, Transport};
+/// struct Sink { buf: Vec<u8>, total: usize }
+/// impl BufferedProtocol for Sink {
+///     fn get_buffer(&mut self, _size_hint: usize) -> &mut [u8] { &mut self.buf }
+///     fn buffer_updated(&mut self, nbytes: usize) { self.total += nbytes; }
+/// }
+/// ```
+pub trait BufferedProtocol: 'static {
+    /// As [`Protocol::connection_made`].
+    fn connection_made(&mut self, transport: Transport) {
+        let _ = transport;
+    }
+    /// A buffer for the next read; at least one byte long. `size_hint` is how much the
+    /// transport would like to read.
+    fn get_buffer(&mut self, size_hint: usize) -> &mut [u8];
+    /// The first `nbytes` of the last buffer now hold received data.
+    fn buffer_updated(&mut self, nbytes: usize);
+    /// As [`Protocol::eof_received`].
+    fn eof_received(&mut self) -> bool {
+        false
+    }
+    /// As [`Protocol::connection_lost`].
+    fn connection_lost(&mut self, error: Option<Error>) {
+        let _ = error;
+    }
+    /// As [`Protocol::pause_writing`].
+    fn pause_writing(&mut self) {}
+    /// As [`Protocol::resume_writing`].
+    fn resume_writing(&mut self) {}
+}
+
+/// Marks a [`BufferedProtocol`] for the loop's connection methods:
+/// `ev.create_connection(|| Buffered(MyProtocol::new()), ...)`.
+pub struct Buffered<B>(pub B);
+
+/// What a protocol factory may return: any [`Protocol`], or a [`BufferedProtocol`] wrapped
+/// in [`Buffered`]. Implemented by twinloop; not meant to be implemented elsewhere.
+pub trait AnyProtocol: 'static {
+    #[doc(hidden)]
+    fn into_slot(this: Rc<RefCell<Self>>) -> ProtocolSlot;
+}
+
+impl<P: Protocol> AnyProtocol for P {
+    fn into_slot(this: Rc<RefCell<Self>>) -> ProtocolSlot {
+        ProtocolSlot::Stream(this)
+    }
+}
+
+impl<B: BufferedProtocol> AnyProtocol for Buffered<B> {
+    fn into_slot(this: Rc<RefCell<Self>>) -> ProtocolSlot {
+        ProtocolSlot::Buffered(this)
+    }
+}
+
+impl<B: BufferedProtocol> BufferedProtocol for Buffered<B> {
+    fn connection_made(&mut self, transport: Transport) {
+        self.0.connection_made(transport)
+    }
+    fn get_buffer(&mut self, size_hint: usize) -> &mut [u8] {
+        self.0.get_buffer(size_hint)
+    }
+    fn buffer_updated(&mut self, nbytes: usize) {
+        self.0.buffer_updated(nbytes)
+    }
+    fn eof_received(&mut self) -> bool {
+        self.0.eof_received()
+    }
+    fn connection_lost(&mut self, error: Option<Error>) {
+        self.0.connection_lost(error)
+    }
+    fn pause_writing(&mut self) {
+        self.0.pause_writing()
+    }
+    fn resume_writing(&mut self) {
+        self.0.resume_writing()
+    }
+}
+
+/// A transport's protocol, whichever kind it is.
+#[doc(hidden)]
+#[derive(Clone)]
+pub enum ProtocolSlot {
+    Stream(Rc<RefCell<dyn Protocol>>),
+    Buffered(Rc<RefCell<dyn BufferedProtocol>>),
+}
+
+impl ProtocolSlot {
+    /// True while some code holds the protocol borrowed (a callback is running).
+    pub(crate) fn is_busy(&self) -> bool {
+        match self {
+            ProtocolSlot::Stream(p) => p.try_borrow_mut().is_err(),
+            ProtocolSlot::Buffered(p) => p.try_borrow_mut().is_err(),
+        }
+    }
+
+    pub(crate) fn connection_made(&self, transport: Transport) {
+        match self {
+            ProtocolSlot::Stream(p) => p.borrow_mut().connection_made(transport),
+            ProtocolSlot::Buffered(p) => p.borrow_mut().connection_made(transport),
+        }
+    }
+
+    pub(crate) fn eof_received(&self) -> bool {
+        match self {
+            ProtocolSlot::Stream(p) => p.borrow_mut().eof_received(),
+            ProtocolSlot::Buffered(p) => p.borrow_mut().eof_received(),
+        }
+    }
+
+    pub(crate) fn connection_lost(&self, error: Option<Error>) {
+        match self {
+            ProtocolSlot::Stream(p) => p.borrow_mut().connection_lost(error),
+            ProtocolSlot::Buffered(p) => p.borrow_mut().connection_lost(error),
+        }
+    }
+
+    pub(crate) fn pause_writing(&self) {
+        match self {
+            ProtocolSlot::Stream(p) => p.borrow_mut().pause_writing(),
+            ProtocolSlot::Buffered(p) => p.borrow_mut().pause_writing(),
+        }
+    }
+
+    pub(crate) fn resume_writing(&self) {
+        match self {
+            ProtocolSlot::Stream(p) => p.borrow_mut().resume_writing(),
+            ProtocolSlot::Buffered(p) => p.borrow_mut().resume_writing(),
+        }
+    }
+}

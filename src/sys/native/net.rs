@@ -1,0 +1,365 @@
+//! Native TCP sockets: `mio` streams and listeners built with `socket2`, and name
+//! resolution with the system resolver on a helper thread.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use mio::{Interest as MioInterest, Token};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use super::Reactor;
+use crate::sys::{Interest, ListenOptions};
+
+/// Registration bookkeeping shared by streams and listeners: mio cannot register "no
+/// interest", so an empty interest deregisters.
+#[derive(Default)]
+struct Registration {
+    registered: bool,
+}
+
+impl Registration {
+    fn set<S: mio::event::Source>(
+        &mut self,
+        source: &mut S,
+        reactor: &Reactor,
+        token: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
+        let mio_interest = match (interest.read, interest.write) {
+            (true, true) => Some(MioInterest::READABLE | MioInterest::WRITABLE),
+            (true, false) => Some(MioInterest::READABLE),
+            (false, true) => Some(MioInterest::WRITABLE),
+            (false, false) => None,
+        };
+        let registry = reactor.registry();
+        match (mio_interest, self.registered) {
+            (Some(i), false) => {
+                registry.register(source, Token(token), i)?;
+                self.registered = true;
+            }
+            (Some(i), true) => registry.reregister(source, Token(token), i)?,
+            (None, true) => {
+                registry.deregister(source)?;
+                self.registered = false;
+            }
+            (None, false) => {}
+        }
+        Ok(())
+    }
+
+    fn clear<S: mio::event::Source>(&mut self, source: &mut S, reactor: &Reactor) {
+        if self.registered {
+            // The socket is about to close, which removes it from the poller anyway.
+            let _ = reactor.registry().deregister(source);
+            self.registered = false;
+        }
+    }
+}
+
+/// A non-blocking TCP stream (connected, or connecting).
+pub(crate) struct TcpStream {
+    inner: mio::net::TcpStream,
+    registration: Registration,
+}
+
+impl TcpStream {
+    /// Starts a non-blocking connect to `addr`, bound first to `local` if given. Completion
+    /// is reported as writability; then call [`TcpStream::finish_connect`].
+    pub(crate) fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        if let Some(local) = local {
+            socket.bind(&SockAddr::from(local))?;
+        }
+        match socket.connect(&SockAddr::from(addr)) {
+            Ok(()) => {}
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        Ok(TcpStream::from_mio(mio::net::TcpStream::from_std(
+            socket.into(),
+        )))
+    }
+
+    /// Adopts an already connected std socket (`sock=` / `connect_accepted_socket`).
+    pub(crate) fn from_std(stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        stream.set_nonblocking(true)?;
+        Ok(TcpStream::from_mio(mio::net::TcpStream::from_std(stream)))
+    }
+
+    fn from_mio(inner: mio::net::TcpStream) -> TcpStream {
+        TcpStream {
+            inner,
+            registration: Registration::default(),
+        }
+    }
+
+    /// `Ok(true)` once connected, `Ok(false)` while the connect is in progress, or the
+    /// connect's error.
+    pub(crate) fn finish_connect(&mut self) -> io::Result<bool> {
+        if let Some(e) = self.inner.take_error()? {
+            return Err(e);
+        }
+        match self.inner.peer_addr() {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            #[cfg(unix)]
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads into `buf`: `Ok(0)` at end of stream, `WouldBlock` when nothing is there yet.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.inner.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Writes what the kernel takes now; `WouldBlock` when it takes nothing.
+    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match self.inner.write(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// Everything written has left this process's hands (native: always, the kernel has it).
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Half-close: send FIN after what was written.
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        match self.inner.shutdown(Shutdown::Write) {
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
+            other => other,
+        }
+    }
+
+    pub(crate) fn set_nodelay(&mut self, on: bool) -> io::Result<()> {
+        self.inner.set_nodelay(on)
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// Sets which directions the reactor reports for `token`.
+    pub(crate) fn set_interest(
+        &mut self,
+        reactor: &Reactor,
+        token: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.registration
+            .set(&mut self.inner, reactor, token, interest)
+    }
+
+    /// Leaves the reactor; call before dropping the socket.
+    pub(crate) fn deregister(&mut self, reactor: &Reactor) {
+        self.registration.clear(&mut self.inner, reactor);
+    }
+}
+
+/// A non-blocking listening TCP socket.
+pub(crate) struct TcpListener {
+    inner: mio::net::TcpListener,
+    registration: Registration,
+}
+
+impl TcpListener {
+    /// Binds and listens on `addr` with the given options.
+    pub(crate) fn bind(addr: SocketAddr, options: &ListenOptions) -> io::Result<TcpListener> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nonblocking(true)?;
+        if options.reuse_address {
+            socket.set_reuse_address(true)?;
+        }
+        if options.reuse_port {
+            set_reuse_port(&socket)?;
+        }
+        if addr.is_ipv6() && options.v6_only {
+            socket.set_only_v6(true)?;
+        }
+        socket.bind(&SockAddr::from(addr)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("error while attempting to bind on address {addr}: {e}"),
+            )
+        })?;
+        socket.listen(i32::try_from(options.backlog).unwrap_or(i32::MAX))?;
+        Ok(TcpListener::from_mio(mio::net::TcpListener::from_std(
+            socket.into(),
+        )))
+    }
+
+    /// Adopts an already listening std socket (`create_server(sock=...)`).
+    pub(crate) fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        listener.set_nonblocking(true)?;
+        Ok(TcpListener::from_mio(mio::net::TcpListener::from_std(
+            listener,
+        )))
+    }
+
+    fn from_mio(inner: mio::net::TcpListener) -> TcpListener {
+        TcpListener {
+            inner,
+            registration: Registration::default(),
+        }
+    }
+
+    /// Accepts one pending connection; `WouldBlock` when there is none.
+    pub(crate) fn accept(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
+        loop {
+            match self.inner.accept() {
+                Ok((stream, addr)) => return Ok((TcpStream::from_mio(stream), addr)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    pub(crate) fn set_interest(
+        &mut self,
+        reactor: &Reactor,
+        token: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.registration
+            .set(&mut self.inner, reactor, token, interest)
+    }
+
+    pub(crate) fn deregister(&mut self, reactor: &Reactor) {
+        self.registration.clear(&mut self.inner, reactor);
+    }
+}
+
+#[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
+fn set_reuse_port(socket: &Socket) -> io::Result<()> {
+    socket.set_reuse_port(true)
+}
+
+#[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
+fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "reuse_port is not supported on this platform",
+    ))
+}
+
+type LookupResult = io::Result<Vec<SocketAddr>>;
+
+/// A name lookup in progress. Natively the system resolver (`getaddrinfo`) runs on a
+/// helper thread, which calls `notify` when done; the loop then calls `take`.
+pub(crate) struct Lookup {
+    result: Arc<Mutex<Option<LookupResult>>>,
+}
+
+impl Lookup {
+    pub(crate) fn start(
+        host: &str,
+        port: u16,
+        notify: Box<dyn FnOnce() + Send>,
+    ) -> io::Result<Lookup> {
+        let result = Arc::new(Mutex::new(None));
+        let slot = result.clone();
+        let host = host.to_owned();
+        std::thread::Builder::new()
+            .name("twinloop-getaddrinfo".into())
+            .spawn(move || {
+                let answer = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                    .map(|addrs| addrs.collect::<Vec<_>>());
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
+                notify();
+            })?;
+        Ok(Lookup { result })
+    }
+
+    /// Natively completion comes through `notify`, not the poller.
+    pub(crate) fn set_interest(
+        &mut self,
+        _reactor: &Reactor,
+        _token: usize,
+        _interest: Interest,
+    ) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub(crate) fn deregister(&mut self, _reactor: &Reactor) {}
+
+    /// The answer, once there is one.
+    pub(crate) fn take(&mut self) -> Option<LookupResult> {
+        self.result.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// Reverse lookup (`getnameinfo`), blocking; the loop runs it on a helper thread.
+/// `numeric` asks for the numeric host (NI_NUMERICHOST) and port.
+#[cfg(unix)]
+pub(crate) fn name_info(addr: SocketAddr, numeric: bool) -> io::Result<(String, String)> {
+    use std::ffi::CStr;
+    let sockaddr = SockAddr::from(addr);
+    let mut host = [0 as libc::c_char; 1025];
+    let mut serv = [0 as libc::c_char; 32];
+    let flags = if numeric {
+        libc::NI_NUMERICHOST | libc::NI_NUMERICSERV
+    } else {
+        libc::NI_NUMERICSERV
+    };
+    // SAFETY: sockaddr points to a valid address of the given length; host and serv are
+    // writable buffers whose lengths are passed alongside them.
+    let rc = unsafe {
+        libc::getnameinfo(
+            sockaddr.as_ptr().cast(),
+            sockaddr.len(),
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            serv.as_mut_ptr(),
+            serv.len() as libc::socklen_t,
+            flags,
+        )
+    };
+    if rc != 0 {
+        // SAFETY: gai_strerror returns a pointer to a static, NUL-terminated message.
+        let msg = unsafe { CStr::from_ptr(libc::gai_strerror(rc)) };
+        return Err(io::Error::other(format!(
+            "getnameinfo: {}",
+            msg.to_string_lossy()
+        )));
+    }
+    // SAFETY: getnameinfo wrote NUL-terminated strings into both buffers on success.
+    let (h, s) = unsafe { (CStr::from_ptr(host.as_ptr()), CStr::from_ptr(serv.as_ptr())) };
+    Ok((
+        h.to_string_lossy().into_owned(),
+        s.to_string_lossy().into_owned(),
+    ))
+}
+
+/// Reverse lookup where the platform's resolver is not wired up: numeric only.
+#[cfg(not(unix))]
+pub(crate) fn name_info(addr: SocketAddr, numeric: bool) -> io::Result<(String, String)> {
+    if !numeric {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "getnameinfo without NI_NUMERICHOST is not supported on this platform",
+        ));
+    }
+    Ok((addr.ip().to_string(), addr.port().to_string()))
+}
