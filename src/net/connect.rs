@@ -23,7 +23,6 @@ use crate::EventLoop;
 /// assert!(opts.local_addr.is_none());
 /// ```
 #[derive(Debug, Default)]
-#[non_exhaustive]
 pub struct ConnectOptions {
     /// Only addresses of this family are tried.
     pub family: Family,

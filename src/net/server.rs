@@ -101,7 +101,6 @@ impl From<&[&str]> for Hosts {
 /// assert!(opts.start_serving);
 /// ```
 #[derive(Debug)]
-#[non_exhaustive]
 pub struct ServerOptions {
     /// Only addresses of this family are bound.
     pub family: Family,
