@@ -547,10 +547,11 @@ impl EventLoop {
     fn run_once(&self) -> Result<()> {
         let inner = &*self.inner;
         self.take_inbox();
+        // Every iteration: drop cancelled timers at the head (and compact if most are).
+        let next = inner.timers.borrow_mut().next_deadline();
         let timeout = if !inner.ready.borrow().is_empty() || inner.stopping.get() {
             Some(Duration::ZERO)
         } else {
-            let next = inner.timers.borrow_mut().next_deadline();
             next.map(|when| seconds(when - self.time()).min(MAX_POLL_TIMEOUT))
         };
 
@@ -683,6 +684,15 @@ impl EventLoop {
 }
 
 impl LoopInner {
+    /// Queues a callback handle (threadsafe calls made on the loop's own thread).
+    pub(crate) fn push_callback(&self, handle: Rc<HandleInner>) -> Result<()> {
+        if self.closed.get() {
+            return Err(Error::LoopClosed);
+        }
+        self.ready.borrow_mut().push(Ready::Callback(handle));
+        Ok(())
+    }
+
     pub(crate) fn schedule_task(&self, task: &Rc<TaskCore>) {
         if !task.scheduled.replace(true) {
             self.ready.borrow_mut().push(Ready::TaskStep(task.clone()));

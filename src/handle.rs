@@ -162,12 +162,17 @@ impl PartialEq for TimerHandle {
 }
 
 impl PartialOrd for TimerHandle {
-    /// Timers order by deadline.
+    /// Timers order by deadline; distinct timers with the same deadline are unordered.
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         if self == other {
             return Some(std::cmp::Ordering::Equal);
         }
-        self.when.partial_cmp(&other.when)
+        // Unequal timers due at the same time are unordered, so `a != b` never pairs with
+        // `Equal`.
+        match self.when.partial_cmp(&other.when) {
+            Some(std::cmp::Ordering::Equal) => None,
+            other => other,
+        }
     }
 }
 

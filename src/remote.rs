@@ -4,7 +4,9 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::current;
 use crate::error::{Error, Result};
+use crate::handle::HandleInner;
 use crate::sys;
 use crate::EventLoop;
 
@@ -142,11 +144,23 @@ impl RemoteHandle {
         f: impl FnOnce(&EventLoop) + Send + 'static,
     ) -> Result<ThreadsafeHandle> {
         let cancelled = Arc::new(AtomicBool::new(false));
-        self.shared.push(RemoteItem::Callback {
-            callback: Box::new(f),
-            cancelled: cancelled.clone(),
-            location: Location::caller(),
-        })?;
+        let location = Location::caller();
+        if let Some(inner) = current::local_loop(self.shared.id) {
+            // On the loop's own thread: straight into the ready queue, FIFO with call_soon.
+            let flag = cancelled.clone();
+            let run = Box::new(move |ev: &EventLoop| {
+                if !is_set(&flag) {
+                    f(ev);
+                }
+            });
+            inner.push_callback(HandleInner::new(run, location))?;
+        } else {
+            self.shared.push(RemoteItem::Callback {
+                callback: Box::new(f),
+                cancelled: cancelled.clone(),
+                location,
+            })?;
+        }
         Ok(ThreadsafeHandle { cancelled })
     }
 

@@ -66,7 +66,9 @@ pub(crate) struct TaskCore {
     future: RefCell<Option<TaskFuture>>,
     waker: Waker,
     pub(crate) scheduled: Cell<bool>,
-    cancel_requested: RefCell<Option<Option<String>>>,
+    /// Shared with the task's wrapper future, which ends the task cancelled if its future
+    /// returns after a cancel request (asyncio's `_must_cancel`).
+    cancel_requested: Rc<RefCell<Option<Option<String>>>>,
     awaiting: RefCell<Option<Rc<dyn ErasedFuture>>>,
     result: Rc<dyn ErasedFuture>,
     report_panics: bool,
@@ -130,7 +132,17 @@ impl TaskCore {
             ev.log_if_slow(started, || self.describe());
         }
         match outcome {
-            Ok(Poll::Pending) => {}
+            Ok(Poll::Pending) => {
+                // Cancelled during this step (by itself, say): what it now awaits is
+                // cancelled too, as asyncio does.
+                let msg = self.cancel_requested.borrow().clone();
+                if let Some(msg) = msg {
+                    let awaiting = self.awaiting.borrow_mut().take();
+                    if let Some(awaiting) = awaiting {
+                        awaiting.cancel_with(msg);
+                    }
+                }
+            }
             Ok(Poll::Ready(())) => self.finish(ev),
             Err(payload) => {
                 let error = Error::Panic(panic_message(&*payload));
@@ -240,9 +252,15 @@ impl<T: 'static> Task<T> {
         let name = name.unwrap_or_else(|| format!("Task-{id}"));
         let result = ev.create_future::<T>();
         let setter = result.clone();
+        let cancel_requested: Rc<RefCell<Option<Option<String>>>> = Rc::default();
+        let must_cancel = cancel_requested.clone();
         let mut erased: TaskFuture = Box::pin(async move {
             let value = future.await;
-            let _ = setter.set_result(value);
+            let cancel = must_cancel.borrow_mut().take();
+            let _ = match cancel {
+                Some(msg) => setter.set_error(Error::Cancelled(msg)),
+                None => setter.set_result(value),
+            };
         });
         if let Some(factory) = factory {
             erased = factory(ev, erased, &name);
@@ -262,7 +280,7 @@ impl<T: 'static> Task<T> {
             future: RefCell::new(Some(erased)),
             waker,
             scheduled: Cell::new(false),
-            cancel_requested: RefCell::new(None),
+            cancel_requested,
             awaiting: RefCell::new(None),
             result: result.cell.clone(),
             report_panics,

@@ -1,0 +1,398 @@
+//! TCP in the guest: `wasi:sockets/tcp` sockets with their `wasi:io/streams`, offering the
+//! same items and signatures as `native/net.rs`.
+//!
+//! Behaviour of wasmtime-wasi 48 that this relies on (checked with a probe guest):
+//! - `output-stream.write` of more bytes than the last `check-write` allowed traps the
+//!   guest ("not permitted to write N bytes"), so every write asks `check-write` first.
+//!   `check-write` answers 0 while the previous write is still being handed to the OS and
+//!   64 KiB otherwise; `flush` itself does nothing more, so a flush is complete once
+//!   `check-write` is non-zero again.
+//! - `shutdown(send)` right after a write still delivers that write, then FIN.
+//! - The socket's own pollable is ready for good once a connect has finished, and the
+//!   output pollable once the output is closed: readiness is level-triggered, so
+//!   the stream's pollables replace the socket's when the connect completes.
+//! - Dropping a socket while its streams or any pollable of it live traps the guest
+//!   ("resource has children"): fields below are declared in drop order.
+
+use std::io;
+use std::net::SocketAddr;
+
+use wasi::io::poll::Pollable;
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
+use wasi::sockets::network::ErrorCode;
+use wasi::sockets::tcp::{ShutdownType, TcpSocket};
+use wasi::sockets::tcp_create_socket::create_tcp_socket;
+
+use super::addr::{family, from_wasi, to_wasi, with_network};
+use super::error;
+use super::reactor::{Direction, Reactor, Registration};
+use crate::sys::{Interest, ListenOptions};
+
+fn would_block() -> io::Error {
+    io::ErrorKind::WouldBlock.into()
+}
+
+/// Runs a `finish-*` step of a socket to completion. Binding and listening finish at once
+/// in wasmtime; should a host ever make them wait, this blocks on the socket's pollable.
+fn finish(
+    socket: &TcpSocket,
+    step: fn(&TcpSocket) -> Result<(), ErrorCode>,
+) -> Result<(), ErrorCode> {
+    loop {
+        match step(socket) {
+            Err(ErrorCode::WouldBlock) => socket.subscribe().block(),
+            other => return other,
+        }
+    }
+}
+
+fn bind(socket: &TcpSocket, addr: SocketAddr) -> Result<(), ErrorCode> {
+    with_network(|network| socket.start_bind(network, to_wasi(addr)))?;
+    finish(socket, TcpSocket::finish_bind)
+}
+
+/// Where a stream stands with its connection.
+enum Connection {
+    /// `start-connect` was called; `finish-connect` has not answered yet.
+    Connecting,
+    Connected(Streams),
+    /// The connect failed with this code (reported again by later calls).
+    Failed(ErrorCode),
+}
+
+struct Streams {
+    input: InputStream,
+    output: OutputStream,
+}
+
+/// A non-blocking TCP stream (connected, or connecting).
+pub(crate) struct TcpStream {
+    // Drop order matters (the host traps on a parent dropped before its children): the
+    // pollables (held by the reactor, removed when `registration` drops), then the
+    // streams, then the socket.
+    registration: Registration,
+    conn: Connection,
+    socket: TcpSocket,
+    /// A flush was requested and not yet seen complete.
+    flushing: bool,
+    /// `shutdown_write` went through.
+    write_shut: bool,
+}
+
+impl TcpStream {
+    /// Starts a non-blocking connect to `addr`, bound first to `local` if given. Completion
+    /// is reported as writability; then call [`TcpStream::finish_connect`].
+    pub(crate) fn connect(addr: SocketAddr, local: Option<SocketAddr>) -> io::Result<TcpStream> {
+        let socket = create_tcp_socket(family(&addr)).map_err(error::socket)?;
+        if let Some(local) = local {
+            bind(&socket, local)
+                .map_err(|code| error::socket_while(code, format_args!("bind {local}")))?;
+        }
+        with_network(|network| socket.start_connect(network, to_wasi(addr)))
+            .map_err(error::socket)?;
+        Ok(TcpStream::new(socket, Connection::Connecting))
+    }
+
+    /// Adopting a std socket needs file descriptors the guest does not have.
+    pub(crate) fn from_std(_stream: std::net::TcpStream) -> io::Result<TcpStream> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "adopting a std socket (sock=...) is not supported on wasm32-wasip1",
+        ))
+    }
+
+    fn new(socket: TcpSocket, conn: Connection) -> TcpStream {
+        TcpStream {
+            registration: Registration::default(),
+            conn,
+            socket,
+            flushing: false,
+            write_shut: false,
+        }
+    }
+
+    /// `Ok(true)` once connected, `Ok(false)` while the connect is in progress, or the
+    /// connect's error.
+    pub(crate) fn finish_connect(&mut self) -> io::Result<bool> {
+        match self.conn {
+            Connection::Connected(_) => return Ok(true),
+            Connection::Failed(code) => return Err(error::socket(code)),
+            Connection::Connecting => {}
+        }
+        match self.socket.finish_connect() {
+            Ok((input, output)) => {
+                self.conn = Connection::Connected(Streams { input, output });
+                // From now on readiness comes from the streams.
+                self.registration
+                    .refresh(|dir| stream_pollable(&self.conn, &self.socket, dir));
+                Ok(true)
+            }
+            Err(ErrorCode::WouldBlock) => Ok(false),
+            Err(code) => {
+                self.conn = Connection::Failed(code);
+                Err(error::socket(code))
+            }
+        }
+    }
+
+    /// The connected streams, finishing the connect if it is done; `WouldBlock` before.
+    fn streams(&mut self) -> io::Result<&Streams> {
+        if !matches!(self.conn, Connection::Connected(_)) && !self.finish_connect()? {
+            return Err(would_block());
+        }
+        match &self.conn {
+            Connection::Connected(streams) => Ok(streams),
+            _ => Err(would_block()),
+        }
+    }
+
+    /// Reads into `buf`: `Ok(0)` at end of stream, `WouldBlock` when nothing is there yet.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let streams = self.streams()?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match streams.input.read(buf.len() as u64) {
+            Ok(bytes) if bytes.is_empty() => Err(would_block()),
+            Ok(bytes) => {
+                let n = bytes.len().min(buf.len());
+                buf[..n].copy_from_slice(&bytes[..n]);
+                Ok(n)
+            }
+            Err(StreamError::Closed) => Ok(0),
+            Err(StreamError::LastOperationFailed(e)) => Err(error::stream(&e)),
+        }
+    }
+
+    /// Writes what the host takes now (at most what `check-write` permits); `WouldBlock`
+    /// when it takes nothing.
+    pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.write_shut {
+            return Err(error::closed_for_writing());
+        }
+        let streams = self.streams()?;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = match streams.output.check_write() {
+            Ok(0) => return Err(would_block()),
+            Ok(permitted) => usize::try_from(permitted)
+                .unwrap_or(usize::MAX)
+                .min(buf.len()),
+            Err(e) => return Err(write_error(e)),
+        };
+        streams.output.write(&buf[..n]).map_err(write_error)?;
+        Ok(n)
+    }
+
+    /// `WouldBlock` until everything written has been handed to the host's socket: the
+    /// first call requests a flush, and `check-write` stays 0 until it has completed.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        let Connection::Connected(streams) = &self.conn else {
+            // Nothing can have been written before the connection exists.
+            return Ok(());
+        };
+        if self.write_shut {
+            return Ok(());
+        }
+        if !self.flushing {
+            streams.output.flush().map_err(write_error)?;
+            self.flushing = true;
+        }
+        match streams.output.check_write() {
+            Ok(0) => Err(would_block()),
+            Ok(_) => {
+                self.flushing = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.flushing = false;
+                Err(write_error(e))
+            }
+        }
+    }
+
+    /// Half-close: send FIN after what was written. `WouldBlock` while still connecting or
+    /// flushing (retry on writability); a failed connect has nothing to close (`Ok`, as
+    /// natively).
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        if self.write_shut {
+            return Ok(());
+        }
+        match self.conn {
+            Connection::Failed(_) => return Ok(()),
+            Connection::Connecting => {
+                if !self.finish_connect()? {
+                    return Err(would_block());
+                }
+            }
+            Connection::Connected(_) => {}
+        }
+        self.flush()?;
+        self.socket
+            .shutdown(ShutdownType::Send)
+            .map_err(error::socket)?;
+        self.write_shut = true;
+        Ok(())
+    }
+
+    /// WASI 0.2 has no TCP_NODELAY option (`wasi:sockets/tcp` offers keep-alive, hop
+    /// limit and buffer sizes only) and wasmtime leaves the host socket's default (Nagle
+    /// on), so this does nothing and says so only here.
+    pub(crate) fn set_nodelay(&mut self, _on: bool) -> io::Result<()> {
+        Ok(())
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket
+            .local_address()
+            .map(from_wasi)
+            .map_err(error::socket)
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        if !matches!(self.conn, Connection::Connected(_)) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the socket is not connected",
+            ));
+        }
+        self.socket
+            .remote_address()
+            .map(from_wasi)
+            .map_err(error::socket)
+    }
+
+    /// Sets which directions the reactor reports for `token`.
+    pub(crate) fn set_interest(
+        &mut self,
+        reactor: &Reactor,
+        token: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.registration.set(reactor, token, interest, |dir| {
+            stream_pollable(&self.conn, &self.socket, dir)
+        });
+        Ok(())
+    }
+
+    /// Leaves the reactor (drops this stream's pollables); call before dropping the stream.
+    pub(crate) fn deregister(&mut self, _reactor: &Reactor) {
+        self.registration.clear();
+    }
+}
+
+/// The pollable telling when `dir` may be ready: the streams' once connected, before that
+/// the socket's (connect completion, reported in either direction).
+fn stream_pollable(conn: &Connection, socket: &TcpSocket, dir: Direction) -> Option<Pollable> {
+    Some(match (conn, dir) {
+        (Connection::Connected(streams), Direction::Read) => streams.input.subscribe(),
+        (Connection::Connected(streams), Direction::Write) => streams.output.subscribe(),
+        _ => socket.subscribe(),
+    })
+}
+
+fn write_error(e: StreamError) -> io::Error {
+    match e {
+        StreamError::Closed => error::closed_for_writing(),
+        StreamError::LastOperationFailed(e) => error::stream(&e),
+    }
+}
+
+/// A non-blocking listening TCP socket.
+pub(crate) struct TcpListener {
+    // The registration (and with it the pollable) drops before the socket.
+    registration: Registration,
+    socket: TcpSocket,
+}
+
+impl TcpListener {
+    /// Binds and listens on `addr` with the given options.
+    ///
+    /// WASI 0.2 has neither SO_REUSEADDR nor IPV6_V6ONLY options: wasmtime sets
+    /// SO_REUSEADDR on every bind (as the WASI spec asks) and makes every IPv6 socket
+    /// IPv6-only, so `reuse_address` and `v6_only` are both in effect whatever they say.
+    /// `reuse_port` is not available (`Unsupported`).
+    pub(crate) fn bind(addr: SocketAddr, options: &ListenOptions) -> io::Result<TcpListener> {
+        if options.reuse_port {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "reuse_port is not available in WASI 0.2 (wasm32-wasip1)",
+            ));
+        }
+        if !options.reuse_address {
+            log::debug!("bind {addr}: reuse_address=false has no effect in WASI 0.2 (the host always sets SO_REUSEADDR)");
+        }
+        if addr.is_ipv6() && !options.v6_only {
+            log::debug!("bind {addr}: v6_only=false has no effect in WASI 0.2 (IPv6 sockets are always IPv6-only)");
+        }
+        let socket = create_tcp_socket(family(&addr)).map_err(error::socket)?;
+        // wasmtime rejects a backlog of 0, which POSIX listen() accepts.
+        socket
+            .set_listen_backlog_size(u64::from(options.backlog.max(1)))
+            .map_err(|code| error::socket_while(code, "set listen backlog"))?;
+        bind(&socket, addr).map_err(|code| {
+            error::socket_while(
+                code,
+                format_args!("error while attempting to bind on address {addr}"),
+            )
+        })?;
+        socket
+            .start_listen()
+            .and_then(|()| finish(&socket, TcpSocket::finish_listen))
+            .map_err(|code| error::socket_while(code, format_args!("listen on {addr}")))?;
+        Ok(TcpListener {
+            registration: Registration::default(),
+            socket,
+        })
+    }
+
+    /// Adopting a std socket needs file descriptors the guest does not have.
+    pub(crate) fn from_std(_listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "adopting a std socket (sock=...) is not supported on wasm32-wasip1",
+        ))
+    }
+
+    /// Accepts one pending connection; `WouldBlock` when there is none.
+    pub(crate) fn accept(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
+        match self.socket.accept() {
+            Ok((socket, input, output)) => {
+                // Into a `TcpStream` first: its field order drops the streams before the
+                // socket should anything below fail.
+                let stream =
+                    TcpStream::new(socket, Connection::Connected(Streams { input, output }));
+                let peer = stream.peer_addr()?;
+                Ok((stream, peer))
+            }
+            Err(ErrorCode::WouldBlock) => Err(would_block()),
+            Err(code) => Err(error::socket(code)),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket
+            .local_address()
+            .map(from_wasi)
+            .map_err(error::socket)
+    }
+
+    /// Readable means a connection is waiting; a listener is never writable.
+    pub(crate) fn set_interest(
+        &mut self,
+        reactor: &Reactor,
+        token: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
+        let socket = &self.socket;
+        self.registration.set(reactor, token, interest, |dir| {
+            (dir == Direction::Read).then(|| socket.subscribe())
+        });
+        Ok(())
+    }
+
+    pub(crate) fn deregister(&mut self, _reactor: &Reactor) {
+        self.registration.clear();
+    }
+}
