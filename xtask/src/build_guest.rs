@@ -1,0 +1,145 @@
+//! `cargo xtask build-guest [--release] [--example NAME | -p PKG]...`: builds for
+//! wasm32-wasip1 with the detected tool chain and prints the `.wasm` files.
+
+use std::io::Read;
+use std::process::Stdio;
+
+use crate::process;
+use crate::toolchain::{self, Detected};
+
+pub const USAGE: &str =
+    "cargo xtask build-guest [--release] [--example NAME | -p PKG]...  (default: -p twinloop --examples)";
+
+pub fn run(args: &[String]) -> bool {
+    let mut release = false;
+    let mut selection: Vec<String> = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--release" => release = true,
+            "--example" | "-p" | "--package" => match iter.next() {
+                Some(value) => {
+                    selection.push(arg.clone());
+                    selection.push(value.clone());
+                }
+                None => {
+                    println!("build-guest: {arg} needs a value\nusage: {USAGE}");
+                    return false;
+                }
+            },
+            _ => {
+                println!("build-guest: unknown argument {arg:?}\nusage: {USAGE}");
+                return false;
+            }
+        }
+    }
+    if selection.is_empty() {
+        selection = ["-p", "twinloop", "--examples"].map(String::from).to_vec();
+    }
+
+    let mut det = Detected::detect();
+    if det.guest().is_none() {
+        println!("build-guest: no wasm32-wasip1 tool chain yet; running setup first");
+        det = toolchain::setup(false).0;
+    }
+    let Some(chain) = det.guest() else {
+        println!("build-guest: FAILED: no wasm32-wasip1 tool chain (see `cargo xtask setup`)");
+        return false;
+    };
+    let mut cmd = chain.cargo("build");
+    if release {
+        cmd.arg("--release");
+    }
+    cmd.args(&selection)
+        .arg("--message-format=json-render-diagnostics")
+        .stdout(Stdio::piped());
+    process::header(
+        &format!("build for wasm32-wasip1 with {}", chain.describe()),
+        &cmd,
+    );
+    process::flush();
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            println!("build-guest: could not start cargo: {e}");
+            return false;
+        }
+    };
+    let mut json = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = stdout.read_to_string(&mut json);
+    }
+    let ok = child.wait().map(|s| s.success()).unwrap_or(false);
+    let wasm = executables(&json);
+    for path in &wasm {
+        println!("{path}");
+    }
+    if !ok {
+        println!("build-guest: FAILED");
+    } else if wasm.is_empty() {
+        println!("build-guest: built, but no .wasm executable (a library only?)");
+    }
+    ok
+}
+
+/// The `executable` paths of cargo's `compiler-artifact` JSON messages.
+fn executables(json_lines: &str) -> Vec<String> {
+    json_lines
+        .lines()
+        .filter(|l| l.contains("\"reason\":\"compiler-artifact\""))
+        .filter_map(|l| json_string_field(l, "executable"))
+        .collect()
+}
+
+/// The string value of `"field":` in one line of JSON (null or absent: `None`).
+/// Enough JSON for cargo's messages, where the key is not nested inside a string.
+fn json_string_field(line: &str, field: &str) -> Option<String> {
+    let key = format!("\"{field}\":");
+    let start = line.find(&key)? + key.len();
+    let mut chars = line[start..].trim_start().strip_prefix('"')?.chars();
+    let mut out = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                'b' => out.push('\u{8}'),
+                'f' => out.push('\u{c}'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_executables_in_cargo_json() {
+        let json = r#"{"reason":"compiler-artifact","package_id":"path+file:///w#twinloop@0.1.0","target":{"kind":["lib"]},"filenames":["/w/a.rlib"],"executable":null,"fresh":true}
+{"reason":"compiler-artifact","target":{"kind":["example"],"name":"hello_world"},"executable":"/w/target/wasm/wasm32-wasip1/debug/examples/hello_world.wasm","fresh":false}
+{"reason":"compiler-artifact","executable": "C:\\t\\x \"q\".wasm"}
+{"reason":"build-finished","success":true}"#;
+        assert_eq!(
+            executables(json),
+            [
+                "/w/target/wasm/wasm32-wasip1/debug/examples/hello_world.wasm",
+                "C:\\t\\x \"q\".wasm"
+            ]
+        );
+        assert_eq!(
+            json_string_field(r#"{"a":"\u00e9"}"#, "a").as_deref(),
+            Some("é")
+        );
+        assert_eq!(json_string_field(r#"{"a":"unterminated"#, "a"), None);
+    }
+}

@@ -1,0 +1,357 @@
+//! `cargo xtask demo`: the examples, natively and as guests in `twinloop-host`.
+//!
+//! Adding an example is one entry in `DEMOS`. A client/server pair is run across
+//! targets: the server in the background (its first stdout line must be
+//! `listening on IP:PORT`), then the client with `IP:PORT` as its argument, then the
+//! server is killed.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use crate::process::{self, cargo, host_binary, native_target_dir, workspace_root};
+use crate::toolchain::{self, Detected, GUEST_TARGET};
+
+/// How long one example may run before it counts as hung.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
+/// How long a server may take to print its `listening on` line (the guest's includes
+/// compiling the module).
+const LISTEN_LIMIT: Duration = Duration::from_secs(30);
+
+enum Demo {
+    /// Run natively, then in the host.
+    Single(&'static str),
+    /// Native server + guest client, then guest server + native client.
+    ClientServer {
+        server: &'static str,
+        /// Arguments for the server (port 0: a free port, read from its first line).
+        server_args: &'static [&'static str],
+        client: &'static str,
+    },
+}
+
+struct Entry {
+    demo: Demo,
+    /// The entry is shown only when this file exists (for examples not written yet).
+    enabled_by: Option<&'static str>,
+}
+
+const DEMOS: &[Entry] = &[
+    Entry {
+        demo: Demo::Single("hello_world"),
+        enabled_by: None,
+    },
+    Entry {
+        demo: Demo::Single("display_date"),
+        enabled_by: None,
+    },
+    Entry {
+        demo: Demo::ClientServer {
+            server: "echo_server",
+            server_args: &["127.0.0.1:0"],
+            client: "echo_client",
+        },
+        enabled_by: Some("examples/echo_server.rs"),
+    },
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Native,
+    Guest,
+}
+
+impl Side {
+    fn label(self) -> &'static str {
+        match self {
+            Side::Native => "native",
+            Side::Guest => "wasm guest",
+        }
+    }
+}
+
+pub fn run() -> bool {
+    let mut det = Detected::detect();
+    if det.guest().is_none() {
+        println!("demo: no {GUEST_TARGET} tool chain yet; running setup first");
+        det = toolchain::setup(false).0;
+    }
+    let Some(chain) = det.guest() else {
+        println!("demo: FAILED: no {GUEST_TARGET} tool chain (see `cargo xtask setup`)");
+        return false;
+    };
+
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "-p", "twinloop-host"]);
+    process::header(
+        "build twinloop-host (may take ~5 minutes on a cold machine)",
+        &cmd,
+    );
+    if !process::run_ok(&mut cmd) {
+        println!("demo: FAILED: twinloop-host did not build");
+        return false;
+    }
+    let mut cmd = cargo();
+    cmd.args(["build", "--examples", "-p", "twinloop"]);
+    process::header("build examples (native)", &cmd);
+    let native_ok = process::run_ok(&mut cmd);
+    let mut cmd = chain.cargo("build");
+    cmd.args(["--examples", "-p", "twinloop"]);
+    process::header("build examples (wasm guest)", &cmd);
+    let guest_ok = process::run_ok(&mut cmd);
+    if !(native_ok && guest_ok) {
+        println!("demo: FAILED: the examples did not build");
+        return false;
+    }
+
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for entry in DEMOS {
+        if let Some(file) = entry.enabled_by {
+            if !workspace_root().join(file).exists() {
+                continue;
+            }
+        }
+        match &entry.demo {
+            Demo::Single(name) => {
+                for side in [Side::Native, Side::Guest] {
+                    runs += 1;
+                    let title = format!("{name} ({})", side.label());
+                    println!();
+                    println!("== {title} ==");
+                    if let Err(e) = run_single(name, side) {
+                        println!("demo: {title}: FAILED: {e}");
+                        failures.push(title);
+                    }
+                }
+            }
+            Demo::ClientServer {
+                server,
+                server_args,
+                client,
+            } => {
+                for (server_side, client_side) in
+                    [(Side::Native, Side::Guest), (Side::Guest, Side::Native)]
+                {
+                    runs += 1;
+                    let title = format!(
+                        "{server} ({}) + {client} ({})",
+                        server_side.label(),
+                        client_side.label()
+                    );
+                    println!();
+                    println!("== {title} ==");
+                    if let Err(e) = run_pair(server, server_args, client, server_side, client_side)
+                    {
+                        println!("demo: {title}: FAILED: {e}");
+                        failures.push(title);
+                    }
+                }
+            }
+        }
+    }
+    println!();
+    if failures.is_empty() {
+        println!("demo: {runs} runs, all ok");
+        true
+    } else {
+        println!(
+            "demo: {} of {runs} runs FAILED: {}",
+            failures.len(),
+            failures.join("; ")
+        );
+        false
+    }
+}
+
+fn example_exists(name: &str) -> bool {
+    let examples = workspace_root().join("examples");
+    examples.join(format!("{name}.rs")).exists() || examples.join(name).join("main.rs").exists()
+}
+
+fn native_example(name: &str) -> PathBuf {
+    native_target_dir()
+        .join("debug")
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
+}
+
+pub fn guest_example(name: &str, release: bool) -> PathBuf {
+    process::guest_target_dir()
+        .join(GUEST_TARGET)
+        .join(if release { "release" } else { "debug" })
+        .join("examples")
+        .join(format!("{name}.wasm"))
+}
+
+/// The command that runs an example on one side. `allow_net` is a `--allow-net` rule
+/// for guests (natively there is no sandbox).
+fn example_command(side: Side, name: &str, args: &[&str], allow_net: Option<&str>) -> Command {
+    let mut cmd = match side {
+        Side::Native => {
+            let mut cmd = Command::new(native_example(name));
+            cmd.args(args);
+            cmd
+        }
+        Side::Guest => {
+            let mut cmd = Command::new(host_binary());
+            cmd.arg("run");
+            if let Some(rule) = allow_net {
+                cmd.args(["--allow-net", rule]);
+            }
+            cmd.arg(guest_example(name, false));
+            if !args.is_empty() {
+                cmd.arg("--").args(args);
+            }
+            cmd
+        }
+    };
+    cmd.current_dir(workspace_root()).stdin(Stdio::null());
+    cmd
+}
+
+fn run_single(name: &str, side: Side) -> Result<(), String> {
+    if !example_exists(name) {
+        return Err(format!("examples/{name}.rs does not exist"));
+    }
+    let mut cmd = example_command(side, name, &[], None);
+    println!("$ {}", process::describe(&cmd));
+    finish(&mut cmd, name)
+}
+
+/// Runs a command to completion within `RUN_LIMIT`; non-zero exit is an error.
+fn finish(cmd: &mut Command, name: &str) -> Result<(), String> {
+    process::flush();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("could not start {name}: {e}"))?;
+    match process::wait_with_timeout(&mut child, RUN_LIMIT) {
+        Ok(Some(status)) if status.success() => Ok(()),
+        Ok(Some(status)) => Err(format!("{name} exited with {status}")),
+        Ok(None) => Err(format!("{name} still running after {RUN_LIMIT:?}; killed")),
+        Err(e) => Err(format!("waiting for {name}: {e}")),
+    }
+}
+
+/// Kills the background server however the pairing ends.
+struct Background(Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn run_pair(
+    server: &'static str,
+    server_args: &[&str],
+    client: &str,
+    server_side: Side,
+    client_side: Side,
+) -> Result<(), String> {
+    for name in [server, client] {
+        if !example_exists(name) {
+            return Err(format!("examples/{name}.rs does not exist"));
+        }
+    }
+    let mut cmd = example_command(server_side, server, server_args, Some("127.0.0.1"));
+    cmd.stdout(Stdio::piped());
+    println!("$ {} &", process::describe(&cmd));
+    process::flush();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("could not start {server}: {e}"))?;
+    let stdout = child.stdout.take().expect("stdout was piped");
+    let mut background = Background(child);
+
+    // The first line tells the port; the rest is passed through, labelled.
+    let (first_tx, first_rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(first)) = lines.next() {
+            let _ = first_tx.send(first);
+        }
+        for line in lines.map_while(Result::ok) {
+            println!("[{server}] {line}");
+        }
+    });
+    let first = match first_rx.recv_timeout(LISTEN_LIMIT) {
+        Ok(line) => line,
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            // Its stdout closed: it has exited (or is about to).
+            let status = process::wait_with_timeout(&mut background.0, Duration::from_secs(5));
+            return Err(match status {
+                Ok(Some(status)) => {
+                    format!("{server} exited ({status}) before saying where it listens")
+                }
+                _ => format!("{server} closed its stdout before saying where it listens"),
+            });
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {
+            return Err(format!(
+                "{server} printed no `listening on` line within {LISTEN_LIMIT:?}"
+            ));
+        }
+    };
+    println!("[{server}] {first}");
+    let addr = listening_address(&first)
+        .ok_or_else(|| format!("{server}'s first line is not `listening on IP:PORT`: {first:?}"))?;
+
+    let mut cmd = example_command(client_side, client, &[addr], Some(host_of(addr)));
+    println!("$ {}", process::describe(&cmd));
+    let result = finish(&mut cmd, client);
+    drop(background);
+    let _ = reader.join();
+    result
+}
+
+/// `listening on 127.0.0.1:4000` -> `127.0.0.1:4000`.
+fn listening_address(line: &str) -> Option<&str> {
+    let addr = line.trim().strip_prefix("listening on ")?.trim();
+    let (host, port) = addr.rsplit_once(':')?;
+    (!host.is_empty() && port.parse::<u16>().is_ok()).then_some(addr)
+}
+
+/// `127.0.0.1:4000` -> `127.0.0.1`; `[::1]:4000` -> `[::1]`.
+fn host_of(addr: &str) -> &str {
+    addr.rsplit_once(':').map_or(addr, |(host, _)| host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listening_line_gives_the_address() {
+        assert_eq!(
+            listening_address("listening on 127.0.0.1:4000\n"),
+            Some("127.0.0.1:4000")
+        );
+        assert_eq!(listening_address("listening on [::1]:80"), Some("[::1]:80"));
+        assert_eq!(listening_address("listening on 127.0.0.1"), None);
+        assert_eq!(listening_address("ready"), None);
+        assert_eq!(host_of("[::1]:80"), "[::1]");
+        assert_eq!(host_of("127.0.0.1:4000"), "127.0.0.1");
+    }
+
+    #[test]
+    fn guest_command_passes_arguments_after_double_dash() {
+        let cmd = example_command(
+            Side::Guest,
+            "echo_client",
+            &["127.0.0.1:9"],
+            Some("127.0.0.1"),
+        );
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(args[..3], ["run", "--allow-net", "127.0.0.1"]);
+        assert!(args[3].ends_with("wasm32-wasip1/debug/examples/echo_client.wasm"));
+        assert_eq!(args[4..], ["--", "127.0.0.1:9"]);
+    }
+}

@@ -1,0 +1,212 @@
+//! `cargo xtask test`: format, lints, docs, cross type-checks, then the test suite
+//! natively and in the guest, and a comparison of the two. Every step runs even when
+//! an earlier one failed (where it can), so the summary is complete.
+
+use std::process::Command;
+use std::time::Instant;
+
+use crate::libtest::{self, BinaryRun};
+use crate::process::{self, cargo, host_binary};
+use crate::report::Report;
+use crate::toolchain::{self, Detected, GuestChain, CROSS_TARGETS};
+
+/// The packages whose tests must agree natively and in the guest.
+const SUITE: [&str; 4] = ["-p", "twinloop", "-p", "wasm-tests"];
+
+pub fn run() -> bool {
+    let started = Instant::now();
+    let mut det = Detected::detect();
+    if det.complete() {
+        match det.guest() {
+            Some(chain) => println!("test: guests are built with {}", chain.describe()),
+            None => unreachable!("complete() implies a guest tool chain"),
+        }
+    } else {
+        println!("test: something is missing; running setup first");
+        let (after, problems) = toolchain::setup(false);
+        det = after;
+        for problem in problems {
+            println!("setup: problem: {problem}");
+        }
+    }
+    let guest = det.guest();
+    let mut report = Report::default();
+
+    // 1. Format.
+    let mut cmd = cargo();
+    cmd.args(["fmt", "--all", "--check"]);
+    step(&mut report, "fmt", &mut cmd);
+
+    // 2. Native lints (the whole workspace, host included).
+    let mut cmd = cargo();
+    cmd.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    step(&mut report, "clippy (native)", &mut cmd);
+
+    // 3. Guest lints.
+    match guest {
+        Some(chain) if det.guest_clippy() => {
+            let mut cmd = chain.cargo("clippy");
+            cmd.args(SUITE)
+                .args(["--all-targets", "--", "-D", "warnings"]);
+            step(&mut report, "clippy (wasm)", &mut cmd);
+        }
+        Some(_) => unavailable(
+            &mut report,
+            "clippy (wasm)",
+            "no clippy for the guest tool chain",
+        ),
+        None => unavailable(&mut report, "clippy (wasm)", "no wasm32-wasip1 tool chain"),
+    }
+
+    // 4. Docs, natively and for the guest.
+    let mut cmd = cargo();
+    cmd.args(["doc", "--no-deps", "-p", "twinloop"])
+        .env("RUSTDOCFLAGS", "-D warnings");
+    step(&mut report, "doc (native)", &mut cmd);
+    match guest {
+        Some(chain) => {
+            let mut cmd = chain.cargo("doc");
+            cmd.args(["--no-deps", "-p", "twinloop"])
+                .env("RUSTDOCFLAGS", "-D warnings");
+            step(&mut report, "doc (wasm)", &mut cmd);
+        }
+        None => unavailable(&mut report, "doc (wasm)", "no wasm32-wasip1 tool chain"),
+    }
+
+    // 5. Type-checks for the operating systems we cannot run here.
+    for target in CROSS_TARGETS {
+        let name = format!("cross-check {target}");
+        match toolchain::cross_check_command(det.cross(target), target) {
+            Some(mut cmd) => {
+                step(&mut report, &name, &mut cmd);
+            }
+            None => {
+                let note = format!("cross-check: skipped (no std for {target})");
+                println!();
+                println!("==> {name}");
+                println!("{note}");
+                report.notes.push(note);
+            }
+        }
+    }
+
+    // 6. Native tests, then the host's own tests (same profile as the host build).
+    let mut cmd = cargo();
+    cmd.arg("test").args(SUITE).arg("--no-fail-fast");
+    if let Some(runs) = test_step(&mut report, "tests (native)", &mut cmd) {
+        report.native = runs;
+        report.native_ran = true;
+    }
+    let mut cmd = cargo();
+    cmd.args(["test", "--release", "-p", "twinloop-host", "--no-fail-fast"]);
+    if let Some(runs) = test_step(&mut report, "tests (host)", &mut cmd) {
+        report.host = runs;
+    }
+
+    // 7. The host, then the suite in the guest, one fresh instance per test.
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "-p", "twinloop-host"]);
+    let host_ok = step(
+        &mut report,
+        "build twinloop-host (may take ~5 minutes on a cold machine)",
+        &mut cmd,
+    );
+    match guest {
+        Some(_) if !host_ok => unavailable(&mut report, "tests (wasm)", "the host did not build"),
+        Some(chain) => {
+            let mut cmd = guest_test_command(chain);
+            if let Some(runs) = test_step(&mut report, "tests (wasm)", &mut cmd) {
+                report.wasm = runs;
+                report.wasm_ran = true;
+            }
+        }
+        None => unavailable(&mut report, "tests (wasm)", "no wasm32-wasip1 tool chain"),
+    }
+
+    // 8. Compare and summarise; the last three lines are the counts.
+    let (lines, success) = report.render();
+    println!();
+    println!("==> summary (took {})", process::elapsed(started));
+    for line in lines {
+        println!("{line}");
+    }
+    success
+}
+
+/// `cargo test` of the suite for the guest, each test binary handed to the host.
+/// `--tests`: no doc tests in the guest (cargo skips them for other targets anyway).
+fn guest_test_command(chain: GuestChain) -> Command {
+    let runner = format!(
+        "{} test --allow-net 127.0.0.1 --allow-net [::1] --allow-dns",
+        host_binary().display()
+    );
+    let mut cmd = chain.cargo("test");
+    cmd.args(SUITE)
+        .args(["--tests", "--no-fail-fast"])
+        .env("CARGO_TARGET_WASM32_WASIP1_RUNNER", runner);
+    cmd
+}
+
+/// Runs one step with a header and a footer; records a failure. Returns success.
+fn step(report: &mut Report, name: &str, cmd: &mut Command) -> bool {
+    process::header(name, cmd);
+    let started = Instant::now();
+    let ok = process::run_ok(cmd);
+    footer(name, ok, started);
+    if !ok {
+        report.fail_step(name);
+    }
+    ok
+}
+
+/// Runs a `cargo test`, streaming and parsing its output. Returns the parsed test
+/// binaries if there are any (a build failure yields none). A cargo that fails without
+/// a failing test or an incomplete binary to show for it is a failed step.
+fn test_step(report: &mut Report, name: &str, cmd: &mut Command) -> Option<Vec<BinaryRun>> {
+    process::header(name, cmd);
+    let started = Instant::now();
+    let (status, output) = match process::run_captured(cmd) {
+        Ok(done) => done,
+        Err(e) => {
+            println!("{e}");
+            footer(name, false, started);
+            report.fail_step(name);
+            return None;
+        }
+    };
+    let runs = libtest::parse(&output);
+    footer(name, status.success(), started);
+    let explained = runs.iter().any(|run| {
+        run.incomplete().is_some()
+            || run
+                .results
+                .iter()
+                .any(|t| t.outcome == libtest::Outcome::Failed)
+    });
+    if !status.success() && !explained {
+        let code = status
+            .code()
+            .map_or_else(|| "a signal".to_string(), |c| c.to_string());
+        report.fail_step(format!("{name} (cargo exited with {code})"));
+    }
+    (!runs.is_empty()).then_some(runs)
+}
+
+fn unavailable(report: &mut Report, name: &str, why: &str) {
+    println!();
+    println!("==> {name}");
+    println!("<-- {name}: FAILED ({why})");
+    report.fail_step(format!("{name} ({why})"));
+}
+
+fn footer(name: &str, ok: bool, started: Instant) {
+    let verdict = if ok { "ok" } else { "FAILED" };
+    println!("<-- {name}: {verdict} ({})", process::elapsed(started));
+}

@@ -1,0 +1,497 @@
+//! Finding (and if need be installing) the tool chains: the native one's rustfmt and
+//! clippy, a wasm32-wasip1 standard library for guests, and standard libraries for the
+//! Windows and macOS type-checks.
+//!
+//! A guest can be built two ways, preferred first:
+//! 1. rustup's own `wasm32-wasip1` target: plain `cargo build --target wasm32-wasip1`.
+//! 2. Debian's packages (`rustc-web` and friends, linked into rustup as `debweb`):
+//!    `cargo +debweb ... -Zbuild-std=std,panic_abort` with `RUSTC_BOOTSTRAP=1` and a
+//!    `RUSTFLAGS` naming Debian's `wasm-ld` and wasi-libc. `--cfg twinloop_pthread_stubs`
+//!    makes the twinloop crate supply `pthread_join`/`pthread_detach`, which libtest needs
+//!    and Debian's (older) wasi-libc lacks.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::process::{self, cargo, cross_target_dir, guest_target_dir};
+
+pub const GUEST_TARGET: &str = "wasm32-wasip1";
+pub const CROSS_TARGETS: [&str; 2] = ["x86_64-pc-windows-msvc", "x86_64-apple-darwin"];
+
+const DEB_TOOLCHAIN: &str = "debweb";
+const DEB_LIBC: &str = "/usr/lib/wasm32-wasi/libc.a";
+const DEB_LIBC_DIR: &str = "/usr/lib/wasm32-wasi";
+const DEB_WASM_LD: &str = "/usr/lib/llvm-19/bin/wasm-ld";
+const DEB_RUST_SRC: &str = "/usr/lib/rustlib/src/rust/library";
+const DEB_RUSTC: &str = "/usr/bin/rustc";
+const DEB_CLIPPY: &str = "/usr/bin/cargo-clippy";
+const APT_PACKAGES: [&str; 6] = [
+    "rustc-web",
+    "cargo-web",
+    "rust-web-src",
+    "wasi-libc",
+    "lld-19",
+    "rust-web-clippy",
+];
+
+/// How guests are built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestChain {
+    Rustup,
+    Debian,
+}
+
+/// How a cross type-check for one target is done, if it can be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CrossChain {
+    Rustup,
+    Debian,
+    Unavailable,
+}
+
+/// What this machine has. Detection only reads files and asks rustup; it is fast.
+#[derive(Clone, Debug, Default)]
+pub struct Detected {
+    pub rustup: bool,
+    pub rustfmt: bool,
+    pub clippy: bool,
+    /// `rustup target list --installed` of the active toolchain.
+    pub rustup_targets: Vec<String>,
+    pub debweb_linked: bool,
+    /// Debian files the guest build needs that are not there.
+    pub deb_missing: Vec<&'static str>,
+    /// Debian's std sources (`-Zbuild-std` for any target) are there.
+    pub deb_rust_src: bool,
+    pub deb_clippy: bool,
+}
+
+impl Detected {
+    pub fn detect() -> Detected {
+        let rustup_out = |args: &[&str]| process::output_of("rustup", args);
+        let components = rustup_out(&["component", "list", "--installed"]);
+        let rustup = components.is_some();
+        let components = components.unwrap_or_default();
+        let has_component = |name: &str| {
+            components
+                .lines()
+                .any(|l| l.trim() == name || l.trim().starts_with(&format!("{name}-")))
+        };
+        let rustup_targets = rustup_out(&["target", "list", "--installed"])
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        let debweb_linked = rustup_out(&["toolchain", "list"])
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.split_whitespace().next() == Some(DEB_TOOLCHAIN));
+        let deb_missing = [DEB_LIBC, DEB_WASM_LD, DEB_RUST_SRC]
+            .into_iter()
+            .filter(|p| !Path::new(p).exists())
+            .collect();
+        let deb_clippy = debweb_linked
+            && (Path::new(DEB_CLIPPY).exists()
+                || process::output_of("cargo", &["+debweb", "clippy", "--version"]).is_some());
+        Detected {
+            rustup,
+            // Without rustup, assume cargo's own fmt/clippy may still be on PATH.
+            rustfmt: if rustup {
+                has_component("rustfmt")
+            } else {
+                process::output_of("cargo", &["fmt", "--version"]).is_some()
+            },
+            clippy: if rustup {
+                has_component("clippy")
+            } else {
+                process::output_of("cargo", &["clippy", "--version"]).is_some()
+            },
+            rustup_targets,
+            debweb_linked,
+            deb_missing,
+            deb_rust_src: Path::new(DEB_RUST_SRC).exists(),
+            deb_clippy,
+        }
+    }
+
+    fn has_rustup_target(&self, target: &str) -> bool {
+        self.rustup_targets.iter().any(|t| t == target)
+    }
+
+    /// Debian's tool chain can build std from source (for any target).
+    fn debian_build_std(&self) -> bool {
+        self.debweb_linked && self.deb_rust_src
+    }
+
+    pub fn guest(&self) -> Option<GuestChain> {
+        if self.has_rustup_target(GUEST_TARGET) {
+            Some(GuestChain::Rustup)
+        } else if self.debweb_linked && self.deb_missing.is_empty() {
+            Some(GuestChain::Debian)
+        } else {
+            None
+        }
+    }
+
+    pub fn guest_clippy(&self) -> bool {
+        match self.guest() {
+            Some(GuestChain::Rustup) => self.clippy,
+            Some(GuestChain::Debian) => self.deb_clippy,
+            None => false,
+        }
+    }
+
+    pub fn cross(&self, target: &str) -> CrossChain {
+        if self.has_rustup_target(target) {
+            CrossChain::Rustup
+        } else if self.debian_build_std() {
+            CrossChain::Debian
+        } else {
+            CrossChain::Unavailable
+        }
+    }
+
+    /// Everything `setup` can provide is present (cross std is optional).
+    pub fn complete(&self) -> bool {
+        self.rustfmt && self.clippy && self.guest().is_some() && self.guest_clippy()
+    }
+
+    pub fn print(&self) {
+        let yes = |b: bool| if b { "found" } else { "MISSING" };
+        println!("setup: rustfmt (native): {}", yes(self.rustfmt));
+        println!("setup: clippy (native): {}", yes(self.clippy));
+        match self.guest() {
+            Some(GuestChain::Rustup) => {
+                println!("setup: {GUEST_TARGET}: rustup's own target (plain cargo build)")
+            }
+            Some(GuestChain::Debian) => println!(
+                "setup: {GUEST_TARGET}: Debian tool chain `{DEB_TOOLCHAIN}` with -Zbuild-std \
+                 ({DEB_WASM_LD}, {DEB_LIBC_DIR})"
+            ),
+            None => {
+                let link = if self.debweb_linked {
+                    "linked"
+                } else {
+                    "not linked"
+                };
+                println!(
+                    "setup: {GUEST_TARGET}: MISSING (no rustup target; toolchain `{DEB_TOOLCHAIN}` \
+                     {link}; missing files: {})",
+                    if self.deb_missing.is_empty() {
+                        "none".to_string()
+                    } else {
+                        self.deb_missing.join(", ")
+                    }
+                );
+            }
+        }
+        println!(
+            "setup: clippy ({GUEST_TARGET}): {}",
+            yes(self.guest_clippy())
+        );
+        for target in CROSS_TARGETS {
+            let how = match self.cross(target) {
+                CrossChain::Rustup => "rustup target".to_string(),
+                CrossChain::Debian => format!("`{DEB_TOOLCHAIN}` with -Zbuild-std"),
+                CrossChain::Unavailable => "none (cross-check will be skipped)".to_string(),
+            };
+            println!("setup: std for {target} (type-check only): {how}");
+        }
+    }
+}
+
+impl GuestChain {
+    /// `cargo SUBCOMMAND` for the guest target, with this tool chain's flags and
+    /// environment and the guest target directory. Callers add packages and options.
+    pub fn cargo(self, subcommand: &str) -> Command {
+        let mut cmd = cargo();
+        if self == GuestChain::Debian {
+            cmd.arg(format!("+{DEB_TOOLCHAIN}"));
+        }
+        cmd.arg(subcommand);
+        if self == GuestChain::Debian {
+            cmd.arg("-Zbuild-std=std,panic_abort");
+            if subcommand == "test" {
+                cmd.arg("-Zpanic-abort-tests");
+            }
+            cmd.env("RUSTC_BOOTSTRAP", "1")
+                .env(
+                    "RUSTFLAGS",
+                    format!(
+                        "-C linker={DEB_WASM_LD} -L {DEB_LIBC_DIR} --cfg twinloop_pthread_stubs"
+                    ),
+                )
+                .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        }
+        cmd.args(["--target", GUEST_TARGET, "--target-dir"])
+            .arg(guest_target_dir());
+        cmd
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            GuestChain::Rustup => "rustup's wasm32-wasip1 target",
+            GuestChain::Debian => "Debian's tool chain (debweb, -Zbuild-std)",
+        }
+    }
+}
+
+/// The type-check of `-p twinloop` for another OS: `cargo rustc --profile check` so that
+/// `-D warnings` reaches the twinloop crate only (not std, which build-std compiles).
+pub fn cross_check_command(chain: CrossChain, target: &str) -> Option<Command> {
+    let mut cmd = cargo();
+    match chain {
+        CrossChain::Unavailable => return None,
+        CrossChain::Rustup => {}
+        CrossChain::Debian => {
+            cmd.arg(format!("+{DEB_TOOLCHAIN}"));
+        }
+    }
+    cmd.arg("rustc");
+    if chain == CrossChain::Debian {
+        cmd.arg("-Zbuild-std=std,panic_abort")
+            .env("RUSTC_BOOTSTRAP", "1");
+    }
+    cmd.env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .args([
+            "-p",
+            "twinloop",
+            "--lib",
+            "--profile",
+            "check",
+            "--target",
+            target,
+        ])
+        .arg("--target-dir")
+        .arg(cross_target_dir())
+        .args(["--", "-D", "warnings"]);
+    Some(cmd)
+}
+
+/// Detects, installs what is missing (apt as root, rustup components), and optionally
+/// builds the host. Returns what is there afterwards and the problems left.
+pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut det = Detected::detect();
+    det.print();
+
+    if !det.rustup {
+        println!("setup: rustup not found; cannot add components or link toolchains");
+    }
+    let missing_components: Vec<&str> = [("rustfmt", det.rustfmt), ("clippy", det.clippy)]
+        .into_iter()
+        .filter(|(_, present)| !present)
+        .map(|(name, _)| name)
+        .collect();
+    if !missing_components.is_empty() && det.rustup {
+        let mut cmd = Command::new("rustup");
+        cmd.args(["component", "add"]).args(&missing_components);
+        println!("setup: $ {}", process::describe(&cmd));
+        if !process::run_ok(&mut cmd) {
+            println!("setup: could not add {}", missing_components.join(", "));
+        }
+    }
+
+    let wants_debian = match det.guest() {
+        None => true,
+        Some(GuestChain::Debian) => !det.deb_clippy,
+        Some(GuestChain::Rustup) => false,
+    };
+    if wants_debian {
+        install_debian(&det, &mut problems);
+    }
+
+    det = Detected::detect();
+    if !missing_components.is_empty() || wants_debian {
+        println!("setup: after installing:");
+        det.print();
+    }
+    if !det.rustfmt {
+        problems.push("rustfmt is missing (rustup component add rustfmt)".into());
+    }
+    if !det.clippy {
+        problems.push("clippy is missing (rustup component add clippy)".into());
+    }
+    if det.guest().is_none() {
+        problems.push(format!("no {GUEST_TARGET} tool chain"));
+    } else if det.guest().is_some() && !det.guest_clippy() {
+        problems.push(format!(
+            "no clippy for {GUEST_TARGET} (apt-get install rust-web-clippy)"
+        ));
+    }
+    if let Some(chain) = det.guest() {
+        println!("setup: guests are built with {}", chain.describe());
+    }
+
+    if build_host {
+        let mut cmd = cargo();
+        cmd.args(["build", "--release", "-p", "twinloop-host"]);
+        process::header(
+            "build twinloop-host (wasmtime: may take ~5 minutes on a cold machine)",
+            &cmd,
+        );
+        if !process::run_ok(&mut cmd) {
+            problems.push("building twinloop-host failed".into());
+        }
+    }
+    (det, problems)
+}
+
+fn install_debian(det: &Detected, problems: &mut Vec<String>) {
+    let apt_line = format!(
+        "apt-get update && apt-get install -y {}",
+        APT_PACKAGES.join(" ")
+    );
+    let link_line = format!("rustup toolchain link {DEB_TOOLCHAIN} /usr");
+    let clippy_missing = det.debweb_linked && !det.deb_clippy;
+    let need_apt = !det.deb_missing.is_empty() || !Path::new(DEB_RUSTC).exists() || clippy_missing;
+    if (need_apt || !det.debweb_linked) && !process::is_root() {
+        println!("setup: not root, so not installing anything. Either");
+        println!("    rustup target add {GUEST_TARGET}");
+        println!("or, as root:");
+        if need_apt {
+            println!("    {apt_line}");
+        }
+        if !det.debweb_linked {
+            println!("    {link_line}");
+        }
+        problems.push(format!(
+            "no usable {GUEST_TARGET} tool chain with clippy (run the commands above)"
+        ));
+        return;
+    }
+    if need_apt {
+        println!("setup: installing Debian's wasm tool chain: {apt_line}");
+        let mut update = Command::new("apt-get");
+        update
+            .arg("update")
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        let mut install = Command::new("apt-get");
+        install
+            .args(["install", "-y"])
+            .args(APT_PACKAGES)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        if !(process::run_ok(&mut update) && process::run_ok(&mut install)) {
+            problems.push(format!("`{apt_line}` failed"));
+            return;
+        }
+    }
+    if !det.debweb_linked {
+        let mut link = Command::new("rustup");
+        link.args(["toolchain", "link", DEB_TOOLCHAIN, "/usr"]);
+        println!("setup: $ {}", process::describe(&link));
+        if !process::run_ok(&mut link) {
+            problems.push(format!("`{link_line}` failed"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn debian_machine() -> Detected {
+        Detected {
+            rustup: true,
+            rustfmt: true,
+            clippy: true,
+            rustup_targets: vec!["x86_64-unknown-linux-gnu".into()],
+            debweb_linked: true,
+            deb_missing: Vec::new(),
+            deb_rust_src: true,
+            deb_clippy: true,
+        }
+    }
+
+    fn args(cmd: &Command) -> Vec<String> {
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn rustup_target_is_preferred_and_debian_is_the_fallback() {
+        let mut det = debian_machine();
+        assert_eq!(det.guest(), Some(GuestChain::Debian));
+        assert!(det.complete());
+        assert_eq!(det.cross(CROSS_TARGETS[0]), CrossChain::Debian);
+
+        det.rustup_targets.push(GUEST_TARGET.into());
+        det.rustup_targets.push(CROSS_TARGETS[1].into());
+        assert_eq!(det.guest(), Some(GuestChain::Rustup));
+        assert_eq!(det.cross(CROSS_TARGETS[0]), CrossChain::Debian);
+        assert_eq!(det.cross(CROSS_TARGETS[1]), CrossChain::Rustup);
+    }
+
+    #[test]
+    fn half_installed_debian_is_no_tool_chain() {
+        let mut det = debian_machine();
+        det.deb_missing.push(DEB_LIBC);
+        assert_eq!(det.guest(), None);
+        assert!(!det.complete());
+        let mut det = debian_machine();
+        det.debweb_linked = false;
+        assert_eq!(det.guest(), None);
+        assert_eq!(det.cross(CROSS_TARGETS[0]), CrossChain::Unavailable);
+        assert!(cross_check_command(CrossChain::Unavailable, CROSS_TARGETS[0]).is_none());
+        let mut det = debian_machine();
+        det.deb_clippy = false;
+        assert!(det.guest().is_some() && !det.complete());
+    }
+
+    #[test]
+    fn guest_commands_carry_the_tool_chain_flags() {
+        let debian = GuestChain::Debian.cargo("test");
+        let a = args(&debian);
+        assert_eq!(
+            a[..6],
+            [
+                "+debweb",
+                "test",
+                "-Zbuild-std=std,panic_abort",
+                "-Zpanic-abort-tests",
+                "--target",
+                "wasm32-wasip1"
+            ]
+        );
+        assert!(a[7].ends_with("wasm"));
+        let env: Vec<(String, Option<String>)> = debian
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        assert!(env.contains(&("RUSTC_BOOTSTRAP".into(), Some("1".into()))));
+        assert!(env.contains(&(
+            "RUSTFLAGS".into(),
+            Some(
+                "-C linker=/usr/lib/llvm-19/bin/wasm-ld -L /usr/lib/wasm32-wasi \
+                 --cfg twinloop_pthread_stubs"
+                    .into()
+            )
+        )));
+
+        let clippy = args(&GuestChain::Debian.cargo("clippy"));
+        assert!(!clippy.iter().any(|a| a == "-Zpanic-abort-tests"));
+
+        let rustup = GuestChain::Rustup.cargo("build");
+        assert_eq!(args(&rustup)[..3], ["build", "--target", "wasm32-wasip1"]);
+        assert_eq!(rustup.get_envs().count(), 0);
+    }
+
+    #[test]
+    fn cross_checks_deny_warnings_in_twinloop_only() {
+        let cmd = cross_check_command(CrossChain::Debian, "x86_64-apple-darwin").unwrap();
+        let a = args(&cmd);
+        assert_eq!(a[..3], ["+debweb", "rustc", "-Zbuild-std=std,panic_abort"]);
+        assert!(a
+            .windows(2)
+            .any(|w| w == ["--target", "x86_64-apple-darwin"]));
+        assert_eq!(a[a.len() - 3..], ["--", "-D", "warnings"]);
+        assert!(cmd.get_envs().any(|(k, v)| k == "RUSTFLAGS" && v.is_none()));
+    }
+}
