@@ -1,6 +1,7 @@
-//! `cargo xtask ...`: the project's commands (setup, test, demo, build-guest).
+//! `cargo xtask ...`: the project's commands (setup, test, demo, build-guest, bench).
 //! Standard library only, so it builds in seconds on a fresh machine.
 
+mod bench;
 mod build_guest;
 mod demo;
 mod libtest;
@@ -22,6 +23,9 @@ commands:
   demo         run the examples natively and as guests in twinloop-host
   build-guest  build for wasm32-wasip1 and print the .wasm paths:
                cargo xtask build-guest [--release] [--example NAME | -p PKG]...
+  bench        twinloop vs tokio (current-thread) in release: callbacks, timers, TCP
+               echo (native and wasm-guest servers); prints a table of ratios:
+               cargo xtask bench [--quick] [--no-guest]
 ";
 
 fn main() -> ExitCode {
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         "test" => no_args("test") && test::run(),
         "demo" => no_args("demo") && demo::run(),
         "build-guest" => build_guest::run(rest),
+        "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             true
