@@ -2,12 +2,14 @@
 //! timer, `wasi:sockets` for the network (all through the `wasi` crate's bindings).
 //!
 //! - `reactor`: the poller (one persistent pollable list, one `poll` per iteration).
-//! - `net`: TCP streams and listeners; `lookup`: name resolution.
+//! - `net`: TCP streams and listeners; `linger`: closing them without blocking the guest;
+//!   `lookup`: name resolution.
 //! - `addr`: address conversions and the guest's `network` resource; `error`: WASI error
 //!   codes as `io::Error`s.
 
 mod addr;
 mod error;
+mod linger;
 mod lookup;
 mod net;
 mod pthread_stubs;

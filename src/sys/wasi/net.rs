@@ -9,27 +9,33 @@
 //!   `check-write` is non-zero again.
 //! - `shutdown(send)` right after a write still delivers that write, then FIN.
 //! - The socket's own pollable is ready for good once a connect has finished, and the
-//!   output pollable once the output is closed: readiness is level-triggered, so
-//!   the stream's pollables replace the socket's when the connect completes.
+//!   output pollable once the output is closed: readiness is level-triggered, so the
+//!   stream's pollables replace the socket's when the connect completes.
 //! - Dropping a socket while its streams or any pollable of it live traps the guest
-//!   ("resource has children"): fields below are declared in drop order.
+//!   ("resource has children"), and dropping an output stream waits for its pending
+//!   write (see `linger`).
 
 use std::io;
 use std::net::SocketAddr;
 
 use wasi::io::poll::Pollable;
-use wasi::io::streams::{InputStream, OutputStream, StreamError};
+use wasi::io::streams::StreamError;
 use wasi::sockets::network::ErrorCode;
 use wasi::sockets::tcp::{ShutdownType, TcpSocket};
 use wasi::sockets::tcp_create_socket::create_tcp_socket;
 
 use super::addr::{family, from_wasi, to_wasi, with_network};
 use super::error;
+use super::linger::{self, Connected};
 use super::reactor::{Direction, Reactor, Registration};
 use crate::sys::{Interest, ListenOptions};
 
 fn would_block() -> io::Error {
     io::ErrorKind::WouldBlock.into()
+}
+
+fn not_connected() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the socket is not connected")
 }
 
 /// Runs a `finish-*` step of a socket to completion. Binding and listening finish at once
@@ -51,32 +57,37 @@ fn bind(socket: &TcpSocket, addr: SocketAddr) -> Result<(), ErrorCode> {
     finish(socket, TcpSocket::finish_bind)
 }
 
-/// Where a stream stands with its connection.
+/// Where a stream stands with its connection; every state owns the socket.
 enum Connection {
     /// `start-connect` was called; `finish-connect` has not answered yet.
-    Connecting,
-    Connected(Streams),
+    Connecting(TcpSocket),
+    Connected(Connected),
     /// The connect failed with this code (reported again by later calls).
-    Failed(ErrorCode),
-}
-
-struct Streams {
-    input: InputStream,
-    output: OutputStream,
+    Failed(TcpSocket, ErrorCode),
+    /// Only while `finish_connect` moves the socket between states, and after `drop`.
+    Gone,
 }
 
 /// A non-blocking TCP stream (connected, or connecting).
 pub(crate) struct TcpStream {
-    // Drop order matters (the host traps on a parent dropped before its children): the
-    // pollables (held by the reactor, removed when `registration` drops), then the
-    // streams, then the socket.
+    // The pollables (held by the reactor, removed when `registration` is cleared) must go
+    // before the streams, and those before the socket: `Drop` sees to it.
     registration: Registration,
     conn: Connection,
-    socket: TcpSocket,
     /// A flush was requested and not yet seen complete.
     flushing: bool,
     /// `shutdown_write` went through.
     write_shut: bool,
+}
+
+impl Drop for TcpStream {
+    /// Pollables first, then the connection, closed without blocking the guest.
+    fn drop(&mut self) {
+        self.registration.clear();
+        if let Connection::Connected(conn) = std::mem::replace(&mut self.conn, Connection::Gone) {
+            linger::close(conn);
+        }
+    }
 }
 
 impl TcpStream {
@@ -90,7 +101,7 @@ impl TcpStream {
         }
         with_network(|network| socket.start_connect(network, to_wasi(addr)))
             .map_err(error::socket)?;
-        Ok(TcpStream::new(socket, Connection::Connecting))
+        Ok(TcpStream::new(Connection::Connecting(socket)))
     }
 
     /// Adopting a std socket needs file descriptors the guest does not have.
@@ -101,11 +112,10 @@ impl TcpStream {
         ))
     }
 
-    fn new(socket: TcpSocket, conn: Connection) -> TcpStream {
+    fn new(conn: Connection) -> TcpStream {
         TcpStream {
             registration: Registration::default(),
             conn,
-            socket,
             flushing: false,
             write_shut: false,
         }
@@ -114,45 +124,67 @@ impl TcpStream {
     /// `Ok(true)` once connected, `Ok(false)` while the connect is in progress, or the
     /// connect's error.
     pub(crate) fn finish_connect(&mut self) -> io::Result<bool> {
-        match self.conn {
-            Connection::Connected(_) => return Ok(true),
-            Connection::Failed(code) => return Err(error::socket(code)),
-            Connection::Connecting => {}
-        }
-        match self.socket.finish_connect() {
+        let socket = match std::mem::replace(&mut self.conn, Connection::Gone) {
+            Connection::Connecting(socket) => socket,
+            other => {
+                let answer = match &other {
+                    Connection::Connected(_) => Ok(true),
+                    Connection::Failed(_, code) => Err(error::socket(*code)),
+                    Connection::Connecting(_) | Connection::Gone => Err(not_connected()),
+                };
+                self.conn = other;
+                return answer;
+            }
+        };
+        match socket.finish_connect() {
             Ok((input, output)) => {
-                self.conn = Connection::Connected(Streams { input, output });
+                self.conn = Connection::Connected(Connected {
+                    input,
+                    output,
+                    socket,
+                });
                 // From now on readiness comes from the streams.
                 self.registration
-                    .refresh(|dir| stream_pollable(&self.conn, &self.socket, dir));
+                    .refresh(|dir| stream_pollable(&self.conn, dir));
                 Ok(true)
             }
-            Err(ErrorCode::WouldBlock) => Ok(false),
+            Err(ErrorCode::WouldBlock) => {
+                self.conn = Connection::Connecting(socket);
+                Ok(false)
+            }
             Err(code) => {
-                self.conn = Connection::Failed(code);
+                self.conn = Connection::Failed(socket, code);
                 Err(error::socket(code))
             }
         }
     }
 
     /// The connected streams, finishing the connect if it is done; `WouldBlock` before.
-    fn streams(&mut self) -> io::Result<&Streams> {
+    fn connected(&mut self) -> io::Result<&Connected> {
         if !matches!(self.conn, Connection::Connected(_)) && !self.finish_connect()? {
             return Err(would_block());
         }
         match &self.conn {
-            Connection::Connected(streams) => Ok(streams),
+            Connection::Connected(conn) => Ok(conn),
             _ => Err(would_block()),
+        }
+    }
+
+    fn socket(&self) -> io::Result<&TcpSocket> {
+        match &self.conn {
+            Connection::Connecting(socket) | Connection::Failed(socket, _) => Ok(socket),
+            Connection::Connected(conn) => Ok(&conn.socket),
+            Connection::Gone => Err(not_connected()),
         }
     }
 
     /// Reads into `buf`: `Ok(0)` at end of stream, `WouldBlock` when nothing is there yet.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let streams = self.streams()?;
+        let conn = self.connected()?;
         if buf.is_empty() {
             return Ok(0);
         }
-        match streams.input.read(buf.len() as u64) {
+        match conn.input.read(buf.len() as u64) {
             Ok(bytes) if bytes.is_empty() => Err(would_block()),
             Ok(bytes) => {
                 let n = bytes.len().min(buf.len());
@@ -170,25 +202,25 @@ impl TcpStream {
         if self.write_shut {
             return Err(error::closed_for_writing());
         }
-        let streams = self.streams()?;
+        let conn = self.connected()?;
         if buf.is_empty() {
             return Ok(0);
         }
-        let n = match streams.output.check_write() {
+        let n = match conn.output.check_write() {
             Ok(0) => return Err(would_block()),
             Ok(permitted) => usize::try_from(permitted)
                 .unwrap_or(usize::MAX)
                 .min(buf.len()),
             Err(e) => return Err(write_error(e)),
         };
-        streams.output.write(&buf[..n]).map_err(write_error)?;
+        conn.output.write(&buf[..n]).map_err(write_error)?;
         Ok(n)
     }
 
     /// `WouldBlock` until everything written has been handed to the host's socket: the
     /// first call requests a flush, and `check-write` stays 0 until it has completed.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
-        let Connection::Connected(streams) = &self.conn else {
+        let Connection::Connected(conn) = &self.conn else {
             // Nothing can have been written before the connection exists.
             return Ok(());
         };
@@ -196,10 +228,10 @@ impl TcpStream {
             return Ok(());
         }
         if !self.flushing {
-            streams.output.flush().map_err(write_error)?;
+            conn.output.flush().map_err(write_error)?;
             self.flushing = true;
         }
-        match streams.output.check_write() {
+        match conn.output.check_write() {
             Ok(0) => Err(would_block()),
             Ok(_) => {
                 self.flushing = false;
@@ -220,8 +252,8 @@ impl TcpStream {
             return Ok(());
         }
         match self.conn {
-            Connection::Failed(_) => return Ok(()),
-            Connection::Connecting => {
+            Connection::Failed(..) | Connection::Gone => return Ok(()),
+            Connection::Connecting(_) => {
                 if !self.finish_connect()? {
                     return Err(would_block());
                 }
@@ -229,7 +261,7 @@ impl TcpStream {
             Connection::Connected(_) => {}
         }
         self.flush()?;
-        self.socket
+        self.socket()?
             .shutdown(ShutdownType::Send)
             .map_err(error::socket)?;
         self.write_shut = true;
@@ -244,23 +276,21 @@ impl TcpStream {
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket
+        self.socket()?
             .local_address()
             .map(from_wasi)
             .map_err(error::socket)
     }
 
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
-        if !matches!(self.conn, Connection::Connected(_)) {
-            return Err(io::Error::new(
-                io::ErrorKind::NotConnected,
-                "the socket is not connected",
-            ));
+        match &self.conn {
+            Connection::Connected(conn) => conn
+                .socket
+                .remote_address()
+                .map(from_wasi)
+                .map_err(error::socket),
+            _ => Err(not_connected()),
         }
-        self.socket
-            .remote_address()
-            .map(from_wasi)
-            .map_err(error::socket)
     }
 
     /// Sets which directions the reactor reports for `token`.
@@ -271,7 +301,7 @@ impl TcpStream {
         interest: Interest,
     ) -> io::Result<()> {
         self.registration.set(reactor, token, interest, |dir| {
-            stream_pollable(&self.conn, &self.socket, dir)
+            stream_pollable(&self.conn, dir)
         });
         Ok(())
     }
@@ -284,12 +314,15 @@ impl TcpStream {
 
 /// The pollable telling when `dir` may be ready: the streams' once connected, before that
 /// the socket's (connect completion, reported in either direction).
-fn stream_pollable(conn: &Connection, socket: &TcpSocket, dir: Direction) -> Option<Pollable> {
-    Some(match (conn, dir) {
-        (Connection::Connected(streams), Direction::Read) => streams.input.subscribe(),
-        (Connection::Connected(streams), Direction::Write) => streams.output.subscribe(),
-        _ => socket.subscribe(),
-    })
+fn stream_pollable(conn: &Connection, dir: Direction) -> Option<Pollable> {
+    match (conn, dir) {
+        (Connection::Connected(conn), Direction::Read) => Some(conn.input.subscribe()),
+        (Connection::Connected(conn), Direction::Write) => Some(conn.output.subscribe()),
+        (Connection::Connecting(socket) | Connection::Failed(socket, _), _) => {
+            Some(socket.subscribe())
+        }
+        (Connection::Gone, _) => None,
+    }
 }
 
 fn write_error(e: StreamError) -> io::Error {
@@ -321,10 +354,16 @@ impl TcpListener {
             ));
         }
         if !options.reuse_address {
-            log::debug!("bind {addr}: reuse_address=false has no effect in WASI 0.2 (the host always sets SO_REUSEADDR)");
+            log::debug!(
+                "bind {addr}: reuse_address=false has no effect in WASI 0.2 (the host always \
+                 sets SO_REUSEADDR)"
+            );
         }
         if addr.is_ipv6() && !options.v6_only {
-            log::debug!("bind {addr}: v6_only=false has no effect in WASI 0.2 (IPv6 sockets are always IPv6-only)");
+            log::debug!(
+                "bind {addr}: v6_only=false has no effect in WASI 0.2 (IPv6 sockets are \
+                 always IPv6-only)"
+            );
         }
         let socket = create_tcp_socket(family(&addr)).map_err(error::socket)?;
         // wasmtime rejects a backlog of 0, which POSIX listen() accepts.
@@ -359,10 +398,13 @@ impl TcpListener {
     pub(crate) fn accept(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
         match self.socket.accept() {
             Ok((socket, input, output)) => {
-                // Into a `TcpStream` first: its field order drops the streams before the
-                // socket should anything below fail.
-                let stream =
-                    TcpStream::new(socket, Connection::Connected(Streams { input, output }));
+                // Into a `TcpStream` at once: it drops the streams before the socket
+                // should anything below fail.
+                let stream = TcpStream::new(Connection::Connected(Connected {
+                    input,
+                    output,
+                    socket,
+                }));
                 let peer = stream.peer_addr()?;
                 Ok((stream, peer))
             }

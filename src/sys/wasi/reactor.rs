@@ -12,6 +12,9 @@
 //! ("resource has children") when a parent is dropped first. A source's [`Registration`]
 //! therefore removes the source's pollables when it is cleared or dropped, and sources
 //! declare it as their first field so it drops before their streams and socket.
+//!
+//! The same `poll` also covers closed connections still handing their last write to the
+//! host (`linger`): those are never reported, only dropped once their output is ready.
 
 use std::cell::RefCell;
 use std::io;
@@ -22,6 +25,7 @@ use slab::Slab;
 use wasi::clocks::monotonic_clock;
 use wasi::io::poll::{self, Pollable};
 
+use super::linger;
 use crate::sys::{Event, Interest};
 
 /// A direction a source can be ready in; indexes the per-source arrays.
@@ -153,7 +157,8 @@ impl Reactor {
         Waker
     }
 
-    /// One `wasi:io/poll.poll` over every pollable of interest and the timer.
+    /// One `wasi:io/poll.poll` over every pollable of interest, the timer, and the
+    /// outputs of closed connections still sending (see `linger`, never reported).
     pub(crate) fn poll(
         &mut self,
         timeout: Option<Duration>,
@@ -162,37 +167,50 @@ impl Reactor {
         let mut table = self.table.borrow_mut();
         let table = &mut *table;
         if table.pollables.is_empty() {
-            return match timeout {
-                Some(t) if t.is_zero() => Ok(()),
-                Some(t) => {
-                    monotonic_clock::subscribe_duration(duration_ns(t)).block();
-                    Ok(())
-                }
-                // Nothing can ever become ready: waiting forever would hang the guest.
-                None => Err(io::Error::new(
+            let Some(timeout) = timeout else {
+                // Nothing the loop waits for can ever become ready (closed connections
+                // still sending do not count): waiting forever would hang the guest.
+                return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     "poll with no timeout and nothing to wait for",
-                )),
+                ));
             };
+            if timeout.is_zero() && linger::is_empty() {
+                return Ok(());
+            }
         }
         let timer = timeout.map(|t| monotonic_clock::subscribe_duration(duration_ns(t)));
-        let ready = {
-            let mut list: Vec<&Pollable> = Vec::with_capacity(table.pollables.len() + 1);
-            list.extend(table.pollables.iter());
-            list.extend(timer.as_ref());
-            poll::poll(&list)
-        };
-        for index in ready {
-            // Indexes past the owners are the timer.
-            let Some(&Owner { source, dir }) = table.owners.get(index as usize) else {
-                continue;
+        linger::with_lingering(|lingering| {
+            let ready = {
+                let mut list: Vec<&Pollable> =
+                    Vec::with_capacity(table.pollables.len() + lingering.len() + 1);
+                list.extend(table.pollables.iter());
+                list.extend(lingering.iter().map(|l| &l.pollable));
+                list.extend(timer.as_ref());
+                poll::poll(&list)
             };
-            let entry = &mut table.sources[source];
-            if entry.ready == [false; 2] {
-                table.touched.push(source);
+            let sources = table.pollables.len();
+            let mut reaped = Vec::new();
+            for index in ready {
+                let index = index as usize;
+                if let Some(&Owner { source, dir }) = table.owners.get(index) {
+                    let entry = &mut table.sources[source];
+                    if entry.ready == [false; 2] {
+                        table.touched.push(source);
+                    }
+                    entry.ready[dir as usize] = true;
+                } else if index - sources < lingering.len() {
+                    reaped.push(index - sources);
+                }
+                // Anything else is the timer.
             }
-            entry.ready[dir as usize] = true;
-        }
+            // Highest first: each `swap_remove` then fills the hole with an entry from
+            // above, whose index is no longer needed.
+            reaped.sort_unstable_by(|a, b| b.cmp(a));
+            for index in reaped {
+                drop(lingering.swap_remove(index));
+            }
+        });
         for key in table.touched.drain(..) {
             let entry = &mut table.sources[key];
             out.push(Event {
