@@ -30,6 +30,8 @@ enum Demo {
         /// Arguments for the server (port 0: a free port, read from its first line).
         server_args: &'static [&'static str],
         client: &'static str,
+        /// Arguments for the client after the server's address.
+        client_args: &'static [&'static str],
     },
 }
 
@@ -53,6 +55,7 @@ const DEMOS: &[Entry] = &[
             server: "echo_server",
             server_args: &["127.0.0.1:0"],
             client: "echo_client",
+            client_args: &["--size", "65536", "--count", "100"],
         },
         enabled_by: Some("examples/echo_server.rs"),
     },
@@ -132,6 +135,7 @@ pub fn run() -> bool {
                 server,
                 server_args,
                 client,
+                client_args,
             } => {
                 for (server_side, client_side) in
                     [(Side::Native, Side::Guest), (Side::Guest, Side::Native)]
@@ -144,8 +148,14 @@ pub fn run() -> bool {
                     );
                     println!();
                     println!("== {title} ==");
-                    if let Err(e) = run_pair(server, server_args, client, server_side, client_side)
-                    {
+                    if let Err(e) = run_pair(
+                        server,
+                        server_args,
+                        client,
+                        client_args,
+                        server_side,
+                        client_side,
+                    ) {
                         println!("demo: {title}: FAILED: {e}");
                         failures.push(title);
                     }
@@ -250,6 +260,7 @@ fn run_pair(
     server: &'static str,
     server_args: &[&str],
     client: &str,
+    client_args: &[&str],
     server_side: Side,
     client_side: Side,
 ) -> Result<(), String> {
@@ -301,7 +312,9 @@ fn run_pair(
     let addr = listening_address(&first)
         .ok_or_else(|| format!("{server}'s first line is not `listening on IP:PORT`: {first:?}"))?;
 
-    let mut cmd = example_command(client_side, client, &[addr], Some(host_of(addr)));
+    let mut args = vec![addr];
+    args.extend_from_slice(client_args);
+    let mut cmd = example_command(client_side, client, &args, Some(host_of(addr)));
     println!("$ {}", process::describe(&cmd));
     let result = finish(&mut cmd, client);
     drop(background);
