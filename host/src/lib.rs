@@ -22,11 +22,13 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+mod exit_code;
 mod host;
 pub mod net_rule;
 mod policy;
 mod run;
 mod test_args;
+mod test_list;
 mod test_runner;
 mod time_limit;
 
@@ -35,6 +37,7 @@ pub use net_rule::NetRule;
 pub use policy::SandboxPolicy;
 pub use run::{GuestStatus, GuestTrap, RunOutcome, Stdio, CAPTURE_CAPACITY, TRAP_EXIT_CODE};
 pub use test_args::{IgnoredMode, TestArgs};
+pub use test_list::TestCase;
 pub use test_runner::{TestReport, DEFAULT_TEST_TIME_LIMIT, TEST_FAILURE_EXIT_CODE};
 pub use time_limit::{TimeLimitExceeded, TICK};
 pub use wasmtime_wasi::sockets::SocketAddrUse;

@@ -1,0 +1,174 @@
+//! `Host` (a configured wasmtime engine) and `Guest` (a compiled, linked
+//! command component ready to be instantiated any number of times).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+use wasmtime_wasi::p2::bindings::CommandPre;
+
+use crate::exit_code::route_proc_exit;
+use crate::run::GuestState;
+use crate::time_limit::EpochTicker;
+use crate::wasmtime_err;
+
+/// A wasmtime engine set up to run twinloop guests: component model on, wasm
+/// backtraces on, and (unless made with [`Host::without_time_limits`]) epoch
+/// interruption driven by a ticker thread so that
+/// [`SandboxPolicy::time_limit`](crate::SandboxPolicy::time_limit) works.
+///
+/// One `Host` can load many guests; each [`Guest`] can be run many times,
+/// concurrently from several threads, each run in a fresh instance.
+pub struct Host {
+    engine: Engine,
+    ticker: Option<Arc<EpochTicker>>,
+}
+
+impl Host {
+    /// A host whose guests can be given time limits.
+    pub fn new() -> Result<Host> {
+        Host::build(true)
+    }
+
+    /// A host without epoch interruption: guests run slightly faster (no
+    /// epoch checks in loops and function prologues) but a policy with a
+    /// `time_limit` is refused.
+    pub fn without_time_limits() -> Result<Host> {
+        Host::build(false)
+    }
+
+    fn build(time_limits: bool) -> Result<Host> {
+        let mut config = Config::new();
+        // Wasm backtraces are on by default (`wasm_backtrace_max_frames`).
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(time_limits);
+        let engine = Engine::new(&config)
+            .map_err(wasmtime_err)
+            .context("configuring wasmtime")?;
+        let ticker = if time_limits {
+            Some(EpochTicker::start(&engine)?)
+        } else {
+            None
+        };
+        Ok(Host { engine, ticker })
+    }
+
+    /// The wasmtime engine guests are compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Whether guests of this host can be given a time limit.
+    pub fn supports_time_limits(&self) -> bool {
+        self.ticker.is_some()
+    }
+
+    /// Compiles and links a guest from wasm bytes: either a core
+    /// `wasm32-wasip1` command module (turned into a component with the
+    /// preview-1 command adapter first, see [`componentize`]) or a
+    /// `wasi:cli/command` component. Its `argv[0]` is `guest.wasm` until
+    /// changed with [`Guest::with_name`].
+    pub fn load(&self, bytes: &[u8]) -> Result<Guest> {
+        let component_bytes;
+        let bytes = if is_component(bytes)? {
+            bytes
+        } else {
+            component_bytes = componentize(bytes)?;
+            &component_bytes
+        };
+        let component = Component::new(&self.engine, bytes)
+            .map_err(wasmtime_err)
+            .context("compiling the component")?;
+        let mut linker = Linker::<GuestState>::new(&self.engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(wasmtime_err)
+            .context("adding WASI to the linker")?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .and_then(CommandPre::new)
+            .map_err(wasmtime_err)
+            .context("linking the guest against WASI 0.2 (is it a wasi:cli/command?)")?;
+        Ok(Guest {
+            name: "guest.wasm".to_owned(),
+            pre,
+            engine: self.engine.clone(),
+            ticker: self.ticker.clone(),
+        })
+    }
+
+    /// Reads and loads a guest from a file (see [`Host::load`]); its
+    /// `argv[0]` is the file's name.
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<Guest> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let guest = self
+            .load(&bytes)
+            .with_context(|| format!("loading {}", path.display()))?;
+        Ok(guest.with_name(name))
+    }
+}
+
+/// A compiled guest, linked against WASI 0.2 and ready to be instantiated.
+/// Cheap to share between threads: every run gets its own store and instance.
+pub struct Guest {
+    name: String,
+    pub(crate) pre: CommandPre<GuestState>,
+    pub(crate) engine: Engine,
+    pub(crate) ticker: Option<Arc<EpochTicker>>,
+}
+
+impl Guest {
+    /// The name the guest sees as `argv[0]`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Sets the name the guest sees as `argv[0]`.
+    pub fn with_name(mut self, name: impl Into<String>) -> Guest {
+        self.name = name.into();
+        self
+    }
+}
+
+/// Whether `bytes` is a component (as opposed to a core module), judged by the
+/// binary header. Fails if `bytes` is not a WebAssembly binary at all.
+pub fn is_component(bytes: &[u8]) -> Result<bool> {
+    const MAGIC: &[u8] = b"\0asm";
+    if bytes.len() < 8 || &bytes[..4] != MAGIC {
+        if bytes.starts_with(b"(") || bytes.starts_with(b";;") {
+            bail!("this is WebAssembly text; compile it to a binary first");
+        }
+        bail!("not a WebAssembly binary (no \\0asm header)");
+    }
+    // Bytes 4..8: version (u16) and layer (u16); layer 1 is a component.
+    Ok(bytes[6..8] == [1, 0])
+}
+
+/// Turns a core `wasm32-wasip1` command module into a `wasi:cli/command`
+/// component by wrapping it with wasmtime's preview-1 command adapter.
+///
+/// `proc_exit(code)` keeps its code (the adapter alone would turn every
+/// non-zero code into 1); see `exit_code.rs`.
+pub fn componentize(module: &[u8]) -> Result<Vec<u8>> {
+    let routed = route_proc_exit(module)?;
+    let module = routed.as_deref().unwrap_or(module);
+    wit_component::ComponentEncoder::default()
+        .module(module)
+        .context("reading the core module")?
+        .adapter(
+            "wasi_snapshot_preview1",
+            WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+        )
+        .context("adding the wasi_snapshot_preview1 command adapter")?
+        .validate(true)
+        .encode()
+        .context("encoding the module as a component (is it a wasm32-wasip1 command?)")
+}

@@ -1,0 +1,267 @@
+//! Running a guest once: a fresh store and WASI context built from a
+//! `SandboxPolicy`, `wasi:cli/run` called, and the result turned into a
+//! `RunOutcome` (an exit code or a trap with its wasm backtrace).
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, WasmBacktrace};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::host::Guest;
+use crate::policy::SandboxPolicy;
+use crate::time_limit::{self, TimeLimitExceeded, GRACE};
+use crate::wasmtime_err;
+
+/// The most bytes a captured stdout or stderr holds; a guest writing more
+/// traps ("write beyond capacity of MemoryOutputPipe").
+pub const CAPTURE_CAPACITY: usize = 64 << 20;
+
+/// The exit code `twinloop-host run` uses for a trapped guest, the code a
+/// native process killed by `SIGABRT` reports.
+pub const TRAP_EXIT_CODE: i32 = 134;
+
+/// Where the guest's stdout and stderr go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stdio {
+    /// The host process's own stdout and stderr.
+    Inherit,
+    /// Two memory buffers, returned in [`RunOutcome::stdout`] and
+    /// [`RunOutcome::stderr`].
+    Capture,
+    /// One memory buffer for both, in the order written, returned in
+    /// [`RunOutcome::stdout`] (`stderr` stays empty). This is what test mode
+    /// uses to show a failing test's output with the panic message in place.
+    CaptureMerged,
+}
+
+/// How a guest run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GuestStatus {
+    /// The guest returned from `main` (0), returned an error from
+    /// `wasi:cli/run` (1) or called `exit` / `proc_exit` (its code).
+    Exited(i32),
+    /// The guest trapped (including a panic under `panic=abort`, which is an
+    /// `unreachable` trap) or was stopped by its time limit.
+    Trapped(GuestTrap),
+}
+
+/// A guest's trap, ready to show to a person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestTrap {
+    /// What went wrong, e.g. "wasm trap: wasm `unreachable` instruction
+    /// executed" or "time limit of 120 s exceeded".
+    pub message: String,
+    /// The wasm backtrace (function names and offsets) if wasmtime recorded
+    /// one; a guest stopped while waiting in a host call has none.
+    pub backtrace: Option<String>,
+    /// Whether the trap is the policy's time limit running out.
+    pub time_limit_exceeded: bool,
+}
+
+impl fmt::Display for GuestTrap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(bt) = &self.backtrace {
+            write!(f, "\n{}", bt.trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+/// The result of [`Guest::run`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// Exit code or trap.
+    pub status: GuestStatus,
+    /// Captured stdout (both streams for [`Stdio::CaptureMerged`]); empty for
+    /// [`Stdio::Inherit`].
+    pub stdout: Vec<u8>,
+    /// Captured stderr; empty unless [`Stdio::Capture`].
+    pub stderr: Vec<u8>,
+    /// Wall-clock time from instantiation to the end of the run.
+    pub elapsed: Duration,
+}
+
+impl RunOutcome {
+    /// The exit code a process running this guest should end with: the
+    /// guest's own, or [`TRAP_EXIT_CODE`] for a trap.
+    pub fn exit_code(&self) -> i32 {
+        match &self.status {
+            GuestStatus::Exited(code) => *code,
+            GuestStatus::Trapped(_) => TRAP_EXIT_CODE,
+        }
+    }
+
+    /// Whether the guest exited with code 0.
+    pub fn success(&self) -> bool {
+        self.status == GuestStatus::Exited(0)
+    }
+
+    /// The trap, if the guest trapped.
+    pub fn trap(&self) -> Option<&GuestTrap> {
+        match &self.status {
+            GuestStatus::Trapped(t) => Some(t),
+            GuestStatus::Exited(_) => None,
+        }
+    }
+}
+
+/// The data of a guest's store.
+pub(crate) struct GuestState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl Guest {
+    /// Runs the guest once in a fresh instance under `policy`, with `argv` =
+    /// [`Guest::name`] followed by `args`.
+    ///
+    /// Guest failures (a non-zero exit, a trap, the time limit) are reported
+    /// in the [`RunOutcome`]; `Err` means the host could not run the guest at
+    /// all (for example a time limit on a host made with
+    /// [`Host::without_time_limits`](crate::Host::without_time_limits)).
+    ///
+    /// Blocks the calling thread. The guest runs as an async wasmtime call
+    /// driven on wasmtime-wasi's own tokio runtime, so this must not be called
+    /// from inside an async task (tokio panics on a nested `block_on`); use
+    /// `spawn_blocking` there.
+    pub fn run(&self, policy: &SandboxPolicy, args: &[String], stdio: Stdio) -> Result<RunOutcome> {
+        if policy.time_limit.is_some() && self.ticker.is_none() {
+            bail!("this host was made without time-limit support; create it with Host::new()");
+        }
+        let mut builder = WasiCtxBuilder::new();
+        builder.arg(self.name()).args(args);
+        policy.configure(&mut builder);
+        if policy.inherit_stdin {
+            builder.inherit_stdin();
+        }
+        let (out, err) = match stdio {
+            Stdio::Inherit => {
+                builder.inherit_stdout().inherit_stderr();
+                (None, None)
+            }
+            Stdio::Capture => {
+                let (out, err) = (pipe(), pipe());
+                builder.stdout(out.clone()).stderr(err.clone());
+                (Some(out), Some(err))
+            }
+            Stdio::CaptureMerged => {
+                let out = pipe();
+                builder.stdout(out.clone()).stderr(out.clone());
+                (Some(out), None)
+            }
+        };
+        let mut limits = StoreLimitsBuilder::new();
+        if let Some(max) = policy.max_memory {
+            limits = limits.memory_size(max).trap_on_grow_failure(true);
+        }
+        let state = GuestState {
+            ctx: builder.build(),
+            table: ResourceTable::new(),
+            limits: limits.build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        if self.ticker.is_some() {
+            time_limit::arm(&mut store, policy.time_limit);
+        }
+
+        let start = Instant::now();
+        let status = self.call_run(&mut store, policy.time_limit)?;
+        let elapsed = start.elapsed();
+        drop(store);
+        let take =
+            |p: Option<MemoryOutputPipe>| p.map(|p| p.contents().to_vec()).unwrap_or_default();
+        Ok(RunOutcome {
+            status,
+            stdout: take(out),
+            stderr: take(err),
+            elapsed,
+        })
+    }
+
+    /// Instantiates the guest in `store` and calls `wasi:cli/run`, stopping it
+    /// after `limit` (plus [`GRACE`]) even if it is blocked in a host call.
+    fn call_run(
+        &self,
+        store: &mut Store<GuestState>,
+        limit: Option<Duration>,
+    ) -> Result<GuestStatus> {
+        let pre = &self.pre;
+        let run = async move {
+            let command = match pre.instantiate_async(&mut *store).await {
+                Ok(command) => command,
+                Err(e) if e.downcast_ref::<Trap>().is_some() => return Ok(Err(e)),
+                Err(e) => return Err(wasmtime_err(e)).context("instantiating the guest"),
+            };
+            Ok(command.wasi_cli_run().call_run(&mut *store).await)
+        };
+        // One tokio coop budget for a whole guest run would run out after
+        // ~128 socket operations between two real waits and make readiness
+        // checks report "not ready" spuriously (seen as phantom
+        // backpressure and hangs); the guest is its own scheduler.
+        let run = tokio::task::unconstrained(run);
+        let result = wasmtime_wasi::runtime::in_tokio(async move {
+            match limit {
+                None => Ok(run.await),
+                Some(limit) => tokio::time::timeout(limit + GRACE, run)
+                    .await
+                    .map_err(|_| TimeLimitExceeded { limit }),
+            }
+        });
+        Ok(match result {
+            Err(exceeded) => GuestStatus::Trapped(GuestTrap {
+                message: format!("{exceeded} (the guest was waiting in a host call)"),
+                backtrace: None,
+                time_limit_exceeded: true,
+            }),
+            Ok(Err(host_error)) => return Err(host_error),
+            Ok(Ok(Ok(Ok(())))) => GuestStatus::Exited(0),
+            Ok(Ok(Ok(Err(())))) => GuestStatus::Exited(1),
+            Ok(Ok(Err(e))) => status_of_error(&e),
+        })
+    }
+}
+
+fn pipe() -> MemoryOutputPipe {
+    MemoryOutputPipe::new(CAPTURE_CAPACITY)
+}
+
+/// Classifies the error a run ended with: an exit request or a trap.
+fn status_of_error(e: &wasmtime::Error) -> GuestStatus {
+    if let Some(exit) = e.downcast_ref::<I32Exit>() {
+        return GuestStatus::Exited(exit.0);
+    }
+    let exceeded = e.downcast_ref::<TimeLimitExceeded>();
+    let time_limit_exceeded = exceeded.is_some();
+    let message = match exceeded {
+        Some(exceeded) => exceeded.to_string(),
+        None => {
+            let root = e.root_cause().to_string();
+            match e.downcast_ref::<Trap>() {
+                Some(_) if !root.starts_with("wasm trap") => format!("wasm trap: {root}"),
+                _ => root,
+            }
+        }
+    };
+    let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+    GuestStatus::Trapped(GuestTrap {
+        message,
+        backtrace,
+        time_limit_exceeded,
+    })
+}

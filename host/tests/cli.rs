@@ -1,0 +1,235 @@
+//! The `twinloop-host` binary: exit codes, messages, argument errors and test
+//! mode, on WAT fixtures.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn host(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_twinloop-host"))
+        .args(args)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("running twinloop-host")
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn run_passes_output_and_exit_code_through() {
+    let hello = common::write_fixture("cli-hello.wasm", &common::hello());
+    let out = host(&["run", path(&hello)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, b"hello\n");
+
+    let exit7 = common::write_fixture("cli-exit7.wasm", &common::exit7());
+    assert_eq!(host(&["run", path(&exit7)]).status.code(), Some(7));
+}
+
+#[test]
+fn run_gives_args_after_the_module_to_the_guest() {
+    let args = common::write_fixture("cli-args.wasm", &common::print_args());
+    let out = host(&["run", "--env", "A=1", path(&args), "--", "--env", "x"]);
+    assert_eq!(out.stdout, b"cli-args.wasm\0--env\0x\0");
+    let out = host(&["run", path(&args), "a", "--", "b"]);
+    assert_eq!(out.stdout, b"cli-args.wasm\0a\0--\0b\0");
+}
+
+#[test]
+fn run_reports_a_trap_with_its_backtrace() {
+    let trap = common::write_fixture("cli-trap.wasm", &common::trap());
+    let out = host(&["run", path(&trap)]);
+    assert_eq!(out.status.code(), Some(134));
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: guest trapped: "), "{err}");
+    assert!(err.contains("unreachable"), "{err}");
+    assert!(err.contains("deep_inside"), "backtrace missing: {err}");
+}
+
+#[test]
+fn run_enforces_the_time_limit() {
+    let spin = common::write_fixture("cli-spin.wasm", &common::spin());
+    let out = host(&["run", "--time-limit", "0.2", path(&spin)]);
+    assert_eq!(out.status.code(), Some(134));
+    assert!(
+        text(&out.stderr).contains("time limit of 0.2 s exceeded"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn run_enforces_max_memory() {
+    let grow = common::write_fixture("cli-grow.wasm", &common::grow_10_mib());
+    assert_eq!(host(&["run", path(&grow)]).status.code(), Some(0));
+    let out = host(&["run", "--max-memory", "4M", path(&grow)]);
+    assert_eq!(out.status.code(), Some(134), "{}", text(&out.stderr));
+}
+
+#[test]
+fn host_errors_exit_with_2_and_say_why() {
+    let hello = common::write_fixture("cli-hello2.wasm", &common::hello());
+    let not_wasm = common::write_fixture("cli-not-wasm.wasm", b"definitely not wasm");
+    let cases: &[(&[&str], &str)] = &[
+        (&["run"], "missing MODULE"),
+        (&["frobnicate", "x.wasm"], "unknown command"),
+        (&["run", "/nonexistent/m.wasm"], "/nonexistent/m.wasm"),
+        (&["run", path(&not_wasm)], "not a WebAssembly binary"),
+        (
+            &["run", "--allow-net", "10.0.0.0/33", path(&hello)],
+            "10.0.0.0/33",
+        ),
+        (
+            &["run", "--allow-net", "127.0.0.1:http", path(&hello)],
+            "127.0.0.1:http",
+        ),
+        (&["run", "--allow-net"], "needs a value"),
+        (&["run", "--env", "NOEQUALS", path(&hello)], "NOEQUALS"),
+        (&["run", "--max-memory", "lots", path(&hello)], "lots"),
+        (&["run", "--time-limit", "soon", path(&hello)], "soon"),
+        (&["run", "--bogus", path(&hello)], "--bogus"),
+        (
+            &["test", path(&hello), "--test-threads", "0"],
+            "--test-threads",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = host(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in {err}"
+        );
+    }
+}
+
+#[test]
+fn help_and_version() {
+    let out = host(&["--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("twinloop-host run"));
+    assert!(text(&out.stdout).contains("--allow-net"));
+    let out = host(&["run", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = host(&["--version"]);
+    assert!(text(&out.stdout).starts_with("twinloop-host "));
+}
+
+#[test]
+fn test_mode_runs_each_test_in_its_own_instance() {
+    let lib = common::write_fixture("cli-fake-libtest.wasm", &common::fake_libtest());
+    let out = host(&[
+        "test",
+        path(&lib),
+        "--nocapture",
+        "-q",
+        "--test-threads",
+        "2",
+        "--format",
+        "pretty",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(101),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let out = host(&["test", path(&lib)]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("running 3 tests"), "{stdout}");
+    assert!(stdout.contains("test a::pass ... ok"), "{stdout}");
+    assert!(stdout.contains("test b::fail ... FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("test c::ignored ... ignored, flaky"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("---- b::fail stdout ----\nboom\nerror: guest trapped: wasm trap"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out"
+        ),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn test_mode_filters_like_libtest() {
+    let lib = common::write_fixture("cli-fake-libtest2.wasm", &common::fake_libtest());
+    let out = host(&["test", path(&lib), "pass"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("running 1 test\n"), "{stdout}");
+    assert!(
+        stdout
+            .contains("test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 2 filtered out"),
+        "{stdout}"
+    );
+
+    let out = host(&["test", path(&lib), "--skip", "b::", "--include-ignored"]);
+    let stdout = text(&out.stdout);
+    // The fake runs `c::ignored` as a pass only for the reason query, so
+    // running it is a failure: what matters is that it was run.
+    assert!(stdout.contains("test c::ignored ... FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 1 filtered out"),
+        "{stdout}"
+    );
+
+    let out = host(&["test", path(&lib), "--exact", "a::pass", "b::fail"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("1 passed; 1 failed; 0 ignored; 0 measured; 1 filtered out"),
+        "{stdout}"
+    );
+
+    let out = host(&["test", path(&lib), "--ignored"]);
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("running 1 test\n"), "{stdout}");
+    assert!(stdout.contains("2 filtered out"), "{stdout}");
+}
+
+#[test]
+fn test_mode_passes_list_through() {
+    let lib = common::write_fixture("cli-fake-libtest3.wasm", &common::fake_libtest());
+    let out = host(&["test", path(&lib), "--list"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        "a::pass: test\nb::fail: test\nc::ignored: test\n\n3 tests, 0 benchmarks\n"
+    );
+}
+
+#[test]
+fn test_mode_runs_a_non_libtest_binary_once() {
+    let hello = common::write_fixture("cli-hello3.wasm", &common::hello());
+    let out = host(&["test", path(&hello), "some-filter"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, b"hello\n");
+    assert!(text(&out.stderr).contains("did not answer `--list` like a libtest binary"));
+    let exit7 = common::write_fixture("cli-exit7b.wasm", &common::exit7());
+    let out = host(&["test", path(&exit7)]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "listing failed: {}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("exited with code 7"),
+        "{}",
+        text(&out.stderr)
+    );
+}
