@@ -233,6 +233,20 @@ impl PeerLog {
         self.events.push(name);
     }
 
+    /// [`PeerLog::events`] without the flow-control callbacks (`pause`/`resume` come
+    /// whenever the write buffer crosses its marks, which depends on how much the
+    /// kernel or host takes at once): the stream callbacks in order, data collapsed.
+    pub fn stream_events(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for &e in &self.events {
+            if e == "pause" || e == "resume" || (e == "data" && out.last() == Some(&"data")) {
+                continue;
+            }
+            out.push(e);
+        }
+        out
+    }
+
     /// True once `connection_lost` ran.
     pub fn is_lost(&self) -> bool {
         self.lost.is_some()
