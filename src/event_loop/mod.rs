@@ -2,9 +2,12 @@
 //! compute the deadline from the timer heap, poll once, move ready I/O and due timers to
 //! the ready queue, run exactly what was ready when the batch began.
 
+mod settings;
+mod turn;
+
 use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::panic::{self, AssertUnwindSafe, Location};
+use std::panic::Location;
 use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,13 +16,13 @@ use std::time::{Duration, Instant};
 use slab::Slab;
 
 use crate::current;
-use crate::error::{panic_message, Error, Result};
-use crate::exception::{self, ExceptionContext, ExceptionHandler};
+use crate::error::{Error, Result};
+use crate::exception::ExceptionHandler;
 use crate::future::LoopFuture;
 use crate::handle::{Handle, HandleInner, TimerHandle};
-use crate::io_registry::{IoHandler, IoRegistry};
+use crate::io_registry::IoRegistry;
 use crate::ready_queue::{Ready, ReadyQueue};
-use crate::remote::{self, LoopShared, RemoteHandle, RemoteItem};
+use crate::remote::{LoopShared, RemoteHandle, RemoteItem};
 use crate::sys;
 use crate::task::{Task, TaskCore, TaskFactory};
 use crate::timer_heap::TimerHeap;
@@ -420,74 +423,6 @@ impl EventLoop {
         Ok(task)
     }
 
-    /// asyncio's `loop.set_task_factory`: `factory(loop, future, name)` may wrap every
-    /// task's future (to instrument it, say); the loop keeps the name it was given. `None`
-    /// restores plain tasks.
-    pub fn set_task_factory(&self, factory: Option<TaskFactory>) {
-        *self.inner.task_factory.borrow_mut() = factory;
-    }
-
-    /// asyncio's `loop.get_task_factory`: `None` by default.
-    pub fn get_task_factory(&self) -> Option<TaskFactory> {
-        self.inner.task_factory.borrow().clone()
-    }
-
-    /// asyncio's `loop.set_exception_handler`; `None` restores the default handler.
-    ///
-    /// ```
-    /// use std::{cell::Cell, rc::Rc};
-    /// let ev = twinloop::EventLoop::new()?;
-    /// let calls = Rc::new(Cell::new(0));
-    /// let seen = calls.clone();
-    /// ev.set_exception_handler(Some(Rc::new(move |_, _| seen.set(seen.get() + 1))));
-    /// ev.call_exception_handler(&twinloop::ExceptionContext::new("oops"));
-    /// assert_eq!(calls.get(), 1);
-    /// # Ok::<(), twinloop::Error>(())
-    /// ```
-    pub fn set_exception_handler(&self, handler: Option<ExceptionHandler>) {
-        *self.inner.exception_handler.borrow_mut() = handler;
-    }
-
-    /// asyncio's `loop.get_exception_handler`: `None` when the default handler is in use.
-    pub fn get_exception_handler(&self) -> Option<ExceptionHandler> {
-        self.inner.exception_handler.borrow().clone()
-    }
-
-    /// asyncio's `loop.default_exception_handler`: logs the context at ERROR level.
-    pub fn default_exception_handler(&self, context: &ExceptionContext) {
-        exception::default_handler(context);
-    }
-
-    /// asyncio's `loop.call_exception_handler`: hands `context` to the custom handler, or to
-    /// the default one. A panicking handler is logged; the loop goes on.
-    pub fn call_exception_handler(&self, context: &ExceptionContext) {
-        let handler = self.inner.exception_handler.borrow().clone();
-        exception::dispatch(self, handler, context);
-    }
-
-    /// asyncio's `loop.get_debug`.
-    pub fn get_debug(&self) -> bool {
-        self.inner.debug.get()
-    }
-
-    /// asyncio's `loop.set_debug`: in debug mode callbacks and task steps slower than
-    /// [`EventLoop::slow_callback_duration`] are logged (`log::warn!`) with where they were
-    /// scheduled, failing callbacks' reports carry that place, and polls over 1 s are logged
-    /// at INFO.
-    pub fn set_debug(&self, enabled: bool) {
-        self.inner.debug.set(enabled);
-    }
-
-    /// asyncio's `loop.slow_callback_duration` (default 100 ms).
-    pub fn slow_callback_duration(&self) -> Duration {
-        self.inner.slow_callback_duration.get()
-    }
-
-    /// Sets [`EventLoop::slow_callback_duration`].
-    pub fn set_slow_callback_duration(&self, duration: Duration) {
-        self.inner.slow_callback_duration.set(duration);
-    }
-
     /// A future that completes after `delay` (asyncio's `asyncio.sleep`).
     ///
     /// ```
@@ -515,204 +450,5 @@ impl EventLoop {
             }
         }
         fut
-    }
-
-    /// Adds an I/O source; the returned token is what the backend reports for it.
-    pub(crate) fn register_io(&self, handler: Rc<dyn IoHandler>) -> usize {
-        self.inner.io.borrow_mut().insert(handler)
-    }
-
-    /// Removes an I/O source's handler; events still queued for it are dropped.
-    pub(crate) fn unregister_io(&self, token: usize) {
-        let handler = self.inner.io.borrow_mut().remove(token);
-        drop(handler);
-    }
-
-    /// The backend's reactor, for sources to set their interest.
-    pub(crate) fn reactor(&self) -> std::cell::Ref<'_, sys::Reactor> {
-        self.inner.reactor.borrow()
-    }
-
-    /// Reports `token` ready from a helper thread (see `sys::Lookup`).
-    pub(crate) fn io_notifier(&self, token: usize) -> Box<dyn FnOnce() + Send> {
-        self.inner.shared.io_notifier(token)
-    }
-
-    /// Schedules one step of `task` unless one is already queued.
-    pub(crate) fn schedule_task(&self, task: &Rc<TaskCore>) {
-        self.inner.schedule_task(task);
-    }
-
-    /// One turn of the loop.
-    fn run_once(&self) -> Result<()> {
-        let inner = &*self.inner;
-        self.take_inbox();
-        // Every iteration: drop cancelled timers at the head (and compact if most are).
-        let next = inner.timers.borrow_mut().next_deadline();
-        let timeout = if !inner.ready.borrow().is_empty() || inner.stopping.get() {
-            Some(Duration::ZERO)
-        } else {
-            next.map(|when| seconds(when - self.time()).min(MAX_POLL_TIMEOUT))
-        };
-
-        let mut events = std::mem::take(&mut *inner.events.borrow_mut());
-        let started = inner.debug.get().then(Instant::now);
-        let polled = inner.reactor.borrow_mut().poll(timeout, &mut events);
-        if let Some(started) = started {
-            let took = started.elapsed();
-            if took >= SLOW_POLL {
-                log::info!("poll took {:.3} seconds", took.as_secs_f64());
-            }
-        }
-        {
-            let mut ready = inner.ready.borrow_mut();
-            for event in events.drain(..) {
-                ready.push(Ready::Io {
-                    token: event.token,
-                    readable: event.readable,
-                    writable: event.writable,
-                });
-            }
-        }
-        *inner.events.borrow_mut() = events;
-        polled.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::InvalidInput && !sys::HAS_THREADS {
-                Error::invalid_state(
-                    "the loop would wait forever: nothing is scheduled and there is no I/O to \
-                     wait for (call stop() or schedule work before run_forever)",
-                )
-            } else {
-                Error::from(e)
-            }
-        })?;
-        self.take_inbox();
-
-        let end = self.time() + CLOCK_RESOLUTION;
-        inner
-            .timers
-            .borrow_mut()
-            .pop_due(end, |h| inner.ready.borrow_mut().push(Ready::Callback(h)));
-
-        let ntodo = inner.ready.borrow().len();
-        for _ in 0..ntodo {
-            let Some(item) = inner.ready.borrow_mut().pop() else {
-                break;
-            };
-            match item {
-                Ready::Callback(handle) => self.run_callback(&handle),
-                Ready::TaskStep(task) => task.step(self),
-                Ready::Io {
-                    token,
-                    readable,
-                    writable,
-                } => {
-                    let handler = inner.io.borrow().get(token);
-                    if let Some(handler) = handler {
-                        handler.io_ready(self, readable, writable);
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn run_callback(&self, handle: &HandleInner) {
-        let Some(callback) = handle.take_callback() else {
-            return;
-        };
-        let started = self.inner.debug.get().then(Instant::now);
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| callback(self)));
-        if let Some(started) = started {
-            self.log_if_slow(started, || handle.describe());
-        }
-        if let Err(payload) = outcome {
-            let mut context =
-                ExceptionContext::new(format!("Exception in callback {}", handle.describe()))
-                    .with_error(Error::Panic(panic_message(&*payload)));
-            context.handle = Some(handle.describe());
-            if self.get_debug() {
-                context.source_traceback = Some(handle.location.to_string());
-            }
-            self.call_exception_handler(&context);
-        }
-    }
-
-    pub(crate) fn log_if_slow(&self, started: Instant, what: impl FnOnce() -> String) {
-        let took = started.elapsed();
-        if took >= self.inner.slow_callback_duration.get() {
-            log::warn!(
-                "Executing {} took {:.3} seconds",
-                what(),
-                took.as_secs_f64()
-            );
-        }
-    }
-
-    /// Moves work sent from other threads into the ready queue, in order.
-    fn take_inbox(&self) {
-        let inner = &*self.inner;
-        let mut inbox = std::mem::take(&mut *inner.inbox.borrow_mut());
-        inner.shared.drain_into(&mut inbox);
-        for item in inbox.drain(..) {
-            match item {
-                RemoteItem::Callback {
-                    callback,
-                    cancelled,
-                    location,
-                } => {
-                    let run = Box::new(move |ev: &EventLoop| {
-                        if !remote::is_set(&cancelled) {
-                            callback(ev);
-                        }
-                    });
-                    inner
-                        .ready
-                        .borrow_mut()
-                        .push(Ready::Callback(HandleInner::new(run, location)));
-                }
-                RemoteItem::WakeTask { key, id } => inner.wake_task(key, id),
-                RemoteItem::IoReady { token } => inner.ready.borrow_mut().push(Ready::Io {
-                    token,
-                    readable: true,
-                    writable: false,
-                }),
-                RemoteItem::Stop => inner.stopping.set(true),
-            }
-        }
-        *inner.inbox.borrow_mut() = inbox;
-    }
-}
-
-impl LoopInner {
-    /// Queues a callback handle (threadsafe calls made on the loop's own thread).
-    pub(crate) fn push_callback(&self, handle: Rc<HandleInner>) -> Result<()> {
-        if self.closed.get() {
-            return Err(Error::LoopClosed);
-        }
-        self.ready.borrow_mut().push(Ready::Callback(handle));
-        Ok(())
-    }
-
-    pub(crate) fn schedule_task(&self, task: &Rc<TaskCore>) {
-        if !task.scheduled.replace(true) {
-            self.ready.borrow_mut().push(Ready::TaskStep(task.clone()));
-        }
-    }
-
-    /// A task's waker fired: schedule that task if it is still alive.
-    pub(crate) fn wake_task(&self, key: usize, id: u64) {
-        let task = self.tasks.borrow().get(key).filter(|t| t.id == id).cloned();
-        if let Some(task) = task {
-            self.schedule_task(&task);
-        }
-    }
-}
-
-/// Non-negative seconds as a `Duration` (NaN and negatives become zero).
-fn seconds(s: f64) -> Duration {
-    if s > 0.0 {
-        Duration::try_from_secs_f64(s).unwrap_or(MAX_POLL_TIMEOUT)
-    } else {
-        Duration::ZERO
     }
 }

@@ -1,0 +1,218 @@
+//! One turn of the loop (`run_once`) and the plumbing it drives: the I/O registry, the
+//! inbox from other threads, task wake-ups.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::{LoopInner, CLOCK_RESOLUTION, MAX_POLL_TIMEOUT, SLOW_POLL};
+use crate::error::{panic_message, Error, Result};
+use crate::exception::ExceptionContext;
+use crate::handle::HandleInner;
+use crate::io_registry::IoHandler;
+use crate::ready_queue::Ready;
+use crate::remote::{self, RemoteItem};
+use crate::sys;
+use crate::task::TaskCore;
+use crate::EventLoop;
+
+impl EventLoop {
+    /// Adds an I/O source; the returned token is what the backend reports for it.
+    pub(crate) fn register_io(&self, handler: Rc<dyn IoHandler>) -> usize {
+        self.inner.io.borrow_mut().insert(handler)
+    }
+
+    /// Removes an I/O source's handler; events still queued for it are dropped.
+    pub(crate) fn unregister_io(&self, token: usize) {
+        let handler = self.inner.io.borrow_mut().remove(token);
+        drop(handler);
+    }
+
+    /// The backend's reactor, for sources to set their interest.
+    pub(crate) fn reactor(&self) -> std::cell::Ref<'_, sys::Reactor> {
+        self.inner.reactor.borrow()
+    }
+
+    /// Reports `token` ready from a helper thread (see `sys::Lookup`).
+    pub(crate) fn io_notifier(&self, token: usize) -> Box<dyn FnOnce() + Send> {
+        self.inner.shared.io_notifier(token)
+    }
+
+    /// Schedules one step of `task` unless one is already queued.
+    pub(crate) fn schedule_task(&self, task: &Rc<TaskCore>) {
+        self.inner.schedule_task(task);
+    }
+
+    /// One turn of the loop.
+    pub(super) fn run_once(&self) -> Result<()> {
+        let inner = &*self.inner;
+        self.take_inbox();
+        // Every iteration: drop cancelled timers at the head (and compact if most are).
+        let next = inner.timers.borrow_mut().next_deadline();
+        let timeout = if !inner.ready.borrow().is_empty() || inner.stopping.get() {
+            Some(Duration::ZERO)
+        } else {
+            next.map(|when| seconds(when - self.time()).min(MAX_POLL_TIMEOUT))
+        };
+
+        let mut events = std::mem::take(&mut *inner.events.borrow_mut());
+        let started = inner.debug.get().then(Instant::now);
+        let polled = inner.reactor.borrow_mut().poll(timeout, &mut events);
+        if let Some(started) = started {
+            let took = started.elapsed();
+            if took >= SLOW_POLL {
+                log::info!("poll took {:.3} seconds", took.as_secs_f64());
+            }
+        }
+        {
+            let mut ready = inner.ready.borrow_mut();
+            for event in events.drain(..) {
+                ready.push(Ready::Io {
+                    token: event.token,
+                    readable: event.readable,
+                    writable: event.writable,
+                });
+            }
+        }
+        *inner.events.borrow_mut() = events;
+        polled.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidInput && !sys::HAS_THREADS {
+                Error::invalid_state(
+                    "the loop would wait forever: nothing is scheduled and there is no I/O to \
+                     wait for (call stop() or schedule work before run_forever)",
+                )
+            } else {
+                Error::from(e)
+            }
+        })?;
+        self.take_inbox();
+
+        let end = self.time() + CLOCK_RESOLUTION;
+        inner
+            .timers
+            .borrow_mut()
+            .pop_due(end, |h| inner.ready.borrow_mut().push(Ready::Callback(h)));
+
+        let ntodo = inner.ready.borrow().len();
+        for _ in 0..ntodo {
+            let Some(item) = inner.ready.borrow_mut().pop() else {
+                break;
+            };
+            match item {
+                Ready::Callback(handle) => self.run_callback(&handle),
+                Ready::TaskStep(task) => task.step(self),
+                Ready::Io {
+                    token,
+                    readable,
+                    writable,
+                } => {
+                    let handler = inner.io.borrow().get(token);
+                    if let Some(handler) = handler {
+                        handler.io_ready(self, readable, writable);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn run_callback(&self, handle: &HandleInner) {
+        let Some(callback) = handle.take_callback() else {
+            return;
+        };
+        let started = self.inner.debug.get().then(Instant::now);
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| callback(self)));
+        if let Some(started) = started {
+            self.log_if_slow(started, || handle.describe());
+        }
+        if let Err(payload) = outcome {
+            let mut context =
+                ExceptionContext::new(format!("Exception in callback {}", handle.describe()))
+                    .with_error(Error::Panic(panic_message(&*payload)));
+            context.handle = Some(handle.describe());
+            if self.get_debug() {
+                context.source_traceback = Some(handle.location.to_string());
+            }
+            self.call_exception_handler(&context);
+        }
+    }
+
+    pub(crate) fn log_if_slow(&self, started: Instant, what: impl FnOnce() -> String) {
+        let took = started.elapsed();
+        if took >= self.inner.slow_callback_duration.get() {
+            log::warn!(
+                "Executing {} took {:.3} seconds",
+                what(),
+                took.as_secs_f64()
+            );
+        }
+    }
+
+    /// Moves work sent from other threads into the ready queue, in order.
+    fn take_inbox(&self) {
+        let inner = &*self.inner;
+        let mut inbox = std::mem::take(&mut *inner.inbox.borrow_mut());
+        inner.shared.drain_into(&mut inbox);
+        for item in inbox.drain(..) {
+            match item {
+                RemoteItem::Callback {
+                    callback,
+                    cancelled,
+                    location,
+                } => {
+                    let run = Box::new(move |ev: &EventLoop| {
+                        if !remote::is_set(&cancelled) {
+                            callback(ev);
+                        }
+                    });
+                    inner
+                        .ready
+                        .borrow_mut()
+                        .push(Ready::Callback(HandleInner::new(run, location)));
+                }
+                RemoteItem::WakeTask { key, id } => inner.wake_task(key, id),
+                RemoteItem::IoReady { token } => inner.ready.borrow_mut().push(Ready::Io {
+                    token,
+                    readable: true,
+                    writable: false,
+                }),
+                RemoteItem::Stop => inner.stopping.set(true),
+            }
+        }
+        *inner.inbox.borrow_mut() = inbox;
+    }
+}
+
+impl LoopInner {
+    /// Queues a callback handle (threadsafe calls made on the loop's own thread).
+    pub(crate) fn push_callback(&self, handle: Rc<HandleInner>) -> Result<()> {
+        if self.closed.get() {
+            return Err(Error::LoopClosed);
+        }
+        self.ready.borrow_mut().push(Ready::Callback(handle));
+        Ok(())
+    }
+
+    pub(crate) fn schedule_task(&self, task: &Rc<TaskCore>) {
+        if !task.scheduled.replace(true) {
+            self.ready.borrow_mut().push(Ready::TaskStep(task.clone()));
+        }
+    }
+
+    /// A task's waker fired: schedule that task if it is still alive.
+    pub(crate) fn wake_task(&self, key: usize, id: u64) {
+        let task = self.tasks.borrow().get(key).filter(|t| t.id == id).cloned();
+        if let Some(task) = task {
+            self.schedule_task(&task);
+        }
+    }
+}
+
+/// Non-negative seconds as a `Duration` (NaN and negatives become zero).
+fn seconds(s: f64) -> Duration {
+    if s > 0.0 {
+        Duration::try_from_secs_f64(s).unwrap_or(MAX_POLL_TIMEOUT)
+    } else {
+        Duration::ZERO
+    }
+}
