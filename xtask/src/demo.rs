@@ -87,13 +87,7 @@ pub fn run() -> bool {
         return false;
     };
 
-    let mut cmd = cargo();
-    cmd.args(["build", "--release", "-p", "twinloop-host"]);
-    process::header(
-        "build twinloop-host (may take ~5 minutes on a cold machine)",
-        &cmd,
-    );
-    if !process::run_ok(&mut cmd) {
+    if !process::build_host() {
         println!("demo: FAILED: twinloop-host did not build");
         return false;
     }

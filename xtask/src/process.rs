@@ -47,6 +47,18 @@ pub fn host_binary() -> PathBuf {
         .join(format!("twinloop-host{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// Builds `host_binary` (`cargo build --release -p twinloop-host`), with a step header;
+/// false if it did not build.
+pub fn build_host() -> bool {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "-p", "twinloop-host"]);
+    header(
+        "build twinloop-host (may take ~5 minutes on a cold machine)",
+        &cmd,
+    );
+    run_ok(&mut cmd)
+}
+
 /// `cargo` (the rustup proxy on PATH, so `+toolchain` works), run from the workspace root.
 pub fn cargo() -> Command {
     let mut cmd = Command::new("cargo");

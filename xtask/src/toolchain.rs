@@ -324,16 +324,8 @@ pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
         println!("setup: guests are built with {}", chain.describe());
     }
 
-    if build_host {
-        let mut cmd = cargo();
-        cmd.args(["build", "--release", "-p", "twinloop-host"]);
-        process::header(
-            "build twinloop-host (wasmtime: may take ~5 minutes on a cold machine)",
-            &cmd,
-        );
-        if !process::run_ok(&mut cmd) {
-            problems.push("building twinloop-host failed".into());
-        }
+    if build_host && !process::build_host() {
+        problems.push("building twinloop-host failed".into());
     }
     (det, problems)
 }

@@ -1,0 +1,85 @@
+//! The loop cases: `bench_loop` (callbacks chained and batched, timers) for each
+//! runtime, one fresh process per case and runtime.
+
+use std::process::Command;
+
+use super::measure::{measure, Fields};
+use super::programs::bench_bin;
+use super::table::{Kind, Row};
+use super::Plan;
+
+/// Runs each loop case for both runtimes and adds its rows.
+pub(super) fn loop_cases(plan: &Plan, table: &mut Vec<Row>, failures: &mut Vec<String>) {
+    let cases = [
+        ("callbacks_chain", plan.callbacks),
+        ("callbacks_batch", plan.callbacks),
+        ("timers", plan.timers),
+    ];
+    for (case, n) in cases {
+        let mut measured = [None, None];
+        for (slot, rt) in measured.iter_mut().zip(["twinloop", "tokio"]) {
+            let mut cmd = Command::new(bench_bin("bench_loop"));
+            cmd.args([case, "--rt", rt, "--n"])
+                .arg(n.to_string())
+                .arg("--repeat")
+                .arg(plan.loop_repeat.to_string());
+            match measure(&mut cmd) {
+                Ok(result) => *slot = Some(result),
+                Err(e) => failures.push(format!("{case} ({rt}): {e}")),
+            }
+        }
+        let [tw, tk] = measured;
+        let field = |r: &Option<Fields>, key: &str| r.as_ref().and_then(|r| r.number(key));
+        let cpu = field(&tw, "cpu_secs").zip(field(&tk, "cpu_secs"));
+        let rate = |r: &Option<Fields>| field(r, "secs").map(|s| n as f64 / s);
+        let label = count_label(n);
+        if case == "timers" {
+            // (row, result field, cpu): the whole run, then its two phases.
+            let rows = [
+                (format!("timers {label}, half cancelled: wall"), "secs", cpu),
+                (
+                    "timers: schedule all + cancel half".into(),
+                    "setup_secs",
+                    None,
+                ),
+                (
+                    "timers: wall past the last deadline".into(),
+                    "late_secs",
+                    None,
+                ),
+            ];
+            for (row, key, cpu) in rows {
+                table.push(Row {
+                    case: row,
+                    kind: Kind::Time,
+                    twinloop: field(&tw, key),
+                    tokio: field(&tk, key),
+                    cpu,
+                });
+            }
+        } else {
+            let variant = case.trim_start_matches("callbacks_");
+            table.push(Row {
+                case: format!("callbacks {label} {variant}"),
+                kind: Kind::Rate {
+                    scale: 1e6,
+                    unit: "M/s",
+                },
+                twinloop: rate(&tw),
+                tokio: rate(&tk),
+                cpu,
+            });
+        }
+    }
+}
+
+/// `1000000` -> `1M`, `100000` -> `100k`; other counts as they are.
+pub(super) fn count_label(n: u64) -> String {
+    if n >= 1_000_000 && n.is_multiple_of(1_000_000) {
+        format!("{}M", n / 1_000_000)
+    } else if n >= 1000 && n.is_multiple_of(1000) {
+        format!("{}k", n / 1000)
+    } else {
+        n.to_string()
+    }
+}

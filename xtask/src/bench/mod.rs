@@ -1,0 +1,190 @@
+//! `cargo xtask bench [--quick] [--no-guest]`: twinloop against tokio's current-thread
+//! runtime, in release builds, in the same run, and the ratios. Measurement only: nothing
+//! here passes or fails on a number.
+//!
+//! The programs measured are in `bench/` (`bench_loop`, `echo_peer`; see their docs) and
+//! `examples/echo_server.rs`, which is the native twinloop server and, built for
+//! wasm32-wasip1 and run in `twinloop-host`, the guest one. Each measurement runs in a
+//! fresh process; the echo servers and clients are separate processes, started once and
+//! measured in turn (interleaved, so that a busy machine slows every side alike).
+//! A guest that cannot be built or started is reported as `guest: unavailable (why)`.
+//!
+//! `programs` builds what is measured, `loops` and `echo` measure it (through
+//! `measure`, which runs one measuring process and reads its `result` line), and
+//! `table` shows the rows.
+
+mod echo;
+mod loops;
+mod measure;
+mod programs;
+mod table;
+
+use std::thread;
+use std::time::Instant;
+
+use crate::process;
+
+pub const USAGE: &str = "cargo xtask bench [--quick] [--no-guest]";
+
+/// The sizes of a run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Plan {
+    callbacks: u64,
+    timers: u64,
+    /// Repetitions inside `bench_loop` (it reports the median).
+    loop_repeat: u32,
+    conns: u32,
+    /// (payload bytes, round trips per connection)
+    echo: [(u32, u32); 2],
+    /// Client runs per echo configuration (the median is shown).
+    echo_repeat: u32,
+}
+
+const FULL: Plan = Plan {
+    callbacks: 1_000_000,
+    timers: 100_000,
+    loop_repeat: 5,
+    conns: 50,
+    echo: [(1024, 2000), (64 * 1024, 500)],
+    echo_repeat: 5,
+};
+
+const QUICK: Plan = Plan {
+    callbacks: 100_000,
+    timers: 10_000,
+    loop_repeat: 1,
+    conns: 10,
+    echo: [(1024, 200), (64 * 1024, 20)],
+    echo_repeat: 1,
+};
+
+pub fn run(args: &[String]) -> bool {
+    let mut plan = FULL;
+    let mut guest = true;
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => plan = QUICK,
+            "--no-guest" => guest = false,
+            other => {
+                println!("bench: unknown argument {other:?}\nusage: {USAGE}");
+                return false;
+            }
+        }
+    }
+    let started = Instant::now();
+
+    if !programs::build_native() {
+        println!("bench: FAILED: the benchmark programs did not build");
+        return false;
+    }
+    let guest = if guest {
+        programs::build_guest()
+    } else {
+        Err("--no-guest".to_string())
+    };
+
+    println!();
+    println!(
+        "==> measure ({})",
+        if plan == QUICK { "quick" } else { "full" }
+    );
+    let mut table = Vec::new();
+    let mut failures = Vec::new();
+    loops::loop_cases(&plan, &mut table, &mut failures);
+    let guest_note = echo::echo_cases(&plan, guest, &mut table, &mut failures);
+
+    println!();
+    describe(&plan);
+    println!();
+    table::print_table(&table);
+    if let Some(note) = guest_note {
+        println!("guest: unavailable ({note})");
+    }
+    println!();
+    if failures.is_empty() {
+        println!("bench: took {}", process::elapsed(started));
+        println!("bench: done");
+        true
+    } else {
+        for failure in &failures {
+            println!("bench: FAILED: {failure}");
+        }
+        false
+    }
+}
+
+/// What the rows measure, with this plan's sizes.
+fn describe(plan: &Plan) {
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    let [(small, small_rounds), (large, large_rounds)] = plan.echo;
+    let lines = [
+        format!(
+            "what runs ({cores} cores): every loop single-threaded (tokio = current-thread \
+             runtime), each case in its own process"
+        ),
+        format!(
+            "  callbacks chain  {} callbacks, each scheduling the next",
+            plan.callbacks
+        ),
+        "                   twinloop: call_soon from the callback; tokio: each spawn_local \
+         task (LocalSet) spawns the next"
+            .into(),
+        format!(
+            "  callbacks batch  {} scheduled up front, then run",
+            plan.callbacks
+        ),
+        "                   twinloop: call_soon; tokio: spawn_local (LocalSet)".into(),
+        format!(
+            "  timers           {} at pseudo-random delays in 0..100 ms from one start, every \
+             other one cancelled once all are pending",
+            plan.timers
+        ),
+        "                   twinloop: call_at + TimerHandle::cancel; tokio: tasks awaiting \
+         sleep_until + JoinHandle::abort"
+            .into(),
+        "                   wall: until the last kept timer fired (~100 ms whatever the loop)"
+            .into(),
+        format!(
+            "  tcp_echo         {} connections at once, each sending S bytes and awaiting their \
+             echo, R times ({} KiB x {small_rounds}, {} KiB x {large_rounds})",
+            plan.conns,
+            small / 1024,
+            large / 1024
+        ),
+        "                   server rows: one tokio client (echo_peer) for every server; twinloop \
+         = examples/echo_server,"
+            .into(),
+        "                   tokio = echo_peer server, wasm guest = examples/echo_server.wasm in \
+         twinloop-host; cpu: the server's"
+            .into(),
+        "                   client row: echo_peer client --rt twinloop vs --rt tokio against the \
+         tokio server; cpu: the client's"
+            .into(),
+    ];
+    for line in lines {
+        println!("{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Helpers from three of the submodules, tested together as before the split.
+    use super::echo::listening_address;
+    use super::loops::count_label;
+    use super::measure::median_f64;
+
+    #[test]
+    fn medians_and_labels() {
+        assert_eq!(median_f64(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median_f64(vec![4.0, 1.0, f64::NAN, 2.0, 3.0]), 2.5);
+        assert!(median_f64(vec![f64::NAN]).is_nan());
+        assert_eq!(count_label(1_000_000), "1M");
+        assert_eq!(count_label(100_000), "100k");
+        assert_eq!(count_label(1500), "1500");
+        assert_eq!(
+            listening_address("listening on 127.0.0.1:4000\n"),
+            Some("127.0.0.1:4000")
+        );
+        assert_eq!(listening_address("ready"), None);
+    }
+}
