@@ -29,7 +29,7 @@ pub struct Report {
     pub native: Vec<BinaryRun>,
     /// The same packages in the guest.
     pub wasm: Vec<BinaryRun>,
-    /// `twinloop-host`'s own tests (native only by nature).
+    /// `twinloop-host`'s own tests and the tooling's (xtask, bench): native only by nature.
     pub host: Vec<BinaryRun>,
     /// The native / guest test runs produced output to compare.
     pub native_ran: bool,
@@ -140,7 +140,7 @@ impl Report {
             .add(wasm_only)
             .add(host)
             .add(docs);
-        lines.push(format!("host tests: {host}"));
+        lines.push(format!("host and tooling tests: {host}"));
         lines.push(format!("doc tests: {docs}"));
         lines.push(format!(
             "native-only tests (skipped by name in the guest): {native_only}"
@@ -298,7 +298,7 @@ test result: ok.
             lines[n - 4],
             "wasm-only tests (skipped by name natively): 0 passed, 0 failed"
         );
-        assert_eq!(lines[n - 7], "host tests: 1 passed, 0 failed");
+        assert_eq!(lines[n - 7], "host and tooling tests: 1 passed, 0 failed");
         assert_eq!(lines[n - 6], "doc tests: 1 passed, 0 failed");
         assert!(lines.contains(&"failed on wasm: twinloop::b".to_string()));
         assert!(lines

@@ -97,7 +97,8 @@ pub fn run() -> bool {
         }
     }
 
-    // 6. Native tests, then the host's own tests (same profile as the host build).
+    // 6. Native tests, then the host's own tests (same profile as the host build), then
+    //    the tooling's.
     let mut cmd = cargo();
     cmd.arg("test").args(SUITE).arg("--no-fail-fast");
     if let Some(runs) = test_step(&mut report, "tests (native)", &mut cmd) {
@@ -108,6 +109,12 @@ pub fn run() -> bool {
     cmd.args(["test", "--release", "-p", "twinloop-host", "--no-fail-fast"]);
     if let Some(runs) = test_step(&mut report, "tests (host)", &mut cmd) {
         report.host = runs;
+    }
+    // The tooling's own tests (xtask's parsers, the benchmark's helpers).
+    let mut cmd = cargo();
+    cmd.args(["test", "-p", "xtask", "-p", "bench", "--no-fail-fast"]);
+    if let Some(runs) = test_step(&mut report, "tests (tooling)", &mut cmd) {
+        report.host.extend(runs);
     }
 
     // 7. The host, then the suite in the guest, one fresh instance per test.
