@@ -83,6 +83,9 @@ pub(crate) struct LoopInner {
     task_factory: RefCell<Option<TaskFactory>>,
     pub(crate) tasks: RefCell<Slab<Rc<TaskCore>>>,
     io: RefCell<IoRegistry>,
+    /// One read buffer for every stream transport of the loop: reads are delivered to the
+    /// protocol synchronously, so one buffer serves them all (moved out while in use).
+    read_buffer: RefCell<Box<[u8]>>,
 }
 
 impl Drop for LoopInner {
@@ -124,6 +127,7 @@ impl EventLoop {
             task_factory: RefCell::new(None),
             tasks: RefCell::new(Slab::new()),
             io: RefCell::new(IoRegistry::new()),
+            read_buffer: RefCell::new(Box::default()),
         });
         current::register_local(id, &inner);
         Ok(EventLoop { inner })

@@ -17,6 +17,21 @@ use crate::task::TaskCore;
 use crate::EventLoop;
 
 impl EventLoop {
+    /// The loop's read buffer (allocated on first use, `len` bytes); give it back with
+    /// [`EventLoop::put_read_buffer`].
+    pub(crate) fn take_read_buffer(&self, len: usize) -> Box<[u8]> {
+        let buf = std::mem::take(&mut *self.inner.read_buffer.borrow_mut());
+        if buf.len() == len {
+            buf
+        } else {
+            vec![0; len].into_boxed_slice()
+        }
+    }
+
+    pub(crate) fn put_read_buffer(&self, buf: Box<[u8]>) {
+        *self.inner.read_buffer.borrow_mut() = buf;
+    }
+
     /// Adds an I/O source; the returned token is what the backend reports for it.
     pub(crate) fn register_io(&self, handler: Rc<dyn IoHandler>) -> usize {
         self.inner.io.borrow_mut().insert(handler)

@@ -25,8 +25,6 @@ pub(crate) struct TransportInner {
     /// `None` after `connection_lost` (breaks the transport <-> protocol cycle).
     pub(super) protocol: RefCell<Option<ProtocolSlot>>,
     pub(super) state: RefCell<State>,
-    /// Reused for every read of a plain `Protocol`; moved out during the callback.
-    pub(super) read_buf: RefCell<Box<[u8]>>,
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
     /// Called once after `connection_lost` (a server counting its connections).
@@ -235,17 +233,14 @@ impl TransportInner {
             };
             let outcome = match &protocol {
                 ProtocolSlot::Stream(p) => {
-                    let mut buf = std::mem::take(&mut *self.read_buf.borrow_mut());
-                    if buf.is_empty() {
-                        buf = vec![0; READ_CHUNK].into_boxed_slice();
-                    }
+                    let mut buf = ev.take_read_buffer(READ_CHUNK);
                     let read = self.sock_read(&mut buf);
                     if let Ok(n) = read {
                         if n > 0 {
                             p.borrow_mut().data_received(&buf[..n]);
                         }
                     }
-                    *self.read_buf.borrow_mut() = buf;
+                    ev.put_read_buffer(buf);
                     read
                 }
                 ProtocolSlot::Buffered(p) => {

@@ -103,7 +103,6 @@ impl Transport {
                 lost: false,
                 interest: Interest::default(),
             }),
-            read_buf: RefCell::new(Box::default()),
             local,
             peer,
             on_lost: RefCell::new(on_lost),
