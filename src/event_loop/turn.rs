@@ -123,7 +123,17 @@ impl EventLoop {
                 } => {
                     let handler = inner.io.borrow().get(token);
                     if let Some(handler) = handler {
-                        handler.io_ready(self, readable, writable);
+                        // A safety net: transports catch their protocols' panics
+                        // themselves; anything else user code does here (a server's
+                        // protocol factory, say) is reported and the loop goes on.
+                        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                            handler.io_ready(self, readable, writable)
+                        }));
+                        if let Err(payload) = outcome {
+                            let context = ExceptionContext::new("Exception in I/O callback")
+                                .with_error(Error::Panic(panic_message(&*payload)));
+                            self.call_exception_handler(&context);
+                        }
                     }
                 }
             }

@@ -6,10 +6,11 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
 use super::READ_CHUNK;
-use crate::error::{Error, Result};
+use crate::error::{panic_message, Error, Result};
 use crate::event_loop::LoopInner;
 use crate::exception::ExceptionContext;
 use crate::io_registry::IoHandler;
@@ -231,7 +232,9 @@ impl TransportInner {
             let Some(protocol) = self.protocol() else {
                 return;
             };
-            let outcome = match &protocol {
+            // Protocol code may panic (natively it unwinds): asyncio's rule makes that a
+            // fatal error of this transport, reported, and the loop goes on.
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| match &protocol {
                 ProtocolSlot::Stream(p) => {
                     let mut buf = ev.take_read_buffer(READ_CHUNK);
                     let read = self.sock_read(&mut buf);
@@ -241,21 +244,13 @@ impl TransportInner {
                         }
                     }
                     ev.put_read_buffer(buf);
-                    read
+                    Some(read)
                 }
                 ProtocolSlot::Buffered(p) => {
                     let mut p = p.borrow_mut();
                     let buf = p.get_buffer(READ_CHUNK);
                     if buf.is_empty() {
-                        drop(p);
-                        let error = Error::invalid_state("get_buffer() returned an empty buffer");
-                        self.report_fatal(
-                            ev,
-                            error.clone(),
-                            "Fatal error: protocol.get_buffer() call failed.",
-                        );
-                        self.force_close(Some(error));
-                        return;
+                        return None;
                     }
                     let read = self.sock_read(buf);
                     if let Ok(n) = read {
@@ -263,7 +258,23 @@ impl TransportInner {
                             p.buffer_updated(n);
                         }
                     }
-                    read
+                    Some(read)
+                }
+            }));
+            let outcome = match outcome {
+                Ok(Some(outcome)) => outcome,
+                Ok(None) => {
+                    let error = Error::invalid_state("get_buffer() returned an empty buffer");
+                    self.protocol_failed(ev, error, "get_buffer");
+                    return;
+                }
+                Err(payload) => {
+                    let what = match protocol {
+                        ProtocolSlot::Stream(_) => "data_received",
+                        ProtocolSlot::Buffered(_) => "get_buffer/buffer_updated",
+                    };
+                    self.protocol_failed(ev, Error::Panic(panic_message(&*payload)), what);
+                    return;
                 }
             };
             match outcome {
@@ -288,8 +299,21 @@ impl TransportInner {
         }
     }
 
+    /// asyncio's "Fatal error: protocol.X() call failed.": report, then close now.
+    fn protocol_failed(self: &Rc<Self>, ev: &EventLoop, error: Error, what: &str) {
+        let message = format!("Fatal error: protocol.{what}() call failed.");
+        self.report_fatal(ev, error.clone(), &message);
+        self.force_close(Some(error));
+    }
+
     fn eof(self: &Rc<Self>, ev: &EventLoop, protocol: &ProtocolSlot) {
-        let keep_open = protocol.eof_received();
+        let keep_open = match panic::catch_unwind(AssertUnwindSafe(|| protocol.eof_received())) {
+            Ok(keep_open) => keep_open,
+            Err(payload) => {
+                self.protocol_failed(ev, Error::Panic(panic_message(&*payload)), "eof_received");
+                return;
+            }
+        };
         if keep_open {
             self.state.borrow_mut().eof_received = true;
             self.update_interest(ev);
