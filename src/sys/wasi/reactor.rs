@@ -50,6 +50,9 @@ impl Direction {
 /// and hands that list plus one clock pollable to a single `poll` call per iteration.
 pub(crate) struct Reactor {
     table: Rc<RefCell<PollTable>>,
+    /// The allocation behind each poll's list of `&Pollable`, kept empty between polls so
+    /// that a turn allocates nothing here (see `recycle`).
+    scratch: Vec<&'static Pollable>,
 }
 
 struct PollTable {
@@ -150,6 +153,7 @@ impl Reactor {
                 sources: Slab::new(),
                 touched: Vec::new(),
             })),
+            scratch: Vec::new(),
         })
     }
 
@@ -180,14 +184,17 @@ impl Reactor {
             }
         }
         let timer = timeout.map(|t| monotonic_clock::subscribe_duration(duration_ns(t)));
+        let scratch = &mut self.scratch;
         linger::with_lingering(|lingering| {
             let ready = {
-                let mut list: Vec<&Pollable> =
-                    Vec::with_capacity(table.pollables.len() + lingering.len() + 1);
+                let mut list: Vec<&Pollable> = recycle(std::mem::take(scratch));
                 list.extend(table.pollables.iter());
                 list.extend(lingering.iter().map(|l| &l.pollable));
                 list.extend(timer.as_ref());
-                poll::poll(&list)
+                let ready = poll::poll(&list);
+                list.clear();
+                *scratch = recycle(list);
+                ready
             };
             let sources = table.pollables.len();
             let mut reaped = Vec::new();
@@ -319,4 +326,15 @@ impl Drop for Registration {
     fn drop(&mut self) {
         self.clear();
     }
+}
+
+/// Reuses an empty `Vec`'s allocation for references of another lifetime. The vector is
+/// empty, so the closure never runs and no reference outlives its borrow; the standard
+/// library's in-place collection keeps the buffer (same size and alignment).
+fn recycle<'b>(empty: Vec<&Pollable>) -> Vec<&'b Pollable> {
+    debug_assert!(empty.is_empty());
+    empty
+        .into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
 }
