@@ -54,11 +54,23 @@ pub fn get_event_loop() -> Result<EventLoop> {
 }
 
 /// asyncio's `set_event_loop()`: makes `ev` this thread's current loop (`None` clears it).
+/// The thread keeps the loop alive until it is cleared or replaced.
+///
+/// ```
+/// let ev = twinloop::new_event_loop()?;
+/// twinloop::set_event_loop(Some(&ev));
+/// // elsewhere on this thread, without a handle to it:
+/// twinloop::get_event_loop()?.call_soon(|ev| ev.stop())?;
+/// ev.run_forever()?;
+/// twinloop::set_event_loop(None);
+/// # Ok::<(), twinloop::Error>(())
+/// ```
 pub fn set_event_loop(ev: Option<&EventLoop>) {
     CURRENT.with(|c| *c.borrow_mut() = ev.cloned());
 }
 
-/// asyncio's `new_event_loop()`: the same as [`EventLoop::new`].
+/// asyncio's `new_event_loop()`: the same as [`EventLoop::new`]. Example:
+/// [`set_event_loop`].
 pub fn new_event_loop() -> Result<EventLoop> {
     EventLoop::new()
 }

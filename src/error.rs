@@ -64,12 +64,22 @@ pub enum Error {
 }
 
 impl Error {
-    /// True for [`Error::Cancelled`].
+    /// True for [`Error::Cancelled`]. Example: [`Error::io_kind`].
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Error::Cancelled(_))
     }
 
     /// The `io::ErrorKind` of an [`Error::Io`], `None` for other variants.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use twinloop::Error;
+    /// let refused = Error::from(std::io::Error::from(ErrorKind::ConnectionRefused));
+    /// assert_eq!(refused.io_kind(), Some(ErrorKind::ConnectionRefused));
+    /// assert_eq!(refused.raw_os_error(), None); // made here, not by the OS
+    /// assert_eq!(Error::Timeout.io_kind(), None);
+    /// assert!(Error::Cancelled(None).is_cancelled());
+    /// ```
     pub fn io_kind(&self) -> Option<io::ErrorKind> {
         match self {
             Error::Io(e) => Some(e.kind()),
@@ -77,7 +87,8 @@ impl Error {
         }
     }
 
-    /// The raw OS error code of an [`Error::Io`], when there is one.
+    /// The raw OS error code of an [`Error::Io`], when there is one (`errno` natively).
+    /// Example: [`Error::io_kind`].
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::Io(e) => e.raw_os_error(),

@@ -54,6 +54,12 @@ impl ExceptionContext {
     }
 
     /// Sets the error.
+    ///
+    /// ```
+    /// use twinloop::{Error, ExceptionContext};
+    /// let ctx = ExceptionContext::new("Fatal read error").with_error(Error::Timeout);
+    /// assert_eq!(ctx.to_string(), "Fatal read error\nerror: operation timed out");
+    /// ```
     pub fn with_error(mut self, error: Error) -> Self {
         self.error = Some(error);
         self
@@ -84,7 +90,25 @@ impl fmt::Display for ExceptionContext {
     }
 }
 
-/// A custom exception handler: `handler(loop, context)`.
+/// A custom exception handler: `handler(loop, context)`, installed with
+/// [`EventLoop::set_exception_handler`].
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use twinloop::{EventLoop, ExceptionContext, ExceptionHandler};
+/// let ev = EventLoop::new()?;
+/// let reports = Rc::new(RefCell::new(Vec::new()));
+/// let r = reports.clone();
+/// let handler: ExceptionHandler =
+///     Rc::new(move |_: &EventLoop, ctx: &ExceptionContext| r.borrow_mut().push(ctx.to_string()));
+/// ev.set_exception_handler(Some(handler));
+/// ev.call_soon(|_| panic!("boom"))?; // natively: caught, reported, and the loop goes on
+/// ev.call_soon(|ev| ev.stop())?;
+/// ev.run_forever()?;
+/// assert!(reports.borrow()[0].starts_with("Exception in callback"));
+/// assert!(reports.borrow()[0].ends_with("error: panicked: boom"));
+/// # Ok::<(), twinloop::Error>(())
+/// ```
 pub type ExceptionHandler = Rc<dyn Fn(&EventLoop, &ExceptionContext)>;
 
 /// The default handler's behaviour: log the context at ERROR level through `log`.

@@ -14,7 +14,8 @@ use crate::EventLoop;
 
 type DoneCallback<T> = Box<dyn FnOnce(&LoopFuture<T>)>;
 
-/// Identifies a done callback for [`LoopFuture::remove_done_callback`].
+/// Identifies a done callback for [`LoopFuture::remove_done_callback`] (returned by
+/// [`LoopFuture::add_done_callback`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallbackId(u64);
 
@@ -96,7 +97,8 @@ impl<T: 'static> LoopFuture<T> {
         *self.cell.owner.borrow_mut() = Some(task);
     }
 
-    /// The loop this future belongs to ([`Error::LoopClosed`] if it was dropped).
+    /// asyncio's `Future.get_loop()`: the loop this future belongs to
+    /// ([`Error::LoopClosed`] if it was dropped).
     pub fn get_loop(&self) -> Result<EventLoop> {
         self.cell
             .ev
@@ -105,12 +107,12 @@ impl<T: 'static> LoopFuture<T> {
             .ok_or(Error::LoopClosed)
     }
 
-    /// True once a result, an error or a cancellation was set.
+    /// asyncio's `done()`: true once a result, an error or a cancellation was set.
     pub fn done(&self) -> bool {
         !matches!(*self.cell.state.borrow(), State::Pending)
     }
 
-    /// True if the future was cancelled.
+    /// asyncio's `cancelled()`: true if the future was cancelled.
     pub fn cancelled(&self) -> bool {
         matches!(
             &*self.cell.state.borrow(),
@@ -124,16 +126,30 @@ impl<T: 'static> LoopFuture<T> {
     }
 
     /// asyncio's `set_exception`. [`Error::InvalidState`] if the future is already done.
+    /// Example: [`LoopFuture::error`].
     pub fn set_error(&self, error: Error) -> Result<()> {
         self.cell.complete(Err(error))
     }
 
-    /// asyncio's `cancel()`: true if the future was pending and is now cancelled.
+    /// asyncio's `cancel()`: true if the future was pending and is now cancelled. Done
+    /// callbacks are scheduled and awaiters get [`Error::Cancelled`].
+    ///
+    /// ```
+    /// use twinloop::Error;
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let fut = ev.create_future::<()>();
+    /// assert!(fut.cancel_with_message(Some("shutting down")));
+    /// assert!(fut.cancelled() && fut.done());
+    /// assert!(!fut.cancel()); // already done
+    /// assert!(matches!(fut.error(), Err(Error::Cancelled(Some(m))) if m == "shutting down"));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn cancel(&self) -> bool {
         self.cancel_with_message(None::<String>)
     }
 
-    /// `cancel(msg)`: the message is carried by the [`Error::Cancelled`] that awaiters get.
+    /// asyncio's `cancel(msg)`: the message is carried by the [`Error::Cancelled`] that
+    /// awaiters get. Example: [`LoopFuture::cancel`].
     pub fn cancel_with_message(&self, msg: Option<impl Into<String>>) -> bool {
         ErasedFuture::cancel_with(self.cell.clone(), msg.map(Into::into))
     }
@@ -151,13 +167,37 @@ impl<T: 'static> LoopFuture<T> {
         }
     }
 
-    /// Moves the result out (what `.await` does).
+    /// Moves the result out (what `.await` does), for values that are not `Clone`. Later
+    /// calls get [`Error::InvalidState`]; an error is cloned to every caller.
+    ///
+    /// ```
+    /// use twinloop::Error;
+    /// struct Connection; // not Clone
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let fut = ev.create_future();
+    /// fut.set_result(Connection)?;
+    /// let _conn: Connection = fut.take_result()?;
+    /// assert!(matches!(fut.take_result(), Err(Error::InvalidState(_))));
+    /// assert!(fut.done() && fut.error()?.is_none());
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn take_result(&self) -> Result<T> {
         self.cell.take()
     }
 
     /// asyncio's `exception()`: `Ok(None)` after a result, `Ok(Some(e))` after an error;
     /// [`Error::InvalidState`] while pending; the [`Error::Cancelled`] if cancelled.
+    ///
+    /// ```
+    /// use twinloop::Error;
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let fut = ev.create_future::<u8>();
+    /// assert!(matches!(fut.error(), Err(Error::InvalidState(_)))); // pending
+    /// fut.set_error(Error::Timeout)?;
+    /// assert!(matches!(fut.error()?, Some(Error::Timeout)));
+    /// assert!(matches!(fut.result(), Err(Error::Timeout)));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn error(&self) -> Result<Option<Error>> {
         match &*self.cell.state.borrow() {
             State::Pending => Err(Error::invalid_state("exception is not set yet")),
@@ -167,8 +207,26 @@ impl<T: 'static> LoopFuture<T> {
         }
     }
 
-    /// asyncio's `add_done_callback`. If the future is already done the callback is
-    /// scheduled at once.
+    /// asyncio's `add_done_callback`: `f` runs on the loop (never inside the call that
+    /// completed the future) once the future is done. If it is already done the callback
+    /// is scheduled at once. Returns an id for [`LoopFuture::remove_done_callback`].
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let fut = ev.create_future::<u32>();
+    /// let seen = Rc::new(Cell::new(None));
+    /// let s = seen.clone();
+    /// fut.add_done_callback(move |f| s.set(f.result().ok()));
+    /// let unwanted = fut.add_done_callback(|_| println!("removed, never runs"));
+    /// assert_eq!(fut.remove_done_callback(unwanted), 1);
+    /// fut.set_result(7)?;
+    /// assert_eq!(seen.get(), None); // scheduled, not run yet
+    /// ev.call_soon(|ev| ev.stop())?;
+    /// ev.run_forever()?;
+    /// assert_eq!(seen.get(), Some(7));
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(&LoopFuture<T>) + 'static) -> CallbackId {
         let id = CallbackId(self.cell.next_callback.get());
         self.cell.next_callback.set(id.0 + 1);
@@ -181,6 +239,8 @@ impl<T: 'static> LoopFuture<T> {
     }
 
     /// asyncio's `remove_done_callback`: how many registrations were removed (0 or 1).
+    /// asyncio removes every registration of a callable; here one [`CallbackId`] names one
+    /// registration. Example: [`LoopFuture::add_done_callback`].
     pub fn remove_done_callback(&self, id: CallbackId) -> usize {
         let removed = {
             let mut callbacks = self.cell.callbacks.borrow_mut();

@@ -70,8 +70,25 @@ pub use transport::{ExtraInfo, SocketInfo, Transport, DEFAULT_HIGH_WATER};
 
 /// The target this build of twinloop runs on, as named in [`Error::Unsupported`]
 /// (`"linux"`, `"macos"`, `"windows"`, ..., or `"wasm32-wasip1"`).
+///
+/// ```
+/// println!("twinloop on {}", twinloop::TARGET);
+/// assert_eq!(twinloop::TARGET == "wasm32-wasip1", !twinloop::HAS_THREADS);
+/// ```
 pub const TARGET: &str = sys::TARGET;
 
 /// Whether this target has threads (false in the WASI guest), i.e. whether
 /// [`RemoteHandle`]s can be used from other threads.
+///
+/// ```
+/// let ev = twinloop::EventLoop::new()?;
+/// let remote = ev.remote();
+/// if twinloop::HAS_THREADS {
+///     std::thread::spawn(move || remote.stop());
+/// } else {
+///     remote.stop()?;
+/// }
+/// ev.run_forever()?;
+/// # Ok::<(), twinloop::Error>(())
+/// ```
 pub const HAS_THREADS: bool = sys::HAS_THREADS;

@@ -85,6 +85,29 @@ pub trait BufferedProtocol: 'static {
 
 /// Marks a [`BufferedProtocol`] for the loop's connection methods:
 /// `ev.create_connection(|| Buffered(MyProtocol::new()), ...)`.
+///
+/// ```
+/// use twinloop::{Buffered, BufferedProtocol, ConnectOptions, LoopFuture, ServerOptions};
+/// # use twinloop::Protocol; struct Quiet; impl Protocol for Quiet {}
+/// /// Reads into one fixed buffer; hands over the byte count at the end.
+/// struct Counter { buf: [u8; 4096], total: usize, done: LoopFuture<usize> }
+/// impl BufferedProtocol for Counter {
+///     fn get_buffer(&mut self, _size_hint: usize) -> &mut [u8] { &mut self.buf }
+///     fn buffer_updated(&mut self, nbytes: usize) { self.total += nbytes; }
+///     fn connection_lost(&mut self, _: Option<twinloop::Error>) { let _ = self.done.set_result(self.total); }
+/// }
+/// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
+/// let done = ev.create_future();
+/// let d = done.clone();
+/// let factory = move || Buffered(Counter { buf: [0; 4096], total: 0, done: d.clone() });
+/// let server = ev.create_server(factory, "127.0.0.1", 0, ServerOptions::default()).await?;
+/// let port = server.sockets()[0].local_addr().port();
+/// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
+/// t.write(&vec![1; 100_000])?;
+/// t.close();
+/// assert_eq!(done.await?, 100_000);
+/// # Ok::<(), twinloop::Error>(()) })??; Ok::<(), twinloop::Error>(())
+/// ```
 pub struct Buffered<B>(pub B);
 
 /// What a protocol factory may return: any [`Protocol`], or a [`BufferedProtocol`] wrapped

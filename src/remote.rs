@@ -116,19 +116,36 @@ pub struct RemoteHandle {
     pub(crate) shared: Arc<LoopShared>,
 }
 
-/// A callback scheduled with `call_soon_threadsafe`; it may be cancelled from any thread.
+/// A callback scheduled with [`RemoteHandle::call_soon_threadsafe`] (asyncio's `Handle`
+/// returned by `call_soon_threadsafe`); it may be cancelled from any thread.
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// let ev = twinloop::EventLoop::new()?;
+/// let ran = Arc::new(AtomicBool::new(false));
+/// let r = ran.clone();
+/// let handle = ev.remote().call_soon_threadsafe(move |_| r.store(true, Ordering::SeqCst))?;
+/// handle.cancel(); // `handle` is Send: any thread may do this
+/// assert!(handle.cancelled());
+/// ev.call_soon(|ev| ev.stop())?;
+/// ev.run_forever()?;
+/// assert!(!ran.load(Ordering::SeqCst));
+/// # Ok::<(), twinloop::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ThreadsafeHandle {
     cancelled: Arc<AtomicBool>,
 }
 
 impl ThreadsafeHandle {
-    /// Prevents the callback from running if it has not started yet.
+    /// asyncio's `Handle.cancel()`: prevents the callback from running if it has not
+    /// started yet.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Release);
     }
 
-    /// True once `cancel` was called.
+    /// asyncio's `Handle.cancelled()`: true once `cancel` was called.
     pub fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }
@@ -138,6 +155,25 @@ impl RemoteHandle {
     /// asyncio's `loop.call_soon_threadsafe`: queue `f` to run on the loop's thread, in the
     /// order the calls were made, and wake the loop. Fails with [`Error::LoopClosed`] once the
     /// loop is closed.
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let remote = ev.remote();
+    /// # if twinloop::HAS_THREADS {
+    /// let worker = std::thread::spawn(move || {
+    ///     let answer = 6 * 7; // work done off the loop's thread
+    ///     remote.call_soon_threadsafe(move |ev| {
+    ///         println!("the answer is {answer}");
+    ///         ev.stop();
+    ///     })
+    /// });
+    /// ev.run_forever()?; // woken by the worker's call
+    /// worker.join().unwrap()?;
+    /// # }
+    /// ev.close()?;
+    /// assert!(ev.remote().call_soon_threadsafe(|_| {}).is_err());
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     #[track_caller]
     pub fn call_soon_threadsafe(
         &self,
@@ -164,7 +200,20 @@ impl RemoteHandle {
         Ok(ThreadsafeHandle { cancelled })
     }
 
-    /// Stops the loop, as [`EventLoop::stop`] would from its own thread.
+    /// asyncio's `loop.call_soon_threadsafe(loop.stop)`: stops the loop, as
+    /// [`EventLoop::stop`] would from its own thread, and wakes it. Fails with
+    /// [`Error::LoopClosed`] once the loop is closed.
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let remote = ev.remote();
+    /// # if twinloop::HAS_THREADS {
+    /// let stopper = std::thread::spawn(move || remote.stop());
+    /// ev.run_forever()?; // returns once the stop arrives
+    /// stopper.join().unwrap()?;
+    /// # }
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn stop(&self) -> Result<()> {
         self.shared.push(RemoteItem::Stop)
     }

@@ -19,7 +19,7 @@ use crate::remote::{LoopShared, RemoteItem};
 use crate::EventLoop;
 
 /// A task's future with its output type erased (the typed result goes to the task's
-/// [`LoopFuture`]).
+/// [`LoopFuture`]). What a [`TaskFactory`] receives and returns.
 pub type TaskFuture = Pin<Box<dyn Future<Output = ()>>>;
 
 /// asyncio's task factory: `factory(loop, future, name)` returns the future the task will
@@ -296,7 +296,16 @@ impl<T: 'static> Task<T> {
         &self.core
     }
 
-    /// The task's name (`Task-N` unless one was given).
+    /// asyncio's `Task.get_name()`: `Task-N` unless a name was given.
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let task = ev.create_task(async {})?;
+    /// assert!(task.name().starts_with("Task-"));
+    /// task.set_name("worker");
+    /// assert_eq!(task.name(), "worker");
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn name(&self) -> String {
         self.core.name.borrow().clone()
     }
@@ -308,26 +317,41 @@ impl<T: 'static> Task<T> {
 
     /// asyncio's `Task.cancel()`: true unless the task is already done. The future the task
     /// awaits is cancelled now; the task finishes as [`Error::Cancelled`] at its next step.
+    /// Unlike a coroutine, the future cannot catch the cancellation: it is dropped (see
+    /// [`Task`]).
     pub fn cancel(&self) -> bool {
         self.core.cancel(None)
     }
 
-    /// `Task.cancel(msg)`.
+    /// asyncio's `Task.cancel(msg)`: the message is carried by the [`Error::Cancelled`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twinloop::Error;
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let task = ev.create_task(twinloop::sleep(Duration::from_secs(3600)))?;
+    /// let t = task.clone();
+    /// ev.call_soon(move |_| { t.cancel_with_message("shutting down"); })?;
+    /// let outcome = ev.run_until_complete(task.clone())?;
+    /// assert!(matches!(outcome, Err(Error::Cancelled(Some(m))) if m == "shutting down"));
+    /// assert!(task.cancelled());
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn cancel_with_message(&self, msg: impl Into<String>) -> bool {
         self.core.cancel(Some(msg.into()))
     }
 
-    /// True once the task finished, failed or was cancelled.
+    /// asyncio's `Task.done()`: true once the task finished, failed or was cancelled.
     pub fn done(&self) -> bool {
         self.result.done()
     }
 
-    /// True if the task was cancelled.
+    /// asyncio's `Task.cancelled()`.
     pub fn cancelled(&self) -> bool {
         self.result.cancelled()
     }
 
-    /// asyncio's `Task.result()` for cloneable outputs.
+    /// asyncio's `Task.result()` for cloneable outputs (see [`LoopFuture::result`]).
     pub fn result(&self) -> Result<T>
     where
         T: Clone,
@@ -335,22 +359,38 @@ impl<T: 'static> Task<T> {
         self.result.result()
     }
 
-    /// Moves the output out (what `.await` does).
+    /// Moves the output out (what `.await` does; see [`LoopFuture::take_result`]).
     pub fn take_result(&self) -> Result<T> {
         self.result.take_result()
     }
 
-    /// asyncio's `Task.add_done_callback`.
+    /// asyncio's `Task.add_done_callback`: `f` gets the task's result future.
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let task = ev.create_task(async { 6 * 7 })?;
+    /// let unwanted = task.add_done_callback(|_| println!("removed, never runs"));
+    /// assert_eq!(task.remove_done_callback(unwanted), 1);
+    /// task.add_done_callback(|f| f.get_loop().unwrap().stop());
+    /// ev.run_forever()?;
+    /// assert!(task.done() && !task.cancelled() && task.as_future().done());
+    /// assert!(task.get_loop()?.ptr_eq(&ev));
+    /// assert_eq!(task.result()?, 42); // the value stays
+    /// assert_eq!(task.take_result()?, 42); // moved out, as `.await` does
+    /// assert!(task.result().is_err());
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn add_done_callback(&self, f: impl FnOnce(&LoopFuture<T>) + 'static) -> CallbackId {
         self.result.add_done_callback(f)
     }
 
-    /// asyncio's `Task.remove_done_callback`.
+    /// asyncio's `Task.remove_done_callback` (by [`CallbackId`]; see
+    /// [`LoopFuture::remove_done_callback`]).
     pub fn remove_done_callback(&self, id: CallbackId) -> usize {
         self.result.remove_done_callback(id)
     }
 
-    /// The loop running this task.
+    /// asyncio's `Task.get_loop()`: the loop running this task.
     pub fn get_loop(&self) -> Result<EventLoop> {
         self.result.get_loop()
     }
@@ -377,7 +417,19 @@ impl<T> fmt::Debug for Task<T> {
 
 /// asyncio's `asyncio.sleep(delay)` on the running loop.
 ///
-/// Fails with [`Error::NoRunningLoop`] when called outside a running loop.
+/// Fails with [`Error::NoRunningLoop`] when called outside a running loop. asyncio's
+/// `result` argument is not there: follow the sleep with the value.
+///
+/// ```
+/// use std::time::Duration;
+/// let ev = twinloop::EventLoop::new()?;
+/// ev.run_until_complete(async {
+///     twinloop::sleep(Duration::from_millis(1)).await?;
+///     println!("a millisecond later");
+///     Ok::<(), twinloop::Error>(())
+/// })??;
+/// # Ok::<(), twinloop::Error>(())
+/// ```
 pub async fn sleep(delay: std::time::Duration) -> Result<()> {
     let ev = current::get_running_loop()?;
     ev.sleep(delay).await

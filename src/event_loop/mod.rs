@@ -38,7 +38,14 @@ const SLOW_POLL: Duration = Duration::from_secs(1);
 /// clock's resolution, as asyncio's `_clock_resolution`).
 const CLOCK_RESOLUTION: f64 = 1e-9;
 /// The environment variable that turns debug mode on (any non-empty value), like
-/// `PYTHONASYNCIODEBUG`.
+/// `PYTHONASYNCIODEBUG`. [`EventLoop::set_debug`] overrides it for one loop.
+///
+/// ```
+/// let ev = twinloop::EventLoop::new()?;
+/// let from_env = std::env::var_os(twinloop::DEBUG_ENV_VAR).is_some_and(|v| !v.is_empty());
+/// assert_eq!(ev.get_debug(), from_env);
+/// # Ok::<(), twinloop::Error>(())
+/// ```
 pub const DEBUG_ENV_VAR: &str = "TWINLOOP_DEBUG";
 
 static NEXT_LOOP_ID: AtomicU64 = AtomicU64::new(1);
@@ -134,6 +141,13 @@ impl EventLoop {
     }
 
     /// True if both are handles to the same loop.
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// assert!(ev.clone().ptr_eq(&ev));
+    /// assert!(!twinloop::EventLoop::new()?.ptr_eq(&ev));
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn ptr_eq(&self, other: &EventLoop) -> bool {
         Rc::ptr_eq(&self.inner, &other.inner)
     }
@@ -146,7 +160,8 @@ impl EventLoop {
         Rc::downgrade(&self.inner)
     }
 
-    /// asyncio's `loop.time()`: seconds on the loop's monotonic clock, as `f64`.
+    /// asyncio's `loop.time()`: seconds on the loop's monotonic clock, as `f64` (counted
+    /// from the loop's creation). Example: [`EventLoop::call_at`].
     pub fn time(&self) -> f64 {
         self.inner.epoch.elapsed().as_secs_f64()
     }
@@ -189,6 +204,13 @@ impl EventLoop {
     /// asyncio's `loop.call_soon_threadsafe` called on the loop's own thread: the same as
     /// [`EventLoop::call_soon`] (FIFO with it), for `Send` callbacks. From other threads use
     /// [`EventLoop::remote`].
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// ev.call_soon_threadsafe(|ev| ev.stop())?;
+    /// ev.run_forever()?;
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     #[track_caller]
     pub fn call_soon_threadsafe(
         &self,
@@ -197,7 +219,8 @@ impl EventLoop {
         self.call_soon(f)
     }
 
-    /// A `Send + Sync` handle for other threads: `call_soon_threadsafe` and `stop`.
+    /// A `Send + Sync` handle for other threads: `call_soon_threadsafe` and `stop`. See
+    /// [`RemoteHandle`] for an example.
     pub fn remote(&self) -> RemoteHandle {
         RemoteHandle {
             shared: self.inner.shared.clone(),
@@ -230,7 +253,23 @@ impl EventLoop {
 
     /// asyncio's `loop.call_at`: run `f` at `when` on the [`EventLoop::time`] clock. A time
     /// in the past runs on the next iteration; overdue timers run in deadline order.
-    /// `when` must not be NaN.
+    /// `when` must not be NaN ([`Error::InvalidArgument`]).
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let order = Rc::new(RefCell::new(Vec::new()));
+    /// let now = ev.time();
+    /// for (delay, name) in [(0.02, "second"), (0.01, "first")] {
+    ///     let order = order.clone();
+    ///     ev.call_at(now + delay, move |_| order.borrow_mut().push(name))?;
+    /// }
+    /// ev.call_at(now + 0.03, |ev| ev.stop())?;
+    /// ev.run_forever()?;
+    /// assert_eq!(*order.borrow(), ["first", "second"]);
+    /// assert!(ev.call_at(f64::NAN, |_| {}).is_err());
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     #[track_caller]
     pub fn call_at(&self, when: f64, f: impl FnOnce(&EventLoop) + 'static) -> Result<TimerHandle> {
         self.check_open()?;
@@ -248,11 +287,20 @@ impl EventLoop {
     }
 
     /// asyncio's `loop.is_running()`.
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let inside = ev.run_until_complete(async {
+    ///     twinloop::get_running_loop().map(|ev| ev.is_running())
+    /// })?;
+    /// assert!(inside? && !ev.is_running());
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn is_running(&self) -> bool {
         self.inner.running.get()
     }
 
-    /// asyncio's `loop.is_closed()`.
+    /// asyncio's `loop.is_closed()`. Example: [`EventLoop::close`].
     pub fn is_closed(&self) -> bool {
         self.inner.closed.get()
     }
@@ -261,6 +309,23 @@ impl EventLoop {
     /// finishes and `run_forever` returns; callbacks scheduled by that batch wait for the next
     /// run. Called before `run_forever`, the next run polls I/O once with a zero timeout,
     /// runs what is ready, and returns.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let step = Rc::new(Cell::new(0));
+    /// let s = step.clone();
+    /// ev.call_soon(move |ev| {
+    ///     ev.stop();
+    ///     ev.call_soon(move |_| s.set(2)).unwrap(); // waits for the next run
+    /// })?;
+    /// ev.run_forever()?;
+    /// assert_eq!(step.get(), 0);
+    /// ev.stop(); // before run_forever: one iteration
+    /// ev.run_forever()?;
+    /// assert_eq!(step.get(), 2);
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn stop(&self) {
         self.inner.stopping.set(true);
     }
@@ -268,6 +333,18 @@ impl EventLoop {
     /// asyncio's `loop.close()`: drops every pending callback, timer and task; later calls
     /// that schedule work return [`Error::LoopClosed`]. Idempotent. Fails with
     /// [`Error::LoopRunning`] (and does nothing) while the loop runs.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twinloop::Error;
+    /// let ev = twinloop::EventLoop::new()?;
+    /// ev.call_later(Duration::from_secs(60), |_| println!("never"))?;
+    /// ev.close()?; // the timer is dropped
+    /// assert!(ev.is_closed());
+    /// ev.close()?; // idempotent
+    /// assert!(matches!(ev.run_forever(), Err(Error::LoopClosed)));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn close(&self) -> Result<()> {
         if self.inner.running.get() {
             return Err(Error::LoopRunning);
@@ -294,6 +371,21 @@ impl EventLoop {
     /// Errors: [`Error::LoopClosed`], [`Error::LoopRunning`] if this loop is already running,
     /// [`Error::AnotherLoopRunning`] if another loop runs on this thread, or an error from the
     /// backend's poll.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use twinloop::Error;
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let nested = Rc::new(RefCell::new(None));
+    /// let n = nested.clone();
+    /// ev.call_soon(move |ev| {
+    ///     *n.borrow_mut() = Some(ev.run_forever()); // loops do not nest
+    ///     ev.stop();
+    /// })?;
+    /// ev.run_forever()?;
+    /// assert!(matches!(nested.take(), Some(Err(Error::LoopRunning))));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn run_forever(&self) -> Result<()> {
         self.check_open()?;
         current::enter_running(self)?;
@@ -388,7 +480,15 @@ impl EventLoop {
         self.spawn(future, None, true)
     }
 
-    /// `create_task(coro, name=...)`.
+    /// asyncio's `loop.create_task(coro, name=...)`.
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let task = ev.create_task_named(async { 1 }, "fetch")?;
+    /// assert_eq!(task.name(), "fetch");
+    /// assert_eq!(ev.run_until_complete(task)??, 1);
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     #[track_caller]
     pub fn create_task_named<F>(
         &self,

@@ -62,18 +62,23 @@ impl EventLoop {
     /// `ConnectionRefused`), or [`Error::Multiple`] (see [`ConnectOptions::all_errors`]);
     /// in the guest, `PermissionDenied` when the host's policy forbids the address.
     ///
-    /// ```no_run
+    /// ```
     /// use twinloop::{ConnectOptions, EventLoop, Protocol, Transport};
-    /// struct Client;
+    /// # use twinloop::ServerOptions; struct Quiet; impl Protocol for Quiet {}
+    /// struct Client { greeted: bool }
     /// impl Protocol for Client {
-    ///     fn connection_made(&mut self, t: Transport) { let _ = t.write(b"ping"); }
+    ///     fn connection_made(&mut self, t: Transport) { self.greeted = t.write(b"ping").is_ok(); }
     /// }
     /// let ev = EventLoop::new()?;
+    /// # let l = ev.clone();
+    /// # let server = ev.run_until_complete(async move { l.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await })??;
+    /// # let port = server.sockets()[0].local_addr().port();
     /// let fut = {
-    ///     let ev = ev.clone();
-    ///     async move { ev.create_connection(|| Client, "localhost", 8888, ConnectOptions::default()).await }
+    ///     let ev = ev.clone(); // a server listens on 127.0.0.1:port
+    ///     async move { ev.create_connection(|| Client { greeted: false }, "127.0.0.1", port, ConnectOptions::default()).await }
     /// };
-    /// let (transport, _client) = ev.run_until_complete(fut)??;
+    /// let (transport, client) = ev.run_until_complete(fut)??;
+    /// assert!(client.borrow().greeted); // connection_made has run
     /// transport.close();
     /// # Ok::<(), twinloop::Error>(())
     /// ```
@@ -113,6 +118,25 @@ impl EventLoop {
 
     /// asyncio's `loop.connect_accepted_socket(protocol_factory, sock)`: wraps a socket
     /// accepted elsewhere in a transport. Native only ([`Error::Unsupported`] in the guest).
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::net::{TcpListener, TcpStream};
+    /// # use twinloop::Protocol; struct Quiet; impl Protocol for Quiet {}
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let mut peer = TcpStream::connect(listener.local_addr()?)?;
+    /// let (sock, _) = listener.accept()?;
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let l = ev.clone();
+    /// let fut = async move { l.connect_accepted_socket(|| Quiet, sock).await };
+    /// let (transport, _) = ev.run_until_complete(fut)??;
+    /// assert_eq!(transport.peername(), peer.local_addr()?);
+    /// transport.write(b"hi")?; // two bytes into an empty socket buffer: sent at once
+    /// let mut buf = [0; 2];
+    /// peer.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"hi");
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub async fn connect_accepted_socket<P: AnyProtocol>(
         &self,
         factory: impl FnOnce() -> P,

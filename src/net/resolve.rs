@@ -9,6 +9,19 @@ use crate::sys::{self, Interest};
 use crate::EventLoop;
 
 /// Which address family to ask for (asyncio's `family=`).
+///
+/// ```
+/// use twinloop::Family;
+/// assert_eq!(Family::default(), Family::Any);
+/// let ev = twinloop::EventLoop::new()?;
+/// ev.run_until_complete(async {
+///     let ev = twinloop::get_running_loop()?;
+///     assert_eq!(ev.getaddrinfo("127.0.0.1", 80, Family::V4).await?.len(), 1);
+///     assert!(ev.getaddrinfo("127.0.0.1", 80, Family::V6).await.is_err()); // none of that family
+///     Ok::<(), twinloop::Error>(())
+/// })??;
+/// # Ok::<(), twinloop::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Family {
     /// Any family (`AF_UNSPEC`), the default.
@@ -32,6 +45,21 @@ impl Family {
 
 /// A port given as a number or a numeric string (asyncio also takes service names; the
 /// guest has no service database, so twinloop takes numbers only on both targets).
+///
+/// Methods take `impl Into<Port>`: a `u16`, `i32` or `u32`, or a `&str` (`""` is port 0).
+/// A port out of range or not a number is refused with [`Error::InvalidArgument`] by the
+/// call that uses it.
+///
+/// ```
+/// use twinloop::{Error, Family, Port};
+/// assert_eq!(Port::from("8080"), Port::from(8080u16));
+/// let ev = twinloop::EventLoop::new()?;
+/// let named = ev.run_until_complete(async {
+///     twinloop::get_running_loop()?.getaddrinfo("127.0.0.1", "http", Family::Any).await
+/// })?;
+/// assert!(matches!(named, Err(Error::InvalidArgument(_))));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Port(pub(crate) Result<u16, String>);
 
@@ -75,7 +103,9 @@ impl From<&str> for Port {
 
 impl EventLoop {
     /// asyncio's `loop.getaddrinfo(host, port, family=...)`: the socket addresses for a host
-    /// name, in the resolver's order. IP literals skip the resolver. Natively the system
+    /// name, in the resolver's order, without duplicates (asyncio returns
+    /// `(family, type, proto, canonname, sockaddr)` tuples; here only the `sockaddr`s, for
+    /// TCP). IP literals skip the resolver. Natively the system
     /// resolver runs on a helper thread; in the guest it is `wasi:sockets/ip-name-lookup`
     /// (the host must allow DNS: `twinloop-host --allow-dns`). The loop keeps running
     /// meanwhile.
@@ -159,9 +189,20 @@ impl EventLoop {
     }
 
     /// asyncio's `loop.getnameinfo(sockaddr, flags)`: `(host, port)` for an address.
-    /// `numeric` is `NI_NUMERICHOST`. Natively runs the system resolver on a helper thread;
-    /// the guest can only answer numerically ([`Error::Io`] with kind `Unsupported`
-    /// otherwise).
+    /// `numeric` is `NI_NUMERICHOST`; the port always comes back as a number
+    /// (`NI_NUMERICSERV` is always set, where asyncio's default flags give a service name).
+    /// Natively runs the system resolver on a helper thread; the guest can only answer
+    /// numerically ([`Error::Io`] with kind `Unsupported` otherwise).
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let name = ev.run_until_complete(async {
+    ///     let addr = "127.0.0.1:8080".parse().unwrap();
+    ///     twinloop::get_running_loop()?.getnameinfo(addr, true).await
+    /// })??;
+    /// assert_eq!(name, ("127.0.0.1".to_owned(), "8080".to_owned()));
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub async fn getnameinfo(&self, addr: SocketAddr, numeric: bool) -> Result<(String, String)> {
         if numeric || !sys::HAS_THREADS {
             return Ok(sys::name_info(addr, numeric)?);

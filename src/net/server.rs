@@ -165,12 +165,25 @@ pub(crate) struct ServerInner {
 /// A TCP server: asyncio's `asyncio.Server`, returned by [`EventLoop::create_server`].
 /// A handle: clones refer to the same server. Use [`Server::guard`] for asyncio's
 /// `async with server:` (close on scope exit).
+///
+/// ```
+/// # use twinloop::{Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+/// # twinloop::EventLoop::new()?.run_until_complete(async {
+/// let ev = twinloop::get_running_loop()?;
+/// let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
+/// assert!(server.is_serving() && server.get_loop().ptr_eq(&ev));
+/// println!("listening on {}", server.sockets()[0].local_addr());
+/// server.close();
+/// assert!(!server.is_serving() && server.sockets().is_empty());
+/// server.wait_closed().await?; // no connections were open
+/// # Ok::<(), twinloop::Error>(()) })??; Ok::<(), twinloop::Error>(())
+/// ```
 #[derive(Clone)]
 pub struct Server {
     inner: Rc<ServerInner>,
 }
 
-/// Closes its [`Server`] when dropped; dereferences to it.
+/// Closes its [`Server`] when dropped; dereferences to it. Made by [`Server::guard`].
 pub struct ServerGuard(Server);
 
 impl Deref for ServerGuard {
@@ -377,7 +390,21 @@ impl Server {
     }
 
     /// asyncio's `Server.start_serving`: start accepting. Idempotent;
-    /// [`Error::InvalidState`] once closed.
+    /// [`Error::InvalidState`] once closed. Unlike asyncio's, it is not a coroutine: it
+    /// takes effect at once.
+    ///
+    /// ```
+    /// # use twinloop::{Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
+    /// let opts = ServerOptions { start_serving: false, ..ServerOptions::default() };
+    /// let server = ev.create_server(|| Quiet, "127.0.0.1", 0, opts).await?;
+    /// assert!(!server.is_serving()); // bound, not accepting yet
+    /// server.start_serving()?;
+    /// assert!(server.is_serving());
+    /// server.close();
+    /// assert!(server.start_serving().is_err());
+    /// # Ok::<(), twinloop::Error>(()) })??; Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn start_serving(&self) -> Result<()> {
         if self.inner.closed.get() {
             return Err(Error::invalid_state("the server is closed"));
@@ -402,7 +429,22 @@ impl Server {
     /// asyncio's `Server.serve_forever`: serve until the server is closed or the task
     /// running this is cancelled; either way the server ends closed, and this returns
     /// [`Error::Cancelled`]. [`Error::InvalidState`] if the server is already closed or
-    /// already serving forever.
+    /// already serving forever. Unlike asyncio's, it does not wait for the open
+    /// connections on the way out: await [`Server::wait_closed`] for that.
+    ///
+    /// ```
+    /// # use twinloop::{Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
+    /// use std::time::Duration;
+    /// let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
+    /// let serving = server.clone();
+    /// let task = ev.create_task(async move { serving.serve_forever().await })?;
+    /// twinloop::sleep(Duration::from_millis(10)).await?; // serving meanwhile
+    /// task.cancel();
+    /// assert!(task.await.unwrap_err().is_cancelled());
+    /// assert!(!server.is_serving() && server.sockets().is_empty()); // closed on the way out
+    /// # Ok::<(), twinloop::Error>(()) })??; Ok::<(), twinloop::Error>(())
+    /// ```
     pub async fn serve_forever(&self) -> Result<()> {
         if self.inner.closed.get() {
             return Err(Error::invalid_state("the server is closed"));
@@ -444,13 +486,38 @@ impl Server {
     }
 
     /// asyncio's `Server.close_clients` (3.13): close every open connection.
+    ///
+    /// ```
+    /// # use twinloop::{ConnectOptions, Error, LoopFuture, Protocol, ServerOptions, Transport};
+    /// # struct Accepted(LoopFuture<()>);
+    /// # impl Protocol for Accepted { fn connection_made(&mut self, _: Transport) { let _ = self.0.set_result(()); } }
+    /// # struct Lost(LoopFuture<Option<Error>>);
+    /// # impl Protocol for Lost { fn connection_lost(&mut self, e: Option<Error>) { let _ = self.0.set_result(e); } }
+    /// # struct Quiet; impl Protocol for Quiet {}
+    /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
+    /// # let accepted = ev.create_future(); let a = accepted.clone();
+    /// # let server = ev.create_server(move || Accepted(a.clone()), "127.0.0.1", 0, ServerOptions::default()).await?;
+    /// let port = server.sockets()[0].local_addr().port();
+    /// let lost = ev.create_future();
+    /// ev.create_connection(|| Lost(lost.clone()), "127.0.0.1", port, ConnectOptions::default()).await?;
+    /// # accepted.await?;
+    /// server.close(); // no new connections; the accepted one stays open
+    /// let refused = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default());
+    /// assert!(refused.await.is_err());
+    /// server.close_clients();
+    /// server.wait_closed().await?;
+    /// assert!(lost.await?.is_none()); // the client saw the server hang up
+    /// # Ok::<(), Error>(()) })??; Ok::<(), Error>(())
+    /// ```
     pub fn close_clients(&self) {
         for t in self.inner.live_clients() {
             t.close();
         }
     }
 
-    /// asyncio's `Server.abort_clients` (3.13): abort every open connection.
+    /// asyncio's `Server.abort_clients` (3.13): abort every open connection (as
+    /// [`Transport::abort`]: their unsent data is dropped). Used as
+    /// [`Server::close_clients`] is.
     pub fn abort_clients(&self) {
         for t in self.inner.live_clients() {
             t.abort();
@@ -469,6 +536,18 @@ impl Server {
     }
 
     /// asyncio's `async with server:`: a guard that closes the server when dropped.
+    ///
+    /// ```
+    /// # use twinloop::{Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
+    /// let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
+    /// {
+    ///     let server = server.guard();
+    ///     println!("serving on {}", server.sockets()[0].local_addr());
+    /// } // closed here, also on an early return or `?`
+    /// assert!(!server.is_serving());
+    /// # Ok::<(), twinloop::Error>(()) })??; Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn guard(&self) -> ServerGuard {
         ServerGuard(self.clone())
     }

@@ -29,21 +29,39 @@ const READ_CHUNK: usize = 256 * 1024;
 /// A stream transport (TCP): asyncio's `asyncio.Transport`. It is a handle: clones refer to
 /// the same connection, so a protocol can keep one and write back from its callbacks.
 ///
-/// ```no_run
-/// # async fn demo() -> twinloop::Result<()> {
-/// use twinloop::{ConnectOptions, Protocol, Transport};
-/// struct Hello;
+/// ```
+/// use twinloop::{ConnectOptions, LoopFuture, Protocol, ServerOptions, Transport};
+/// # struct Echo(Option<Transport>);
+/// # impl Protocol for Echo {
+/// #     fn connection_made(&mut self, t: Transport) { self.0 = Some(t); }
+/// #     fn data_received(&mut self, d: &[u8]) { let _ = self.0.as_ref().unwrap().write(d); }
+/// # }
+/// /// Says hello, half-closes, and hands over the reply once the connection is gone.
+/// struct Hello(Vec<u8>, LoopFuture<Vec<u8>>);
 /// impl Protocol for Hello {
 ///     fn connection_made(&mut self, t: Transport) {
 ///         let _ = t.write(b"hello\n");
 ///         let _ = t.write_eof();
 ///     }
+///     fn data_received(&mut self, data: &[u8]) { self.0.extend_from_slice(data); }
+///     fn connection_lost(&mut self, _: Option<twinloop::Error>) {
+///         let _ = self.1.set_result(std::mem::take(&mut self.0));
+///     }
 /// }
-/// let ev = twinloop::get_running_loop()?;
-/// let (transport, _protocol) =
-///     ev.create_connection(|| Hello, "127.0.0.1", 8888, ConnectOptions::default()).await?;
-/// println!("connected to {:?}", transport.peername());
-/// # Ok(()) }
+/// let ev = twinloop::EventLoop::new()?;
+/// let reply = ev.run_until_complete(async {
+///     let ev = twinloop::get_running_loop()?;
+///     let server = ev.create_server(|| Echo(None), "127.0.0.1", 0, ServerOptions::default()).await?;
+///     let addr = server.sockets()[0].local_addr(); // an echo server
+///     let done = ev.create_future();
+///     let (transport, _protocol) = ev
+///         .create_connection(|| Hello(Vec::new(), done.clone()), "127.0.0.1", addr.port(), ConnectOptions::default())
+///         .await?;
+///     println!("connected to {}", transport.peername());
+///     done.await
+/// })??;
+/// assert_eq!(reply, b"hello\n");
+/// # Ok::<(), twinloop::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Transport {
@@ -51,6 +69,18 @@ pub struct Transport {
 }
 
 /// What [`Transport::get_extra_info`] returns.
+///
+/// ```
+/// use twinloop::{ExtraInfo, Protocol, Transport};
+/// struct LogPeer;
+/// impl Protocol for LogPeer {
+///     fn connection_made(&mut self, t: Transport) {
+///         if let Some(ExtraInfo::Addr(peer)) = t.get_extra_info("peername") {
+///             println!("connection from {peer}");
+///         }
+///     }
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ExtraInfo {
@@ -62,6 +92,16 @@ pub enum ExtraInfo {
 
 /// A description of a transport's socket (asyncio's `TransportSocket`, without the power
 /// to change it).
+///
+/// ```
+/// use twinloop::{ExtraInfo, SocketInfo, Transport};
+/// fn describe(t: &Transport) -> String {
+///     match t.get_extra_info("socket") {
+///         Some(ExtraInfo::Socket(SocketInfo { local, peer })) => format!("{local} -> {peer}"),
+///         _ => "closed".to_owned(),
+///     }
+/// }
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SocketInfo {
     /// The local address.
@@ -123,12 +163,61 @@ impl Transport {
 
     /// asyncio's `write`: sends `data`, buffering what the socket does not take now. Bytes
     /// are never lost or reordered. Errors: [`Error::InvalidState`] after `write_eof` or
-    /// `close`. A socket error closes the transport and reaches `connection_lost`.
+    /// `close` (asyncio raises only after `write_eof`; after `close` it drops such writes
+    /// or, while the buffer drains, still sends them). A socket error is not returned: it
+    /// closes the transport and reaches `connection_lost`.
+    ///
+    /// ```
+    /// # use twinloop::{ConnectOptions, LoopFuture, Protocol, ServerOptions};
+    /// # struct Collect(Vec<u8>, LoopFuture<Vec<u8>>);
+    /// # impl Protocol for Collect {
+    /// #     fn data_received(&mut self, d: &[u8]) { self.0.extend_from_slice(d) }
+    /// #     fn connection_lost(&mut self, _: Option<twinloop::Error>) { let _ = self.1.set_result(std::mem::take(&mut self.0)); }
+    /// # }
+    /// # struct Quiet; impl Protocol for Quiet {}
+    /// # twinloop::EventLoop::new()?.run_until_complete(async {
+    /// # let ev = twinloop::get_running_loop()?;
+    /// # let received = ev.create_future::<Vec<u8>>();
+    /// # let rx = received.clone();
+    /// # let server = ev.create_server(move || Collect(Vec::new(), rx.clone()), "127.0.0.1", 0, ServerOptions::default()).await?;
+    /// # let port = server.sockets()[0].local_addr().port();
+    /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
+    /// let data = vec![7u8; 1 << 20];
+    /// t.write(&data)?; // what the socket does not take now waits in the buffer
+    /// println!("{} bytes buffered", t.get_write_buffer_size());
+    /// t.close(); // the buffer is still sent
+    /// assert_eq!(received.await?, data);
+    /// # Ok::<(), twinloop::Error>(()) })??;
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn write(&self, data: &[u8]) -> Result<()> {
         self.inner.write(data)
     }
 
     /// asyncio's `writelines`: writes each buffer in order.
+    ///
+    /// ```
+    /// # use twinloop::{ConnectOptions, LoopFuture, Protocol, ServerOptions};
+    /// # struct Collect(Vec<u8>, LoopFuture<Vec<u8>>);
+    /// # impl Protocol for Collect {
+    /// #     fn data_received(&mut self, d: &[u8]) { self.0.extend_from_slice(d) }
+    /// #     fn connection_lost(&mut self, _: Option<twinloop::Error>) { let _ = self.1.set_result(std::mem::take(&mut self.0)); }
+    /// # }
+    /// # struct Quiet; impl Protocol for Quiet {}
+    /// # twinloop::EventLoop::new()?.run_until_complete(async {
+    /// # let ev = twinloop::get_running_loop()?;
+    /// # let received = ev.create_future::<Vec<u8>>();
+    /// # let rx = received.clone();
+    /// # let server = ev.create_server(move || Collect(Vec::new(), rx.clone()), "127.0.0.1", 0, ServerOptions::default()).await?;
+    /// # let port = server.sockets()[0].local_addr().port();
+    /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
+    /// let request: [&[u8]; 3] = [b"GET / HTTP/1.0\r\n", b"Host: localhost\r\n", b"\r\n"];
+    /// t.writelines(request)?;
+    /// t.close();
+    /// assert_eq!(received.await?, request.concat());
+    /// # Ok::<(), twinloop::Error>(()) })??;
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn writelines<'a>(&self, data: impl IntoIterator<Item = &'a [u8]>) -> Result<()> {
         for chunk in data {
             self.inner.write(chunk)?;
@@ -137,6 +226,41 @@ impl Transport {
     }
 
     /// asyncio's `write_eof`: half-close once the buffered data is sent; reading goes on.
+    /// Does nothing if already called or closing; [`Transport::write`] fails afterwards.
+    ///
+    /// ```
+    /// # use twinloop::{ConnectOptions, LoopFuture, Protocol, ServerOptions, Transport};
+    /// # struct Collect(Vec<u8>, LoopFuture<Vec<u8>>);
+    /// # impl Protocol for Collect {
+    /// #     fn data_received(&mut self, d: &[u8]) { self.0.extend_from_slice(d) }
+    /// #     fn connection_lost(&mut self, _: Option<twinloop::Error>) { let _ = self.1.set_result(std::mem::take(&mut self.0)); }
+    /// # }
+    /// /// Counts bytes until EOF, then answers (its transport stays writable).
+    /// struct Count(usize, Option<Transport>);
+    /// impl Protocol for Count {
+    ///     fn connection_made(&mut self, t: Transport) { self.1 = Some(t); }
+    ///     fn data_received(&mut self, data: &[u8]) { self.0 += data.len(); }
+    ///     fn eof_received(&mut self) -> bool {
+    ///         let _ = self.1.as_ref().unwrap().write(format!("{} bytes", self.0).as_bytes());
+    ///         false // close once the answer is sent
+    ///     }
+    /// }
+    /// # twinloop::EventLoop::new()?.run_until_complete(async {
+    /// # let ev = twinloop::get_running_loop()?;
+    /// # let server = ev.create_server(|| Count(0, None), "127.0.0.1", 0, ServerOptions::default()).await?;
+    /// # let port = server.sockets()[0].local_addr().port();
+    /// let reply = ev.create_future();
+    /// let (t, _) = ev
+    ///     .create_connection(|| Collect(Vec::new(), reply.clone()), "127.0.0.1", port, ConnectOptions::default())
+    ///     .await?;
+    /// t.write(b"ping")?;
+    /// assert!(t.can_write_eof());
+    /// t.write_eof()?;
+    /// assert!(t.write(b"more").is_err());
+    /// assert_eq!(reply.await?, b"4 bytes"); // still reading after the half-close
+    /// # Ok::<(), twinloop::Error>(()) })??;
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn write_eof(&self) -> Result<()> {
         self.inner.write_eof()
     }
@@ -148,11 +272,56 @@ impl Transport {
 
     /// asyncio's `close`: stop reading, send what is buffered, then close and call
     /// `connection_lost(None)`. Idempotent.
+    ///
+    /// ```
+    /// # use twinloop::{ConnectOptions, LoopFuture, Protocol, ServerOptions};
+    /// # struct Collect(Vec<u8>, LoopFuture<Vec<u8>>);
+    /// # impl Protocol for Collect {
+    /// #     fn data_received(&mut self, d: &[u8]) { self.0.extend_from_slice(d) }
+    /// #     fn connection_lost(&mut self, _: Option<twinloop::Error>) { let _ = self.1.set_result(std::mem::take(&mut self.0)); }
+    /// # }
+    /// # struct Quiet; impl Protocol for Quiet {}
+    /// # twinloop::EventLoop::new()?.run_until_complete(async {
+    /// # let ev = twinloop::get_running_loop()?;
+    /// # let received = ev.create_future::<Vec<u8>>();
+    /// # let rx = received.clone();
+    /// # let server = ev.create_server(move || Collect(Vec::new(), rx.clone()), "127.0.0.1", 0, ServerOptions::default()).await?;
+    /// # let port = server.sockets()[0].local_addr().port();
+    /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
+    /// t.write(b"last words")?;
+    /// t.close();
+    /// assert!(t.is_closing());
+    /// assert!(t.write(b"more").is_err());
+    /// assert_eq!(received.await?, b"last words");
+    /// # Ok::<(), twinloop::Error>(()) })??;
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn close(&self) {
         self.inner.close();
     }
 
     /// asyncio's `abort`: close now, dropping buffered data; `connection_lost(None)` follows.
+    ///
+    /// ```
+    /// # use twinloop::{ConnectOptions, Error, LoopFuture, Protocol, ServerOptions};
+    /// # struct Quiet; impl Protocol for Quiet {}
+    /// /// Hands over what `connection_lost` was given.
+    /// struct Lost(LoopFuture<Option<Error>>);
+    /// impl Protocol for Lost {
+    ///     fn connection_lost(&mut self, error: Option<Error>) { let _ = self.0.set_result(error); }
+    /// }
+    /// # twinloop::EventLoop::new()?.run_until_complete(async {
+    /// # let ev = twinloop::get_running_loop()?;
+    /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
+    /// # let port = server.sockets()[0].local_addr().port();
+    /// let lost = ev.create_future();
+    /// let (t, _) = ev.create_connection(|| Lost(lost.clone()), "127.0.0.1", port, ConnectOptions::default()).await?;
+    /// t.abort();
+    /// assert!(t.is_closing());
+    /// assert!(lost.await?.is_none());
+    /// # Ok::<(), Error>(()) })??;
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn abort(&self) {
         self.inner.force_close(None);
     }
@@ -163,7 +332,25 @@ impl Transport {
     }
 
     /// asyncio's `get_extra_info`: `"peername"`, `"sockname"` or `"socket"`; `None` for
-    /// other names, and for `"socket"` once the connection is lost.
+    /// other names, and for `"socket"` once the connection is lost. asyncio's `default`
+    /// argument is `Option::unwrap_or` here.
+    ///
+    /// ```
+    /// # use twinloop::{ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
+    /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
+    /// # let port = server.sockets()[0].local_addr().port();
+    /// use twinloop::ExtraInfo;
+    /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
+    /// assert_eq!(t.get_extra_info("peername"), Some(ExtraInfo::Addr(t.peername())));
+    /// assert_eq!(t.get_extra_info("sockname"), Some(ExtraInfo::Addr(t.sockname())));
+    /// assert_eq!(t.peername().port(), port);
+    /// assert!(matches!(t.get_extra_info("socket"), Some(ExtraInfo::Socket(_))));
+    /// assert_eq!(t.get_extra_info("sslcontext"), None);
+    /// assert!(t.get_loop()?.ptr_eq(&ev));
+    /// # Ok::<(), twinloop::Error>(()) })??;
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
         match name {
             "peername" => Some(ExtraInfo::Addr(self.inner.peer)),
@@ -189,6 +376,24 @@ impl Transport {
     /// asyncio's `set_write_buffer_limits(high, low)`: defaults 64 KiB and a quarter of
     /// `high`; `low` alone makes `high` four times `low`. [`Error::InvalidArgument`] if
     /// `high < low`. May call `pause_writing`/`resume_writing` at once.
+    ///
+    /// ```
+    /// # use twinloop::{ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
+    /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
+    /// # let port = server.sockets()[0].local_addr().port();
+    /// use twinloop::DEFAULT_HIGH_WATER;
+    /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
+    /// assert_eq!(t.get_write_buffer_limits(), (DEFAULT_HIGH_WATER / 4, DEFAULT_HIGH_WATER));
+    /// t.set_write_buffer_limits(Some(1024), None)?;
+    /// assert_eq!(t.get_write_buffer_limits(), (256, 1024));
+    /// t.set_write_buffer_limits(None, Some(100))?;
+    /// assert_eq!(t.get_write_buffer_limits(), (100, 400));
+    /// assert!(t.set_write_buffer_limits(Some(1), Some(2)).is_err());
+    /// assert_eq!(t.get_write_buffer_size(), 0);
+    /// # Ok::<(), twinloop::Error>(()) })??;
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<()> {
         let (low, high) = limits(high, low)?;
         {
@@ -212,7 +417,24 @@ impl Transport {
         self.inner.state.borrow().write_buf.len()
     }
 
-    /// asyncio's `pause_reading`: no more `data_received` until `resume_reading`.
+    /// asyncio's `pause_reading`: no more `data_received` until `resume_reading`. Does
+    /// nothing on a closing transport.
+    ///
+    /// ```
+    /// # use twinloop::{ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
+    /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
+    /// # let port = server.sockets()[0].local_addr().port();
+    /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
+    /// t.pause_reading();
+    /// assert!(!t.is_reading());
+    /// t.resume_reading();
+    /// assert!(t.is_reading());
+    /// t.close();
+    /// assert!(!t.is_reading());
+    /// # Ok::<(), twinloop::Error>(()) })??;
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn pause_reading(&self) {
         let changed = {
             let mut st = self.inner.state.borrow_mut();
