@@ -262,12 +262,14 @@ impl<T: 'static> FutureCell<T> {
             }
             *state = State::Done(result);
         }
-        for waker in self.wakers.take() {
-            waker.wake();
-        }
+        // Done callbacks are queued before the awaiting tasks are woken, so they run
+        // first and can still read the result that an `.await` then moves out.
         let callbacks = self.callbacks.take();
         for (_, callback) in callbacks {
             schedule_callback(LoopFuture { cell: self.clone() }, callback);
+        }
+        for waker in self.wakers.take() {
+            waker.wake();
         }
         Ok(())
     }

@@ -231,14 +231,16 @@ impl EventLoop {
     /// delay runs on the next iteration, never synchronously.
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
     /// let ev = twinloop::EventLoop::new()?;
-    /// let start = ev.time();
-    /// ev.call_later(Duration::from_millis(20), move |ev| {
-    ///     assert!(ev.time() - start >= 0.019);
+    /// let fired_at = Rc::new(Cell::new(0.0));
+    /// let at = fired_at.clone();
+    /// let timer = ev.call_later(Duration::from_millis(20), move |ev| {
+    ///     at.set(ev.time());
     ///     ev.stop();
     /// })?;
     /// ev.run_forever()?;
+    /// assert!(fired_at.get() >= timer.when()); // never early
     /// # Ok::<(), twinloop::Error>(())
     /// ```
     #[track_caller]

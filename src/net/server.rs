@@ -150,7 +150,9 @@ struct Listener {
 }
 
 pub(crate) struct ServerInner {
-    ev: EventLoop,
+    /// Weak: the loop's I/O registry keeps a serving server alive (as asyncio's selector
+    /// does), so a strong reference back would be a cycle.
+    ev: Weak<crate::event_loop::LoopInner>,
     listeners: RefCell<Vec<Listener>>,
     factory: Box<dyn Fn() -> ProtocolSlot>,
     backlog: u32,
@@ -171,7 +173,7 @@ pub(crate) struct ServerInner {
 /// # twinloop::EventLoop::new()?.run_until_complete(async {
 /// let ev = twinloop::get_running_loop()?;
 /// let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
-/// assert!(server.is_serving() && server.get_loop().ptr_eq(&ev));
+/// assert!(server.is_serving() && server.get_loop()?.ptr_eq(&ev));
 /// println!("listening on {}", server.sockets()[0].local_addr());
 /// server.close();
 /// assert!(!server.is_serving() && server.sockets().is_empty());
@@ -199,16 +201,21 @@ impl Drop for ServerGuard {
     }
 }
 
-/// Accepts on one listening socket of a server.
+/// Accepts on one listening socket of a server. It holds the server: while listening, a
+/// server lives on even when the program dropped every `Server` handle (as in asyncio);
+/// `close()` (or closing the loop) lets it go.
 struct AcceptHandler {
-    server: Weak<ServerInner>,
+    server: Rc<ServerInner>,
     index: usize,
 }
 
 impl IoHandler for AcceptHandler {
     fn io_ready(self: Rc<Self>, ev: &EventLoop, readable: bool, _writable: bool) {
-        if let (true, Some(server)) = (readable, self.server.upgrade()) {
-            Server { inner: server }.accept_ready(ev, self.index);
+        if readable {
+            Server {
+                inner: self.server.clone(),
+            }
+            .accept_ready(ev, self.index);
         }
     }
 }
@@ -305,7 +312,7 @@ impl EventLoop {
         }
         let slot_factory = move || P::into_slot(Rc::new(RefCell::new(factory())));
         let inner = Rc::new(ServerInner {
-            ev: self.clone(),
+            ev: self.downgrade(),
             listeners: RefCell::new(Vec::new()),
             factory: Box::new(slot_factory),
             backlog: backlog.max(1),
@@ -321,7 +328,7 @@ impl EventLoop {
             for (index, sock) in bound.into_iter().enumerate() {
                 let local = sock.local_addr()?;
                 let token = self.register_io(Rc::new(AcceptHandler {
-                    server: Rc::downgrade(&inner),
+                    server: inner.clone(),
                     index,
                 }));
                 listeners.push(Listener { sock, token, local });
@@ -370,8 +377,8 @@ impl EventLoop {
 
 impl Server {
     /// asyncio's `Server.get_loop`.
-    pub fn get_loop(&self) -> EventLoop {
-        self.inner.ev.clone()
+    pub fn get_loop(&self) -> Result<EventLoop> {
+        self.inner.ev()
     }
 
     /// asyncio's `Server.is_serving`.
@@ -412,7 +419,8 @@ impl Server {
         if self.inner.serving.replace(true) {
             return Ok(());
         }
-        let reactor = self.inner.ev.reactor();
+        let ev = self.inner.ev()?;
+        let reactor = ev.reactor();
         for l in self.inner.listeners.borrow_mut().iter_mut() {
             l.sock.set_interest(
                 &reactor,
@@ -453,7 +461,7 @@ impl Server {
             return Err(Error::invalid_state("serve_forever is already running"));
         }
         self.start_serving()?;
-        let fut = self.inner.ev.create_future::<()>();
+        let fut = self.inner.ev()?.create_future::<()>();
         *self.inner.serving_forever.borrow_mut() = Some(fut.clone());
         struct CloseOnExit<'a>(&'a Server);
         impl Drop for CloseOnExit<'_> {
@@ -475,8 +483,10 @@ impl Server {
         self.inner.serving.set(false);
         let listeners = std::mem::take(&mut *self.inner.listeners.borrow_mut());
         for mut l in listeners {
-            l.sock.deregister(&self.inner.ev.reactor());
-            self.inner.ev.unregister_io(l.token);
+            if let Ok(ev) = self.inner.ev() {
+                l.sock.deregister(&ev.reactor());
+                ev.unregister_io(l.token);
+            }
         }
         let forever = self.inner.serving_forever.borrow_mut().take();
         if let Some(forever) = forever {
@@ -530,7 +540,7 @@ impl Server {
         if self.inner.closed.get() && self.inner.active.get() == 0 {
             return Ok(());
         }
-        let fut = self.inner.ev.create_future();
+        let fut = self.inner.ev()?.create_future();
         self.inner.waiters.borrow_mut().push(fut.clone());
         fut.await
     }
@@ -608,6 +618,13 @@ impl Server {
 }
 
 impl ServerInner {
+    fn ev(&self) -> Result<EventLoop> {
+        self.ev
+            .upgrade()
+            .map(EventLoop::from_inner)
+            .ok_or(Error::LoopClosed)
+    }
+
     fn live_clients(&self) -> Vec<Transport> {
         self.clients
             .borrow()

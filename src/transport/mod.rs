@@ -219,7 +219,12 @@ impl Transport {
     /// # Ok::<(), twinloop::Error>(())
     /// ```
     pub fn writelines<'a>(&self, data: impl IntoIterator<Item = &'a [u8]>) -> Result<()> {
-        for chunk in data {
+        for (i, chunk) in data.into_iter().enumerate() {
+            // A socket error during an earlier chunk closed the transport and goes to
+            // `connection_lost`, as it does for `write`; the rest is not sent.
+            if i > 0 && self.is_closing() {
+                break;
+            }
             self.inner.write(chunk)?;
         }
         Ok(())

@@ -316,3 +316,21 @@ fn future_outliving_its_loop() {
     assert_eq!(fut.result().unwrap(), 4);
     assert!(!ran.get());
 }
+
+/// Regression: a done callback can read the result even when a task awaits (and so moves
+/// out) the same future's value.
+#[test]
+fn done_callback_sees_the_result_even_when_a_task_awaits_the_future() {
+    let ev = new_loop();
+    let fut = ev.create_future::<String>();
+    let seen = Recorder::new();
+    let record = seen.clone();
+    let waiter = ev.create_task(fut.clone()).unwrap();
+    // Let the task start awaiting first, then register the callback and complete.
+    run_once(&ev).unwrap();
+    fut.add_done_callback(move |f| record.push(f.result().map_err(|e| e.to_string())));
+    fut.set_result("value".to_owned()).unwrap();
+    let awaited = run_until_complete(&ev, waiter).unwrap().unwrap();
+    assert_eq!(awaited.unwrap(), "value");
+    assert_eq!(seen.take(), vec![Ok("value".to_owned())]);
+}

@@ -200,3 +200,36 @@ fn a_failing_connection_leaves_the_others_alone() {
     .expect("servers closed");
     assert_eq!(reports.borrow().len(), 1);
 }
+
+/// Regression: a server whose every handle was dropped keeps serving (asyncio keeps a
+/// serving server alive through the loop); it used to close its sockets silently.
+#[test]
+fn a_serving_server_outlives_its_dropped_handle() {
+    let (ev, reports) = recording_loop();
+    let l = ev.clone();
+    ev.run_until_complete(async move {
+        let port = {
+            let server = l
+                .create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default())
+                .await?;
+            server.sockets()[0].local_addr().port()
+        };
+        let kept = Rc::new(RefCell::new(None));
+        let slot = kept.clone();
+        let (transport, _) = l
+            .create_connection(
+                move || Keeper(slot),
+                "127.0.0.1",
+                port,
+                ConnectOptions::default(),
+            )
+            .await?;
+        assert!(kept.borrow().is_some());
+        transport.close();
+        Ok::<(), Error>(())
+    })
+    .expect("loop ran")
+    .expect("connected to the server whose handle was dropped");
+    assert!(reports.borrow().is_empty());
+    ev.close().expect("close");
+}

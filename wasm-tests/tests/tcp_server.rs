@@ -154,7 +154,7 @@ fn port_0_reports_the_real_port() {
         assert_ne!(addr.port(), 0, "port 0 must be replaced by the real port");
         assert_eq!(addr.ip().to_string(), LOCALHOST_V4);
         assert!(srv.server.is_serving());
-        assert!(srv.server.get_loop().ptr_eq(&ev));
+        assert!(srv.server.get_loop()?.ptr_eq(&ev));
         one_byte_echo(&ev, LOCALHOST_V4, addr.port()).await?;
         srv.shut_down().await?;
         Ok(())
