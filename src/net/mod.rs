@@ -4,7 +4,9 @@ mod connect;
 mod readiness;
 mod resolve;
 mod server;
+mod server_options;
 
 pub use connect::ConnectOptions;
 pub use resolve::{Family, Port};
-pub use server::{Hosts, Server, ServerGuard, ServerOptions, ServerSocket, DEFAULT_BACKLOG};
+pub use server::{Server, ServerGuard, ServerSocket};
+pub use server_options::{Hosts, ServerOptions, DEFAULT_BACKLOG};
