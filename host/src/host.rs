@@ -71,8 +71,20 @@ impl Host {
     /// `wasm32-wasip1` command module (turned into a component with the
     /// preview-1 command adapter first, see [`componentize`]) or a
     /// `wasi:cli/command` component. Its `argv[0]` is `guest.wasm` until
-    /// changed with [`Guest::with_name`].
+    /// changed with [`Guest::with_name`]. WebAssembly text (`.wat`) is accepted too.
     pub fn load(&self, bytes: &[u8]) -> Result<Guest> {
+        // WebAssembly text (it starts with `(` or a `;;` comment) becomes binary; anything
+        // else goes on as it is, to be checked as a binary.
+        let looks_like_text = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b == b'(' || b == b';');
+        let binary = if looks_like_text {
+            wat::parse_bytes(bytes).context("parsing the WebAssembly text")?
+        } else {
+            std::borrow::Cow::Borrowed(bytes)
+        };
+        let bytes: &[u8] = &binary;
         let component_bytes;
         let bytes = if is_component(bytes)? {
             bytes

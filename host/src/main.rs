@@ -26,7 +26,8 @@ libtest options (--exact, --skip X, --ignored, --include-ignored,
 --test-threads N, -q, --show-output, --list; others are accepted and ignored).
 RUST_BACKTRACE=1 adds the wasm backtrace of trapped tests to the report.
 
-MODULE is a core wasm32-wasip1 module or a wasi:cli/command component.
+MODULE is a core wasm32-wasip1 module or a wasi:cli/command component
+(binary, or WebAssembly text).
 Options must come before MODULE; everything after it goes to the guest.
 
 OPTIONS (the guest gets nothing but stdout/stderr unless allowed here):
