@@ -242,14 +242,10 @@ impl<T: 'static> LoopFuture<T> {
     /// asyncio removes every registration of a callable; here one [`CallbackId`] names one
     /// registration. Example: [`LoopFuture::add_done_callback`].
     pub fn remove_done_callback(&self, id: CallbackId) -> usize {
-        let removed = {
-            let mut callbacks = self.cell.callbacks.borrow_mut();
-            let before = callbacks.len();
-            let kept: Vec<_> = callbacks.drain(..).filter(|(cid, _)| *cid != id).collect();
-            *callbacks = kept;
-            before - callbacks.len()
-        };
-        removed
+        let mut callbacks = self.cell.callbacks.borrow_mut();
+        let before = callbacks.len();
+        callbacks.retain(|(cid, _)| *cid != id);
+        before - callbacks.len()
     }
 }
 

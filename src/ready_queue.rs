@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::handle::HandleInner;
+use crate::sys;
 use crate::task::TaskCore;
 
 /// One unit of work in the ready queue.
@@ -13,11 +14,7 @@ pub(crate) enum Ready {
     /// One step of a task (it was woken). No allocation: the task is already shared.
     TaskStep(Rc<TaskCore>),
     /// The backend reported an I/O source ready.
-    Io {
-        token: usize,
-        readable: bool,
-        writable: bool,
-    },
+    Io(sys::Event),
 }
 
 /// FIFO of ready work. The loop runs exactly the entries present when a batch begins;

@@ -61,8 +61,12 @@ impl LoopShared {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(item);
-        self.pending.store(true, Ordering::Release);
-        self.waker.wake();
+        // Only the push that makes the inbox pending needs to wake the poller: until the
+        // loop drains (`pending` back to false), a wake-up is already on its way. The item
+        // is in before the flag is read, so a drain that follows sees it.
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            self.waker.wake();
+        }
         Ok(())
     }
 

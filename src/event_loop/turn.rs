@@ -82,11 +82,7 @@ impl EventLoop {
         {
             let mut ready = inner.ready.borrow_mut();
             for event in events.drain(..) {
-                ready.push(Ready::Io {
-                    token: event.token,
-                    readable: event.readable,
-                    writable: event.writable,
-                });
+                ready.push(Ready::Io(event));
             }
         }
         *inner.events.borrow_mut() = events;
@@ -116,11 +112,11 @@ impl EventLoop {
             match item {
                 Ready::Callback(handle) => self.run_callback(&handle),
                 Ready::TaskStep(task) => task.step(self),
-                Ready::Io {
+                Ready::Io(sys::Event {
                     token,
                     readable,
                     writable,
-                } => {
+                }) => {
                     let handler = inner.io.borrow().get(token);
                     if let Some(handler) = handler {
                         // A safety net: transports catch their protocols' panics
@@ -196,11 +192,13 @@ impl EventLoop {
                         .push(Ready::Callback(HandleInner::new(run, location)));
                 }
                 RemoteItem::WakeTask { key, id } => inner.wake_task(key, id),
-                RemoteItem::IoReady { token } => inner.ready.borrow_mut().push(Ready::Io {
-                    token,
-                    readable: true,
-                    writable: false,
-                }),
+                RemoteItem::IoReady { token } => {
+                    inner.ready.borrow_mut().push(Ready::Io(sys::Event {
+                        token,
+                        readable: true,
+                        writable: false,
+                    }))
+                }
                 RemoteItem::Stop => inner.stopping.set(true),
             }
         }

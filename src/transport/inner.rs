@@ -72,7 +72,7 @@ impl TransportInner {
                 read: st.started && !st.closing && !st.reading_paused && !st.eof_received,
                 write: !st.lost
                     && (!st.write_buf.is_empty()
-                        || (st.closing && !st.lost)
+                        || st.closing
                         || (st.eof_requested && !st.eof_sent)),
             }
         };
@@ -158,21 +158,17 @@ impl TransportInner {
     /// close. Called on writability and after `write_eof`/`close`.
     fn flush_and_finish(self: &Rc<Self>) {
         loop {
-            let chunk_len = {
+            let sent = {
                 let st = self.state.borrow();
                 if st.lost {
                     return;
                 }
-                st.write_buf.as_slices().0.len()
-            };
-            if chunk_len == 0 {
-                break;
-            }
-            let sent = {
-                let st = self.state.borrow();
-                let mut sock = self.sock.borrow_mut();
-                match sock.as_mut() {
-                    Some(sock) => sock.write(st.write_buf.as_slices().0),
+                let chunk = st.write_buf.as_slices().0;
+                if chunk.is_empty() {
+                    break;
+                }
+                match self.sock.borrow_mut().as_mut() {
+                    Some(sock) => sock.write(chunk),
                     None => return,
                 }
             };
