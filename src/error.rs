@@ -59,6 +59,15 @@ pub enum Error {
     InvalidArgument(String),
     /// An operating-system (or WASI) error, kept as it came.
     Io(Arc<io::Error>),
+    /// A transport's write buffer would have grown past its hard limit
+    /// ([`Transport::set_write_buffer_max`](crate::Transport::set_write_buffer_max)); the
+    /// transport is closed with this error. Honour `pause_writing`, or raise the limit.
+    WriteBufferFull {
+        /// Bytes the buffer would have held.
+        buffered: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// Several attempts failed (`all_errors`, or `create_connection` over several addresses).
     Multiple(Vec<Error>),
 }
@@ -91,7 +100,7 @@ impl Error {
     /// Example: [`Error::io_kind`].
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            Error::Io(e) => e.raw_os_error(),
+            Error::Io(e) => raw_os_error(e),
             _ => None,
         }
     }
@@ -128,6 +137,12 @@ impl fmt::Display for Error {
             }
             Error::InvalidArgument(what) => write!(f, "invalid argument: {what}"),
             Error::Io(e) => write!(f, "{e}"),
+            Error::WriteBufferFull { buffered, limit } => write!(
+                f,
+                "write buffer limit exceeded ({buffered} bytes > {limit}): the protocol \
+                 should stop writing on pause_writing, or raise the limit with \
+                 Transport::set_write_buffer_max"
+            ),
             Error::Multiple(errors) => {
                 f.write_str("multiple errors: ")?;
                 for (i, e) in errors.iter().enumerate() {
@@ -158,6 +173,47 @@ impl From<io::Error> for Error {
 }
 
 /// The text of a caught panic payload.
+/// An OS error with what was being done ("connect to 10.0.0.1:80 failed"). The OS error
+/// stays inside, so [`Error::raw_os_error`] still finds its code.
+#[derive(Debug)]
+struct OsErrorContext {
+    doing: String,
+    error: io::Error,
+}
+
+impl fmt::Display for OsErrorContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.doing, self.error)
+    }
+}
+
+impl std::error::Error for OsErrorContext {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+/// `error` with a description of what was being done, keeping its kind and OS code.
+pub(crate) fn io_context(error: io::Error, doing: impl fmt::Display) -> io::Error {
+    io::Error::new(
+        error.kind(),
+        OsErrorContext {
+            doing: doing.to_string(),
+            error,
+        },
+    )
+}
+
+/// The OS code of `error`, also when it was wrapped by [`io_context`].
+fn raw_os_error(mut error: &io::Error) -> Option<i32> {
+    loop {
+        if let Some(code) = error.raw_os_error() {
+            return Some(code);
+        }
+        error = &error.get_ref()?.downcast_ref::<OsErrorContext>()?.error;
+    }
+}
+
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()

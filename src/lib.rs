@@ -47,6 +47,7 @@ mod io_registry;
 mod net;
 mod protocol;
 mod ready_queue;
+mod registration;
 mod remote;
 mod sys;
 mod task;
@@ -61,12 +62,14 @@ pub use future::{CallbackId, LoopFuture};
 pub use handle::{Handle, TimerHandle};
 pub use net::{
     ConnectOptions, Family, Hosts, Port, Server, ServerGuard, ServerOptions, ServerSocket,
-    DEFAULT_BACKLOG,
+    ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
 };
 pub use protocol::{AnyProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
 pub use remote::{RemoteHandle, ThreadsafeHandle};
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
-pub use transport::{ExtraInfo, SocketInfo, Transport, DEFAULT_HIGH_WATER};
+pub use transport::{
+    ExtraInfo, SocketInfo, Transport, DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX,
+};
 
 /// The target this build of twinloop runs on, as named in [`Error::Unsupported`]
 /// (`"linux"`, `"macos"`, `"windows"`, ..., or `"wasm32-wasip1"`).

@@ -119,13 +119,19 @@ pub trait AnyProtocol: 'static {
 
 impl<P: Protocol> AnyProtocol for P {
     fn into_slot(this: Rc<RefCell<Self>>) -> ProtocolSlot {
-        ProtocolSlot::Stream(this)
+        ProtocolSlot {
+            kind: SlotKind::Stream(this),
+            name: std::any::type_name::<P>(),
+        }
     }
 }
 
 impl<B: BufferedProtocol> AnyProtocol for Buffered<B> {
     fn into_slot(this: Rc<RefCell<Self>>) -> ProtocolSlot {
-        ProtocolSlot::Buffered(this)
+        ProtocolSlot {
+            kind: SlotKind::Buffered(this),
+            name: std::any::type_name::<B>(),
+        }
     }
 }
 
@@ -153,55 +159,66 @@ impl<B: BufferedProtocol> BufferedProtocol for Buffered<B> {
     }
 }
 
-/// A transport's protocol, whichever kind it is.
+/// A transport's protocol, whichever kind it is, with its type's name for messages.
 #[doc(hidden)]
 #[derive(Clone)]
-pub enum ProtocolSlot {
+pub struct ProtocolSlot {
+    pub(crate) kind: SlotKind,
+    name: &'static str,
+}
+
+#[derive(Clone)]
+pub(crate) enum SlotKind {
     Stream(Rc<RefCell<dyn Protocol>>),
     Buffered(Rc<RefCell<dyn BufferedProtocol>>),
 }
 
 impl ProtocolSlot {
+    /// The protocol's type, for the exception handler's context ("<Protocol my::Echo>").
+    pub(crate) fn describe(&self) -> String {
+        format!("<Protocol {}>", self.name)
+    }
+
     /// True while some code holds the protocol borrowed (a callback is running).
     pub(crate) fn is_busy(&self) -> bool {
-        match self {
-            ProtocolSlot::Stream(p) => p.try_borrow_mut().is_err(),
-            ProtocolSlot::Buffered(p) => p.try_borrow_mut().is_err(),
+        match &self.kind {
+            SlotKind::Stream(p) => p.try_borrow_mut().is_err(),
+            SlotKind::Buffered(p) => p.try_borrow_mut().is_err(),
         }
     }
 
     pub(crate) fn connection_made(&self, transport: Transport) {
-        match self {
-            ProtocolSlot::Stream(p) => p.borrow_mut().connection_made(transport),
-            ProtocolSlot::Buffered(p) => p.borrow_mut().connection_made(transport),
+        match &self.kind {
+            SlotKind::Stream(p) => p.borrow_mut().connection_made(transport),
+            SlotKind::Buffered(p) => p.borrow_mut().connection_made(transport),
         }
     }
 
     pub(crate) fn eof_received(&self) -> bool {
-        match self {
-            ProtocolSlot::Stream(p) => p.borrow_mut().eof_received(),
-            ProtocolSlot::Buffered(p) => p.borrow_mut().eof_received(),
+        match &self.kind {
+            SlotKind::Stream(p) => p.borrow_mut().eof_received(),
+            SlotKind::Buffered(p) => p.borrow_mut().eof_received(),
         }
     }
 
     pub(crate) fn connection_lost(&self, error: Option<Error>) {
-        match self {
-            ProtocolSlot::Stream(p) => p.borrow_mut().connection_lost(error),
-            ProtocolSlot::Buffered(p) => p.borrow_mut().connection_lost(error),
+        match &self.kind {
+            SlotKind::Stream(p) => p.borrow_mut().connection_lost(error),
+            SlotKind::Buffered(p) => p.borrow_mut().connection_lost(error),
         }
     }
 
     pub(crate) fn pause_writing(&self) {
-        match self {
-            ProtocolSlot::Stream(p) => p.borrow_mut().pause_writing(),
-            ProtocolSlot::Buffered(p) => p.borrow_mut().pause_writing(),
+        match &self.kind {
+            SlotKind::Stream(p) => p.borrow_mut().pause_writing(),
+            SlotKind::Buffered(p) => p.borrow_mut().pause_writing(),
         }
     }
 
     pub(crate) fn resume_writing(&self) {
-        match self {
-            ProtocolSlot::Stream(p) => p.borrow_mut().resume_writing(),
-            ProtocolSlot::Buffered(p) => p.borrow_mut().resume_writing(),
+        match &self.kind {
+            SlotKind::Stream(p) => p.borrow_mut().resume_writing(),
+            SlotKind::Buffered(p) => p.borrow_mut().resume_writing(),
         }
     }
 }

@@ -93,6 +93,8 @@ pub(crate) struct LoopInner {
     /// One read buffer for every stream transport of the loop: reads are delivered to the
     /// protocol synchronously, so one buffer serves them all (moved out while in use).
     read_buffer: RefCell<Box<[u8]>>,
+    /// Turns run so far (lets a source tell two reports of one turn apart).
+    turns: Cell<u64>,
 }
 
 impl Drop for LoopInner {
@@ -135,6 +137,7 @@ impl EventLoop {
             tasks: RefCell::new(Slab::new()),
             io: RefCell::new(IoRegistry::new()),
             read_buffer: RefCell::new(Box::default()),
+            turns: Cell::new(0),
         });
         current::register_local(id, &inner);
         Ok(EventLoop { inner })

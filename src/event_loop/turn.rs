@@ -32,15 +32,29 @@ impl EventLoop {
         *self.inner.read_buffer.borrow_mut() = buf;
     }
 
-    /// Adds an I/O source; the returned token is what the backend reports for it.
-    pub(crate) fn register_io(&self, handler: Rc<dyn IoHandler>) -> usize {
-        self.inner.io.borrow_mut().insert(handler)
+    /// A new token for an I/O source (see `Registration`).
+    pub(crate) fn reserve_io(&self) -> usize {
+        self.inner.io.borrow_mut().reserve()
     }
 
-    /// Removes an I/O source's handler; events still queued for it are dropped.
-    pub(crate) fn unregister_io(&self, token: usize) {
+    pub(crate) fn set_io_handler(&self, token: usize, handler: Rc<dyn IoHandler>) {
+        self.inner.io.borrow_mut().set_handler(token, handler);
+    }
+
+    /// Frees a token; reports still queued for it are dropped, also once the slot is reused.
+    pub(crate) fn free_io(&self, token: usize) {
         let handler = self.inner.io.borrow_mut().remove(token);
         drop(handler);
+    }
+
+    /// Queues a readiness report of `token` for the next turn: a source that may still be
+    /// ready, on a backend that would not report it again (see `sys::EDGE_TRIGGERED`).
+    pub(crate) fn requeue_io(&self, token: usize, interest: sys::Interest) {
+        self.inner.ready.borrow_mut().push(Ready::Io(sys::Event {
+            token,
+            readable: interest.read,
+            writable: interest.write,
+        }));
     }
 
     /// The backend's reactor, for sources to set their interest.
@@ -58,9 +72,15 @@ impl EventLoop {
         self.inner.schedule_task(task);
     }
 
+    /// How many turns the loop has begun.
+    pub(crate) fn turn_number(&self) -> u64 {
+        self.inner.turns.get()
+    }
+
     /// One turn of the loop.
     pub(super) fn run_once(&self) -> Result<()> {
         let inner = &*self.inner;
+        inner.turns.set(inner.turns.get() + 1);
         self.take_inbox();
         // Every iteration: drop cancelled timers at the head (and compact if most are).
         let next = inner.timers.borrow_mut().next_deadline();

@@ -4,12 +4,12 @@ use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use crate::error::{Error, Result};
-use crate::net::readiness::ReadinessToken;
+use crate::error::{io_context, Error, Result};
+use crate::net::readiness::Watched;
 use crate::net::resolve::{Family, Port};
 use crate::protocol::AnyProtocol;
 use crate::sys::{self, Interest};
-use crate::transport::Transport;
+use crate::transport::{TcpSource, Transport};
 use crate::EventLoop;
 
 /// Keyword arguments of `create_connection` (asyncio's names; defaults as asyncio's).
@@ -35,20 +35,6 @@ pub struct ConnectOptions {
     /// error; `false` (asyncio's default) returns the single error, or, when the attempts
     /// failed differently, [`Error::Multiple`] as well (asyncio's "Multiple exceptions").
     pub all_errors: bool,
-}
-
-/// Removes an in-progress socket from the reactor before it closes (also on cancellation).
-struct Connecting<'a> {
-    ev: &'a EventLoop,
-    sock: Option<sys::TcpStream>,
-}
-
-impl Drop for Connecting<'_> {
-    fn drop(&mut self) {
-        if let Some(sock) = self.sock.as_mut() {
-            sock.deregister(&self.ev.reactor());
-        }
-    }
 }
 
 impl EventLoop {
@@ -130,7 +116,7 @@ impl EventLoop {
     /// let l = ev.clone();
     /// let fut = async move { l.connect_accepted_socket(|| Quiet, sock).await };
     /// let (transport, _) = ev.run_until_complete(fut)??;
-    /// assert_eq!(transport.peername(), peer.local_addr()?);
+    /// assert_eq!(transport.peername(), Some(peer.local_addr()?));
     /// transport.write(b"hi")?; // two bytes into an empty socket buffer: sent at once
     /// let mut buf = [0; 2];
     /// peer.read_exact(&mut buf)?;
@@ -153,7 +139,8 @@ impl EventLoop {
         factory: impl FnOnce() -> P,
     ) -> Result<(Transport, Rc<RefCell<P>>)> {
         let protocol = Rc::new(RefCell::new(factory()));
-        let transport = Transport::start(self, stream, P::into_slot(protocol.clone()), None)?;
+        let source = TcpSource::new(stream, None)?;
+        let transport = Transport::start(self, source, P::into_slot(protocol.clone()), None)?;
         // connection_made was scheduled first; this callback runs right after it.
         let made = self.create_future::<()>();
         let done = made.clone();
@@ -198,34 +185,14 @@ impl EventLoop {
         local: Option<SocketAddr>,
     ) -> Result<sys::TcpStream> {
         let with_addr = |e: std::io::Error| -> Error {
-            std::io::Error::new(e.kind(), format!("connect to {addr} failed: {e}")).into()
+            io_context(e, format_args!("connect to {addr} failed")).into()
         };
-        let mut pending = Connecting {
-            ev: self,
-            sock: Some(sys::TcpStream::connect(addr, local).map_err(with_addr)?),
-        };
-        let token = ReadinessToken::new(self);
-        loop {
-            let sock = pending
-                .sock
-                .as_mut()
-                .expect("socket present until returned");
-            if sock.finish_connect().map_err(with_addr)? {
-                break;
-            }
-            sock.set_interest(
-                &self.reactor(),
-                token.token,
-                Interest {
-                    read: false,
-                    write: true,
-                },
-            )?;
-            token.wait().await?;
+        let sock = sys::TcpStream::connect(addr, local).map_err(with_addr)?;
+        let mut pending = Watched::new(self, sock);
+        while !pending.source_mut().finish_connect().map_err(with_addr)? {
+            pending.wait(Interest::WRITE).await?;
         }
-        let mut sock = pending.sock.take().expect("socket present until returned");
-        sock.deregister(&self.reactor());
-        Ok(sock)
+        Ok(pending.into_source())
     }
 }
 

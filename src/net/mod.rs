@@ -8,5 +8,5 @@ mod server_options;
 
 pub use connect::ConnectOptions;
 pub use resolve::{Family, Port};
-pub use server::{Server, ServerGuard, ServerSocket};
+pub use server::{Server, ServerGuard, ServerSocket, ACCEPT_RETRY_DELAY};
 pub use server_options::{Hosts, ServerOptions, DEFAULT_BACKLOG};

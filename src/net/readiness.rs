@@ -1,17 +1,20 @@
-//! `Readiness`: lets async code wait until the backend reports a token (a connect in
+//! `Watched`: a source that async code waits on until the backend reports it (a connect in
 //! progress, a name lookup).
 
 use std::cell::RefCell;
+use std::io;
 use std::rc::Rc;
 
 use crate::error::Result;
 use crate::future::LoopFuture;
 use crate::io_registry::IoHandler;
+use crate::registration::Registration;
+use crate::sys::{self, Interest};
 use crate::EventLoop;
 
 /// An I/O handler that completes the future currently waiting on it.
 #[derive(Default)]
-pub(crate) struct Readiness {
+struct Readiness {
     waiting: RefCell<Option<LoopFuture<()>>>,
 }
 
@@ -23,35 +26,69 @@ impl IoHandler for Readiness {
     }
 }
 
-/// A registered [`Readiness`] that leaves the loop's registry when dropped (also when the
-/// task awaiting it is cancelled).
-pub(crate) struct ReadinessToken {
+/// A registered source with a [`Readiness`] handler. Dropping it (also when the task
+/// awaiting it is cancelled) leaves the reactor and frees the token.
+pub(crate) struct Watched<S: sys::Source> {
     ev: EventLoop,
-    handler: Rc<Readiness>,
-    pub(crate) token: usize,
+    registration: Registration<S>,
+    readiness: Rc<Readiness>,
 }
 
-impl ReadinessToken {
-    pub(crate) fn new(ev: &EventLoop) -> Self {
-        let handler = Rc::new(Readiness::default());
-        let token = ev.register_io(handler.clone());
-        ReadinessToken {
+impl<S: sys::Source> Watched<S> {
+    pub(crate) fn new(ev: &EventLoop, source: S) -> Self {
+        Self::from_registration(ev, Registration::new(ev, source))
+    }
+
+    /// As `new`, for a source that needs its token to start (a helper thread reports by it).
+    pub(crate) fn try_new(
+        ev: &EventLoop,
+        make: impl FnOnce(usize) -> io::Result<S>,
+    ) -> io::Result<Self> {
+        Ok(Self::from_registration(
+            ev,
+            Registration::try_new(ev, make)?,
+        ))
+    }
+
+    fn from_registration(ev: &EventLoop, registration: Registration<S>) -> Self {
+        let readiness = Rc::new(Readiness::default());
+        registration.set_handler(readiness.clone());
+        Watched {
             ev: ev.clone(),
-            handler,
-            token,
+            registration,
+            readiness,
         }
     }
 
-    /// Waits for the next report of this token.
-    pub(crate) async fn wait(&self) -> Result<()> {
+    /// Waits for the next report of this source in the directions of `interest`.
+    pub(crate) async fn wait(&mut self, interest: Interest) -> Result<()> {
+        self.registration.set_interest(interest)?;
         let fut = self.ev.create_future();
-        *self.handler.waiting.borrow_mut() = Some(fut.clone());
+        *self.readiness.waiting.borrow_mut() = Some(fut.clone());
         fut.await
+    }
+
+    pub(crate) fn token(&self) -> usize {
+        self.registration.token()
+    }
+
+    pub(crate) fn source_mut(&mut self) -> &mut S {
+        self.registration.source_mut()
+    }
+
+    pub(crate) fn into_source(self) -> S {
+        self.registration.into_source()
     }
 }
 
-impl Drop for ReadinessToken {
-    fn drop(&mut self) {
-        self.ev.unregister_io(self.token);
+/// A source the reactor never reports: work done on another thread that reports its token
+/// through the loop's inbox (`EventLoop::io_notifier`).
+pub(crate) struct Notified;
+
+impl sys::Source for Notified {
+    fn set_interest(&mut self, _: &sys::Reactor, _: usize, _: Interest) -> io::Result<()> {
+        Ok(())
     }
+
+    fn deregister(&mut self, _: &sys::Reactor) {}
 }

@@ -3,8 +3,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use crate::error::{Error, Result};
-use crate::net::readiness::ReadinessToken;
+use crate::error::{io_context, Error, Result};
+use crate::net::readiness::{Notified, Watched};
 use crate::sys::{self, Interest};
 use crate::EventLoop;
 
@@ -158,33 +158,18 @@ impl EventLoop {
     }
 
     async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
-        let token = ReadinessToken::new(self);
-        let mut lookup = sys::Lookup::start(host, port, self.io_notifier(token.token))?;
-        struct Registered<'a>(&'a EventLoop, &'a mut sys::Lookup);
-        impl Drop for Registered<'_> {
-            fn drop(&mut self) {
-                self.1.deregister(&self.0.reactor());
-            }
-        }
-        lookup.set_interest(
-            &self.reactor(),
-            token.token,
-            Interest {
-                read: true,
-                write: false,
-            },
-        )?;
-        let registered = Registered(self, &mut lookup);
+        // The token is reserved before the lookup starts: natively its helper thread
+        // reports completion by token.
+        let mut lookup = Watched::try_new(self, |token| {
+            sys::Lookup::start(host, port, self.io_notifier(token))
+        })?;
         loop {
-            if let Some(answer) = registered.1.take() {
+            if let Some(answer) = lookup.source_mut().take() {
                 return answer.map_err(|e| {
-                    Error::from(std::io::Error::new(
-                        e.kind(),
-                        format!("failed to resolve {host:?}: {e}"),
-                    ))
+                    Error::from(io_context(e, format_args!("failed to resolve {host:?}")))
                 });
             }
-            token.wait().await?;
+            lookup.wait(Interest::READ).await?;
         }
     }
 
@@ -209,8 +194,8 @@ impl EventLoop {
         }
         let slot = Arc::new(Mutex::new(None));
         let answer = slot.clone();
-        let token = ReadinessToken::new(self);
-        let notify = self.io_notifier(token.token);
+        let mut token = Watched::new(self, Notified);
+        let notify = self.io_notifier(token.token());
         std::thread::Builder::new()
             .name("twinloop-getnameinfo".into())
             .spawn(move || {
@@ -222,7 +207,7 @@ impl EventLoop {
             if let Some(answer) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 return Ok(answer?);
             }
-            token.wait().await?;
+            token.wait(Interest::READ).await?;
         }
     }
 }

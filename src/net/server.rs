@@ -15,9 +15,14 @@ use crate::net::connect::unsupported_or;
 use crate::net::resolve::{Family, Port};
 use crate::net::server_options::{Hosts, ServerOptions};
 use crate::protocol::{AnyProtocol, ProtocolSlot};
+use crate::registration::Registration;
 use crate::sys::{self, Interest, ListenOptions};
-use crate::transport::Transport;
+use crate::transport::{TcpSource, Transport};
 use crate::EventLoop;
+
+/// How long a server waits before accepting again after running out of file descriptors
+/// or memory (asyncio's `ACCEPT_RETRY_DELAY`).
+pub const ACCEPT_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A listening socket of a [`Server`] (a copy: closing the server does not change it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,8 +38,7 @@ impl ServerSocket {
 }
 
 struct Listener {
-    sock: sys::TcpListener,
-    token: usize,
+    registration: Registration<sys::TcpListener>,
     local: SocketAddr,
 }
 
@@ -47,8 +51,10 @@ pub(crate) struct ServerInner {
     backlog: u32,
     serving: Cell<bool>,
     closed: Cell<bool>,
+    /// Accept ran out of a system resource and that was reported; cleared on success.
+    exhausted: Cell<bool>,
     active: Cell<usize>,
-    clients: RefCell<Vec<Weak<crate::transport::TransportInner>>>,
+    clients: RefCell<Vec<Weak<crate::transport::StreamTransport>>>,
     waiters: RefCell<Vec<LoopFuture<()>>>,
     serving_forever: RefCell<Option<LoopFuture<()>>>,
 }
@@ -207,6 +213,7 @@ impl EventLoop {
             backlog: backlog.max(1),
             serving: Cell::new(false),
             closed: Cell::new(false),
+            exhausted: Cell::new(false),
             active: Cell::new(0),
             clients: RefCell::new(Vec::new()),
             waiters: RefCell::new(Vec::new()),
@@ -216,11 +223,15 @@ impl EventLoop {
             let mut listeners = inner.listeners.borrow_mut();
             for (index, sock) in bound.into_iter().enumerate() {
                 let local = sock.local_addr()?;
-                let token = self.register_io(Rc::new(AcceptHandler {
+                let registration = Registration::new(self, sock);
+                registration.set_handler(Rc::new(AcceptHandler {
                     server: inner.clone(),
                     index,
                 }));
-                listeners.push(Listener { sock, token, local });
+                listeners.push(Listener {
+                    registration,
+                    local,
+                });
             }
         }
         let server = Server { inner };
@@ -308,17 +319,8 @@ impl Server {
         if self.inner.serving.replace(true) {
             return Ok(());
         }
-        let ev = self.inner.ev()?;
-        let reactor = ev.reactor();
         for l in self.inner.listeners.borrow_mut().iter_mut() {
-            l.sock.set_interest(
-                &reactor,
-                l.token,
-                Interest {
-                    read: true,
-                    write: false,
-                },
-            )?;
+            l.registration.set_interest(Interest::READ)?;
         }
         Ok(())
     }
@@ -370,13 +372,9 @@ impl Server {
             return;
         }
         self.inner.serving.set(false);
+        // Dropping the registrations takes the sockets out of the reactor.
         let listeners = std::mem::take(&mut *self.inner.listeners.borrow_mut());
-        for mut l in listeners {
-            if let Ok(ev) = self.inner.ev() {
-                l.sock.deregister(&ev.reactor());
-                ev.unregister_io(l.token);
-            }
-        }
+        drop(listeners);
         let forever = self.inner.serving_forever.borrow_mut().take();
         if let Some(forever) = forever {
             forever.cancel();
@@ -451,35 +449,93 @@ impl Server {
         ServerGuard(self.clone())
     }
 
+    /// Accepts up to `backlog` connections per readiness report; if the queue may hold
+    /// more, comes back in a later turn (as the read path does), so a burst of connections
+    /// is all served without starving the rest of the loop.
     fn accept_ready(&self, ev: &EventLoop, index: usize) {
         for _ in 0..self.inner.backlog {
             if !self.inner.serving.get() {
                 return;
             }
             let accepted = match self.inner.listeners.borrow_mut().get_mut(index) {
-                Some(l) => l.sock.accept(),
+                Some(l) => l.registration.source_mut().accept(),
                 None => return,
             };
             match accepted {
-                Ok((stream, _peer)) => self.attach(ev, stream),
+                Ok((stream, peer)) => {
+                    self.inner.exhausted.set(false);
+                    self.attach(ev, stream, peer);
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                // The peer gave up while queued (asyncio ignores ConnectionAbortedError).
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => {}
+                Err(e) if sys::is_out_of_resources(&e) => {
+                    self.pause_accepting(ev, index, e);
+                    return;
+                }
                 Err(e) => {
-                    let mut context =
-                        ExceptionContext::new("Error on accepting connection").with_error(e.into());
-                    context.socket = self
-                        .inner
-                        .listeners
-                        .borrow()
-                        .get(index)
-                        .map(|l| l.local.to_string());
-                    ev.call_exception_handler(&context);
+                    self.report_accept_error(ev, index, "Error on accepting connection", e);
                     return;
                 }
             }
         }
+        if let Some(l) = self.inner.listeners.borrow().get(index) {
+            if sys::EDGE_TRIGGERED {
+                ev.requeue_io(l.registration.token(), Interest::READ);
+            }
+        }
     }
 
-    fn attach(&self, ev: &EventLoop, stream: sys::TcpStream) {
+    fn report_accept_error(&self, ev: &EventLoop, index: usize, message: &str, e: std::io::Error) {
+        let mut context = ExceptionContext::new(message).with_error(e.into());
+        context.socket = self
+            .inner
+            .listeners
+            .borrow()
+            .get(index)
+            .map(|l| l.local.to_string());
+        ev.call_exception_handler(&context);
+    }
+
+    /// asyncio's answer to EMFILE, ENFILE, ENOBUFS and ENOMEM from accept: stop accepting
+    /// on this socket, say so (once until an accept succeeds again), and try again after
+    /// [`ACCEPT_RETRY_DELAY`]. The pending connections stay queued meanwhile.
+    fn pause_accepting(&self, ev: &EventLoop, index: usize, e: std::io::Error) {
+        if !self.inner.exhausted.replace(true) {
+            let message = format!(
+                "socket.accept() out of system resource; retrying in {} s",
+                ACCEPT_RETRY_DELAY.as_secs_f64()
+            );
+            self.report_accept_error(ev, index, &message, e);
+        }
+        if let Some(l) = self.inner.listeners.borrow_mut().get_mut(index) {
+            if let Err(e) = l.registration.set_interest(Interest::default()) {
+                log::debug!("pausing accept on {}: {e}", l.local);
+            }
+        }
+        let server = Rc::downgrade(&self.inner);
+        let retry = ev.call_later(ACCEPT_RETRY_DELAY, move |ev| {
+            let Some(inner) = server.upgrade() else {
+                return;
+            };
+            if !inner.serving.get() {
+                return;
+            }
+            let mut listeners = inner.listeners.borrow_mut();
+            if let Some(l) = listeners.get_mut(index) {
+                match l.registration.set_interest(Interest::READ) {
+                    // Connections queued meanwhile raise no new readiness edge.
+                    Ok(()) => ev.requeue_io(l.registration.token(), Interest::READ),
+                    Err(e) => log::debug!("resuming accept on {}: {e}", l.local),
+                }
+            }
+        });
+        if let Err(e) = retry {
+            log::debug!("cannot schedule the accept retry: {e}");
+        }
+    }
+
+    fn attach(&self, ev: &EventLoop, stream: sys::TcpStream, peer: SocketAddr) {
         let protocol = (self.inner.factory)();
         let weak = Rc::downgrade(&self.inner);
         let on_lost: Box<dyn FnOnce()> = Box::new(move || {
@@ -489,7 +545,10 @@ impl Server {
                 server.wake_waiters_if_idle();
             }
         });
-        match Transport::start(ev, stream, protocol, Some(on_lost)) {
+        let started = TcpSource::new(stream, Some(peer))
+            .map_err(Error::from)
+            .and_then(|source| Transport::start(ev, source, protocol, Some(on_lost)));
+        match started {
             Ok(transport) => {
                 self.inner.active.set(self.inner.active.get() + 1);
                 self.inner

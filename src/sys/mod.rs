@@ -29,19 +29,28 @@
 //!   done; in the guest it is `wasi:sockets/ip-name-lookup`, reported through the poller.
 //!   `take()` returns the answer once there is one. `name_info(addr, numeric)` is the
 //!   blocking reverse lookup (numeric only in the guest).
-//! - Every source has `set_interest(&reactor, token, Interest)` and `deregister(&reactor)`.
-//!   After `set_interest` the reactor reports `token` when the source may be ready in a
-//!   direction of interest. Reports may be spurious, and natively a direction is reported
-//!   again only after an operation in it returned `WouldBlock` (edge-triggered), while the
-//!   guest reports it for as long as it stays ready (level-triggered). So the core always
-//!   drains until `WouldBlock` and drops the interests it does not need (an idle writer
-//!   would otherwise spin the guest). `deregister` must be called before a source is
-//!   dropped: in the guest, pollables are children of their streams.
-//! - **`TARGET`** (a name for error messages, e.g. `"wasm32-wasip1"`) and **`HAS_THREADS`**.
+//! - **`Source`**: the one trait for "a thing the reactor can watch" (mio's
+//!   `event::Source`), implemented once per backend for every socket type:
+//!   `set_interest(&reactor, token, Interest)` and `deregister(&reactor)`. After
+//!   `set_interest` the reactor reports `token` when the source may be ready in a direction
+//!   of interest. Reports may be spurious, and natively a direction is reported again only
+//!   after an operation in it returned `WouldBlock` (edge-triggered), while the guest
+//!   reports it for as long as it stays ready (level-triggered). So the core keeps track of
+//!   whether a source may still be ready, and drops the interests it does not need (an
+//!   idle writer would otherwise spin the guest). `deregister` must be called before a
+//!   source is dropped: in the guest, pollables are children of their streams. The core
+//!   never calls these two directly: its `Registration` owns a source, its token and its
+//!   interest, and deregisters and frees the token when dropped.
+//! - **`TARGET`** (a name for error messages, e.g. `"wasm32-wasip1"`), **`HAS_THREADS`**,
+//!   and **`EDGE_TRIGGERED`** (natively true: a source that may still be ready after a
+//!   bounded amount of work is queued again by the core, since the backend will not
+//!   report it again; in the guest false: the reactor reports it again by itself).
 //!
 //! Backends: `native/` (mio over epoll, kqueue or IOCP; sockets through socket2/libc) and
 //! `wasi/` (WASI 0.2 through the `wasi` crate: `wasi:io/poll`, `wasi:clocks`,
 //! `wasi:sockets`). One is chosen at compile time with `cfg-if`.
+
+use std::io;
 
 cfg_if::cfg_if! {
     if #[cfg(target_os = "wasi")] {
@@ -53,11 +62,36 @@ cfg_if::cfg_if! {
     }
 }
 
+/// A thing the reactor can watch (mio's `event::Source`): see the platform contract above.
+pub(crate) trait Source {
+    /// Report `token` for the directions of `interest` from now on; an empty interest
+    /// leaves the reactor.
+    fn set_interest(
+        &mut self,
+        reactor: &Reactor,
+        token: usize,
+        interest: Interest,
+    ) -> io::Result<()>;
+    /// Leave the reactor; call before dropping the source.
+    fn deregister(&mut self, reactor: &Reactor);
+}
+
 /// Which directions a source wants reported.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Interest {
     pub(crate) read: bool,
     pub(crate) write: bool,
+}
+
+impl Interest {
+    pub(crate) const READ: Interest = Interest {
+        read: true,
+        write: false,
+    };
+    pub(crate) const WRITE: Interest = Interest {
+        read: false,
+        write: true,
+    };
 }
 
 /// How a listening socket is set up.

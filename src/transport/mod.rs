@@ -1,30 +1,31 @@
-//! `Transport`: asyncio's TCP transport (`_SelectorSocketTransport`), one for both targets.
+//! Transports, layered as in asyncio and uvloop:
 //!
-//! Writes go straight to the socket when it takes them; the rest waits in a buffer and is
-//! sent, in order, when the socket is writable. Reads are delivered to the protocol as they
-//! arrive. Flow control calls the protocol's `pause_writing`/`resume_writing` at the
-//! buffer's high and low marks.
+//! - `base`: what every transport kind shares (protocol, closing / lost state,
+//!   `connection_lost` exactly once, write-buffer limits and flow control, fatal errors);
+//! - `stream`: the stream layer over any `ByteStream` (`source`): reads, the write
+//!   buffer, half-close, pause/resume reading;
+//! - per kind (`tcp`): a `ByteStream` that sets its options and names its extra info.
+//!
+//! [`Transport`] is the public handle of a stream transport, the same type whatever the
+//! byte source, so a protocol written for TCP runs unchanged over any other stream.
 
-use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-mod inner;
+mod base;
+mod source;
+mod stream;
+mod tcp;
 
-use inner::State;
-pub(crate) use inner::TransportInner;
+pub use base::{DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX};
+pub(crate) use stream::StreamTransport;
+pub(crate) use tcp::TcpSource;
 
+#[allow(unused_imports)] // doc links
 use crate::error::{Error, Result};
 use crate::protocol::ProtocolSlot;
-use crate::sys::{self, Interest};
 use crate::EventLoop;
-
-/// asyncio's default high-water mark for a transport's write buffer.
-pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
-/// How much one read asks for.
-const READ_CHUNK: usize = 256 * 1024;
 
 /// A stream transport (TCP): asyncio's `asyncio.Transport`. It is a handle: clones refer to
 /// the same connection, so a protocol can keep one and write back from its callbacks.
@@ -57,7 +58,7 @@ const READ_CHUNK: usize = 256 * 1024;
 ///     let (transport, _protocol) = ev
 ///         .create_connection(|| Hello(Vec::new(), done.clone()), "127.0.0.1", addr.port(), ConnectOptions::default())
 ///         .await?;
-///     println!("connected to {}", transport.peername());
+///     println!("connected to {:?}", transport.peername());
 ///     done.await
 /// })??;
 /// assert_eq!(reply, b"hello\n");
@@ -65,7 +66,7 @@ const READ_CHUNK: usize = 256 * 1024;
 /// ```
 #[derive(Clone)]
 pub struct Transport {
-    pub(crate) inner: Rc<TransportInner>,
+    pub(crate) inner: Rc<StreamTransport>,
 }
 
 /// What [`Transport::get_extra_info`] returns.
@@ -111,52 +112,21 @@ pub struct SocketInfo {
 }
 
 impl Transport {
-    /// Wraps a connected socket: schedules `connection_made`, then starts reading.
+    /// Wraps a connected TCP stream: schedules `connection_made`, then starts reading.
     pub(crate) fn start(
         ev: &EventLoop,
-        mut sock: sys::TcpStream,
+        stream: TcpSource,
         protocol: ProtocolSlot,
         on_lost: Option<Box<dyn FnOnce()>>,
     ) -> Result<Transport> {
-        // TCP_NODELAY on every TCP connection, as asyncio does; where the target cannot set
-        // it, that is no reason to refuse the connection.
-        let _ = sock.set_nodelay(true);
-        let local = sock.local_addr()?;
-        let peer = sock.peer_addr()?;
-        let (low, high) = limits(None, None)?;
-        let inner = Rc::new(TransportInner {
-            ev: ev.downgrade(),
-            token: Cell::new(usize::MAX),
-            sock: RefCell::new(Some(sock)),
-            protocol: RefCell::new(Some(protocol)),
-            state: RefCell::new(State {
-                write_buf: VecDeque::new(),
-                high,
-                low,
-                protocol_paused: false,
-                reading_paused: false,
-                started: false,
-                eof_received: false,
-                closing: false,
-                eof_requested: false,
-                eof_sent: false,
-                lost: false,
-                interest: Interest::default(),
-            }),
-            local,
-            peer,
-            on_lost: RefCell::new(on_lost),
-        });
-        inner.token.set(ev.register_io(inner.clone()));
+        let inner = StreamTransport::start(ev, Box::new(stream), protocol, on_lost)?;
         let transport = Transport { inner };
         let made = transport.clone();
-        ev.call_soon(move |ev| {
-            let protocol = made.inner.protocol.borrow().clone();
-            if let Some(protocol) = protocol {
+        ev.call_soon(move |_| {
+            if let Some(protocol) = made.inner.base.protocol() {
                 protocol.connection_made(made.clone());
             }
-            made.inner.state.borrow_mut().started = true;
-            made.inner.update_interest(ev);
+            made.inner.started();
         })?;
         Ok(transport)
     }
@@ -270,9 +240,10 @@ impl Transport {
         self.inner.write_eof()
     }
 
-    /// asyncio's `can_write_eof`: always true for TCP.
+    /// asyncio's `can_write_eof`: whether [`Transport::write_eof`] is possible on this
+    /// kind of connection (true for TCP).
     pub fn can_write_eof(&self) -> bool {
-        true
+        self.inner.can_write_eof()
     }
 
     /// asyncio's `close`: stop reading, send what is buffered, then close and call
@@ -328,12 +299,12 @@ impl Transport {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn abort(&self) {
-        self.inner.force_close(None);
+        self.inner.abort();
     }
 
     /// asyncio's `is_closing`: true once `close`, `abort` or a fatal error happened.
     pub fn is_closing(&self) -> bool {
-        self.inner.state.borrow().closing
+        self.inner.base.is_closing()
     }
 
     /// asyncio's `get_extra_info`: `"peername"`, `"sockname"` or `"socket"`; `None` for
@@ -347,9 +318,10 @@ impl Transport {
     /// # let port = server.sockets()[0].local_addr().port();
     /// use twinloop::ExtraInfo;
     /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
-    /// assert_eq!(t.get_extra_info("peername"), Some(ExtraInfo::Addr(t.peername())));
-    /// assert_eq!(t.get_extra_info("sockname"), Some(ExtraInfo::Addr(t.sockname())));
-    /// assert_eq!(t.peername().port(), port);
+    /// let peer = t.peername().expect("TCP has a peer address");
+    /// assert_eq!(t.get_extra_info("peername"), Some(ExtraInfo::Addr(peer)));
+    /// assert_eq!(t.get_extra_info("sockname"), t.sockname().map(ExtraInfo::Addr));
+    /// assert_eq!(peer.port(), port);
     /// assert!(matches!(t.get_extra_info("socket"), Some(ExtraInfo::Socket(_))));
     /// assert_eq!(t.get_extra_info("sslcontext"), None);
     /// assert!(t.get_loop()?.ptr_eq(&ev));
@@ -357,25 +329,23 @@ impl Transport {
     /// # Ok::<(), twinloop::Error>(())
     /// ```
     pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
-        match name {
-            "peername" => Some(ExtraInfo::Addr(self.inner.peer)),
-            "sockname" => Some(ExtraInfo::Addr(self.inner.local)),
-            "socket" if self.inner.sock.borrow().is_some() => Some(ExtraInfo::Socket(SocketInfo {
-                local: self.inner.local,
-                peer: self.inner.peer,
-            })),
+        self.inner.extra_info(name)
+    }
+
+    /// The peer's address (`get_extra_info("peername")`), for connections that have one.
+    pub fn peername(&self) -> Option<SocketAddr> {
+        match self.get_extra_info("peername") {
+            Some(ExtraInfo::Addr(addr)) => Some(addr),
             _ => None,
         }
     }
 
-    /// The peer's address (`get_extra_info("peername")`).
-    pub fn peername(&self) -> SocketAddr {
-        self.inner.peer
-    }
-
-    /// The local address (`get_extra_info("sockname")`).
-    pub fn sockname(&self) -> SocketAddr {
-        self.inner.local
+    /// The local address (`get_extra_info("sockname")`), for connections that have one.
+    pub fn sockname(&self) -> Option<SocketAddr> {
+        match self.get_extra_info("sockname") {
+            Some(ExtraInfo::Addr(addr)) => Some(addr),
+            _ => None,
+        }
     }
 
     /// asyncio's `set_write_buffer_limits(high, low)`: defaults 64 KiB and a quarter of
@@ -400,26 +370,56 @@ impl Transport {
     /// # Ok::<(), twinloop::Error>(())
     /// ```
     pub fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<()> {
-        let (low, high) = limits(high, low)?;
-        {
-            let mut st = self.inner.state.borrow_mut();
-            st.low = low;
-            st.high = high;
-        }
-        self.inner.maybe_pause_protocol();
-        self.inner.maybe_resume_protocol();
+        self.inner.base.set_limits(high, low)?;
+        let buffered = self.inner.write_buffer_size();
+        self.inner.base.maybe_pause_protocol(buffered);
+        self.inner.base.maybe_resume_protocol(buffered);
         Ok(())
     }
 
     /// asyncio's `get_write_buffer_limits`: `(low, high)`.
     pub fn get_write_buffer_limits(&self) -> (usize, usize) {
-        let st = self.inner.state.borrow();
-        (st.low, st.high)
+        self.inner.base.limits()
     }
 
     /// asyncio's `get_write_buffer_size`: bytes accepted by `write` but not yet sent.
     pub fn get_write_buffer_size(&self) -> usize {
-        self.inner.state.borrow().write_buf.len()
+        self.inner.write_buffer_size()
+    }
+
+    /// The hard limit of the write buffer (no asyncio equivalent; default
+    /// [`DEFAULT_WRITE_BUFFER_MAX`], 64 MiB). A [`Transport::write`] that would buffer
+    /// more fails with [`Error::WriteBufferFull`](crate::Error::WriteBufferFull), and the
+    /// transport closes with that error (its `connection_lost` gets it): a protocol that
+    /// ignores `pause_writing` while its peer does not read loses its connection, not the
+    /// process. The loop and every other connection go on.
+    ///
+    /// ```
+    /// # use twinloop::{ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
+    /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
+    /// # let port = server.sockets()[0].local_addr().port();
+    /// use twinloop::{Error, DEFAULT_WRITE_BUFFER_MAX};
+    /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
+    /// assert_eq!(t.get_write_buffer_max(), DEFAULT_WRITE_BUFFER_MAX);
+    /// t.set_write_buffer_max(1 << 20);
+    /// // The peer never reads: past what the socket buffers take, 1 MiB more is refused.
+    /// let chunk = vec![0u8; 1 << 20];
+    /// let refused = loop {
+    ///     if let Err(e) = t.write(&chunk) { break e; }
+    /// };
+    /// assert!(matches!(refused, Error::WriteBufferFull { .. }));
+    /// assert!(t.is_closing());
+    /// # Ok::<(), twinloop::Error>(()) })??;
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    pub fn set_write_buffer_max(&self, max: usize) {
+        self.inner.base.set_max(max);
+    }
+
+    /// The hard limit of the write buffer (see [`Transport::set_write_buffer_max`]).
+    pub fn get_write_buffer_max(&self) -> usize {
+        self.inner.base.max()
     }
 
     /// asyncio's `pause_reading`: no more `data_received` until `resume_reading`. Does
@@ -441,66 +441,31 @@ impl Transport {
     /// # Ok::<(), twinloop::Error>(())
     /// ```
     pub fn pause_reading(&self) {
-        let changed = {
-            let mut st = self.inner.state.borrow_mut();
-            !st.closing && !std::mem::replace(&mut st.reading_paused, true)
-        };
-        if changed {
-            self.inner.with_loop(|ev| self.inner.update_interest(ev));
-        }
+        self.inner.set_reading_paused(true);
     }
 
     /// asyncio's `resume_reading`.
     pub fn resume_reading(&self) {
-        let changed = {
-            let mut st = self.inner.state.borrow_mut();
-            !st.closing && std::mem::replace(&mut st.reading_paused, false)
-        };
-        if changed {
-            self.inner.with_loop(|ev| self.inner.update_interest(ev));
-        }
+        self.inner.set_reading_paused(false);
     }
 
     /// asyncio's `is_reading`.
     pub fn is_reading(&self) -> bool {
-        let st = self.inner.state.borrow();
-        !st.reading_paused && !st.closing
+        self.inner.is_reading()
     }
 
     /// The loop this transport runs on.
     pub fn get_loop(&self) -> Result<EventLoop> {
-        self.inner
-            .ev
-            .upgrade()
-            .map(EventLoop::from_inner)
-            .ok_or(Error::LoopClosed)
+        self.inner.base.get_loop()
     }
 }
 
 impl fmt::Debug for Transport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let st = self.inner.state.borrow();
         f.debug_struct("Transport")
-            .field("local", &self.inner.local)
-            .field("peer", &self.inner.peer)
-            .field("closing", &st.closing)
-            .field("write_buffer", &st.write_buf.len())
+            .field("name", &self.inner.base.name)
+            .field("closing", &self.inner.base.is_closing())
+            .field("write_buffer", &self.inner.write_buffer_size())
             .finish()
     }
-}
-
-/// asyncio's `_set_write_buffer_limits` rules.
-fn limits(high: Option<usize>, low: Option<usize>) -> Result<(usize, usize)> {
-    let high = match (high, low) {
-        (Some(h), _) => h,
-        (None, Some(l)) => l.saturating_mul(4),
-        (None, None) => DEFAULT_HIGH_WATER,
-    };
-    let low = low.unwrap_or(high / 4);
-    if high < low {
-        return Err(Error::invalid_argument(format!(
-            "high ({high}) must be >= low ({low})"
-        )));
-    }
-    Ok((low, high))
 }

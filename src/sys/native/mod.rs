@@ -7,10 +7,13 @@ use std::time::Duration;
 use super::Event;
 
 mod net;
+mod source;
 pub(crate) use net::{name_info, Lookup, TcpListener, TcpStream};
 
 /// Name of this target in `Error::Unsupported`.
 pub(crate) const TARGET: &str = std::env::consts::OS;
+/// epoll and kqueue (as mio sets them up) report a direction once per edge.
+pub(crate) const EDGE_TRIGGERED: bool = true;
 /// Native targets have threads: `call_soon_threadsafe` can come from elsewhere.
 pub(crate) const HAS_THREADS: bool = true;
 
@@ -77,4 +80,15 @@ impl Reactor {
         }
         Ok(())
     }
+}
+
+/// Whether an `accept` failed for want of file descriptors or memory (EMFILE, ENFILE,
+/// ENOBUFS, ENOMEM): the server pauses accepting and tries again later.
+pub(crate) fn is_out_of_resources(e: &io::Error) -> bool {
+    #[cfg(unix)]
+    const CODES: [i32; 4] = [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM];
+    // WSAEMFILE, WSAENOBUFS.
+    #[cfg(windows)]
+    const CODES: [i32; 2] = [10024, 10055];
+    e.kind() == io::ErrorKind::OutOfMemory || e.raw_os_error().is_some_and(|c| CODES.contains(&c))
 }

@@ -5,62 +5,17 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use mio::{Interest as MioInterest, Token};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use super::source::{MioRegistration, MioSource};
 use super::Reactor;
-use crate::sys::{Interest, ListenOptions};
-
-/// Registration bookkeeping shared by streams and listeners: mio cannot register "no
-/// interest", so an empty interest deregisters.
-#[derive(Default)]
-struct Registration {
-    registered: bool,
-}
-
-impl Registration {
-    fn set<S: mio::event::Source>(
-        &mut self,
-        source: &mut S,
-        reactor: &Reactor,
-        token: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
-        let mio_interest = match (interest.read, interest.write) {
-            (true, true) => Some(MioInterest::READABLE | MioInterest::WRITABLE),
-            (true, false) => Some(MioInterest::READABLE),
-            (false, true) => Some(MioInterest::WRITABLE),
-            (false, false) => None,
-        };
-        let registry = reactor.registry();
-        match (mio_interest, self.registered) {
-            (Some(i), false) => {
-                registry.register(source, Token(token), i)?;
-                self.registered = true;
-            }
-            (Some(i), true) => registry.reregister(source, Token(token), i)?,
-            (None, true) => {
-                registry.deregister(source)?;
-                self.registered = false;
-            }
-            (None, false) => {}
-        }
-        Ok(())
-    }
-
-    fn clear<S: mio::event::Source>(&mut self, source: &mut S, reactor: &Reactor) {
-        if self.registered {
-            // The socket is about to close, which removes it from the poller anyway.
-            let _ = reactor.registry().deregister(source);
-            self.registered = false;
-        }
-    }
-}
+use crate::error::io_context;
+use crate::sys::{Interest, ListenOptions, Source};
 
 /// A non-blocking TCP stream (connected, or connecting).
 pub(crate) struct TcpStream {
     inner: mio::net::TcpStream,
-    registration: Registration,
+    registration: MioRegistration,
 }
 
 impl TcpStream {
@@ -93,7 +48,7 @@ impl TcpStream {
     fn from_mio(inner: mio::net::TcpStream) -> TcpStream {
         TcpStream {
             inner,
-            registration: Registration::default(),
+            registration: MioRegistration::default(),
         }
     }
 
@@ -156,28 +111,18 @@ impl TcpStream {
     pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner.peer_addr()
     }
+}
 
-    /// Sets which directions the reactor reports for `token`.
-    pub(crate) fn set_interest(
-        &mut self,
-        reactor: &Reactor,
-        token: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.registration
-            .set(&mut self.inner, reactor, token, interest)
-    }
-
-    /// Leaves the reactor; call before dropping the socket.
-    pub(crate) fn deregister(&mut self, reactor: &Reactor) {
-        self.registration.clear(&mut self.inner, reactor);
+impl MioSource for TcpStream {
+    fn mio_parts(&mut self) -> (&mut dyn mio::event::Source, &mut MioRegistration) {
+        (&mut self.inner, &mut self.registration)
     }
 }
 
 /// A non-blocking listening TCP socket.
 pub(crate) struct TcpListener {
     inner: mio::net::TcpListener,
-    registration: Registration,
+    registration: MioRegistration,
 }
 
 impl TcpListener {
@@ -195,9 +140,9 @@ impl TcpListener {
             socket.set_only_v6(true)?;
         }
         socket.bind(&SockAddr::from(addr)).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("error while attempting to bind on address {addr}: {e}"),
+            io_context(
+                e,
+                format_args!("error while attempting to bind on address {addr}"),
             )
         })?;
         socket.listen(i32::try_from(options.backlog).unwrap_or(i32::MAX))?;
@@ -217,7 +162,7 @@ impl TcpListener {
     fn from_mio(inner: mio::net::TcpListener) -> TcpListener {
         TcpListener {
             inner,
-            registration: Registration::default(),
+            registration: MioRegistration::default(),
         }
     }
 
@@ -235,19 +180,11 @@ impl TcpListener {
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
+}
 
-    pub(crate) fn set_interest(
-        &mut self,
-        reactor: &Reactor,
-        token: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.registration
-            .set(&mut self.inner, reactor, token, interest)
-    }
-
-    pub(crate) fn deregister(&mut self, reactor: &Reactor) {
-        self.registration.clear(&mut self.inner, reactor);
+impl MioSource for TcpListener {
+    fn mio_parts(&mut self) -> (&mut dyn mio::event::Source, &mut MioRegistration) {
+        (&mut self.inner, &mut self.registration)
     }
 }
 
@@ -292,22 +229,19 @@ impl Lookup {
         Ok(Lookup { result })
     }
 
-    /// Natively completion comes through `notify`, not the poller.
-    pub(crate) fn set_interest(
-        &mut self,
-        _reactor: &Reactor,
-        _token: usize,
-        _interest: Interest,
-    ) -> io::Result<()> {
-        Ok(())
-    }
-
-    pub(crate) fn deregister(&mut self, _reactor: &Reactor) {}
-
     /// The answer, once there is one.
     pub(crate) fn take(&mut self) -> Option<LookupResult> {
         self.result.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+}
+
+/// Natively a lookup's completion comes through `notify`, not the poller.
+impl Source for Lookup {
+    fn set_interest(&mut self, _: &Reactor, _: usize, _: Interest) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn deregister(&mut self, _: &Reactor) {}
 }
 
 /// Reverse lookup (`getnameinfo`), blocking; the loop runs it on a helper thread.

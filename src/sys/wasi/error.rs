@@ -64,6 +64,12 @@ fn describe(code: ErrorCode) -> &'static str {
     }
 }
 
+/// Whether `e` came from the `new-socket-limit` code (the guest's EMFILE / ENFILE).
+pub(super) fn is_new_socket_limit(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.to_string().ends_with("(wasi new-socket-limit)"))
+}
+
 /// A socket operation's error code as an `io::Error`.
 pub(super) fn socket(code: ErrorCode) -> io::Error {
     io::Error::new(

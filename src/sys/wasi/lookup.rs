@@ -9,8 +9,10 @@ use wasi::sockets::network::ErrorCode;
 
 use super::addr::{ip_from_wasi, with_network};
 use super::error;
-use super::reactor::{Reactor, Registration};
-use crate::sys::Interest;
+use wasi::io::poll::Pollable;
+
+use super::reactor::{Direction, Registration};
+use super::source::PollSource;
 
 type LookupResult = io::Result<Vec<SocketAddr>>;
 
@@ -43,24 +45,6 @@ impl Lookup {
             addrs: Vec::new(),
             done: false,
         })
-    }
-
-    /// Completion is reported as readability (the stream's pollable is ready once the
-    /// answer is in, and stays ready).
-    pub(crate) fn set_interest(
-        &mut self,
-        reactor: &Reactor,
-        token: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
-        let stream = &self.stream;
-        self.registration
-            .set(reactor, token, interest, |_| Some(stream.subscribe()));
-        Ok(())
-    }
-
-    pub(crate) fn deregister(&mut self, _reactor: &Reactor) {
-        self.registration.clear();
     }
 
     /// The answer, once there is one (and only once).
@@ -100,4 +84,16 @@ pub(crate) fn name_info(addr: SocketAddr, numeric: bool) -> io::Result<(String, 
         ));
     }
     Ok((addr.ip().to_string(), addr.port().to_string()))
+}
+
+impl PollSource for Lookup {
+    fn registration(&mut self) -> &mut Registration {
+        &mut self.registration
+    }
+
+    /// Completion is reported (as readability, whatever the direction) by the stream's
+    /// pollable: ready once the answer is in, and from then on.
+    fn pollable(&self, _dir: Direction) -> Option<Pollable> {
+        Some(self.stream.subscribe())
+    }
 }

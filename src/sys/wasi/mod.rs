@@ -14,6 +14,7 @@ mod lookup;
 mod net;
 mod pthread_stubs;
 mod reactor;
+mod source;
 
 pub(crate) use lookup::{name_info, Lookup};
 pub(crate) use net::{TcpListener, TcpStream};
@@ -21,5 +22,13 @@ pub(crate) use reactor::{Reactor, Waker};
 
 /// Name of this target in `Error::Unsupported`.
 pub(crate) const TARGET: &str = "wasm32-wasip1";
+/// `wasi:io/poll` reports a pollable for as long as it is ready.
+pub(crate) const EDGE_TRIGGERED: bool = false;
 /// The guest is single-threaded: nothing can call into the loop while it is blocked.
 pub(crate) const HAS_THREADS: bool = false;
+
+/// Whether an `accept` failed for want of sockets or memory (`new-socket-limit`,
+/// `out-of-memory`): the server pauses accepting and tries again later.
+pub(crate) fn is_out_of_resources(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::OutOfMemory || error::is_new_socket_limit(e)
+}

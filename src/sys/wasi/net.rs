@@ -27,8 +27,9 @@ use wasi::sockets::tcp_create_socket::create_tcp_socket;
 use super::addr::{family, from_wasi, to_wasi, with_network};
 use super::error;
 use super::linger::{self, Connected};
-use super::reactor::{Direction, Reactor, Registration};
-use crate::sys::{Interest, ListenOptions};
+use super::reactor::{Direction, Registration};
+use super::source::PollSource;
+use crate::sys::ListenOptions;
 
 fn would_block() -> io::Error {
     io::ErrorKind::WouldBlock.into()
@@ -292,23 +293,15 @@ impl TcpStream {
             _ => Err(not_connected()),
         }
     }
+}
 
-    /// Sets which directions the reactor reports for `token`.
-    pub(crate) fn set_interest(
-        &mut self,
-        reactor: &Reactor,
-        token: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.registration.set(reactor, token, interest, |dir| {
-            stream_pollable(&self.conn, dir)
-        });
-        Ok(())
+impl PollSource for TcpStream {
+    fn registration(&mut self) -> &mut Registration {
+        &mut self.registration
     }
 
-    /// Leaves the reactor (drops this stream's pollables); call before dropping the stream.
-    pub(crate) fn deregister(&mut self, _reactor: &Reactor) {
-        self.registration.clear();
+    fn pollable(&self, dir: Direction) -> Option<Pollable> {
+        stream_pollable(&self.conn, dir)
     }
 }
 
@@ -419,22 +412,15 @@ impl TcpListener {
             .map(from_wasi)
             .map_err(error::socket)
     }
+}
 
-    /// Readable means a connection is waiting; a listener is never writable.
-    pub(crate) fn set_interest(
-        &mut self,
-        reactor: &Reactor,
-        token: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
-        let socket = &self.socket;
-        self.registration.set(reactor, token, interest, |dir| {
-            (dir == Direction::Read).then(|| socket.subscribe())
-        });
-        Ok(())
+impl PollSource for TcpListener {
+    fn registration(&mut self) -> &mut Registration {
+        &mut self.registration
     }
 
-    pub(crate) fn deregister(&mut self, _reactor: &Reactor) {
-        self.registration.clear();
+    /// Readable means a connection is waiting; a listener is never writable.
+    fn pollable(&self, dir: Direction) -> Option<Pollable> {
+        (dir == Direction::Read).then(|| self.socket.subscribe())
     }
 }

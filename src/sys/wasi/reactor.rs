@@ -36,7 +36,7 @@ pub(super) enum Direction {
 }
 
 impl Direction {
-    const BOTH: [Direction; 2] = [Direction::Read, Direction::Write];
+    pub(super) const BOTH: [Direction; 2] = [Direction::Read, Direction::Write];
 
     fn wanted(self, interest: Interest) -> bool {
         match self {
@@ -288,6 +288,19 @@ impl Registration {
             }
         }
         registered.interest = interest;
+    }
+
+    /// Whether `set(reactor, _, interest, make)` would ask `make` for `dir`'s pollable.
+    pub(super) fn needs(&self, reactor: &Reactor, dir: Direction, interest: Interest) -> bool {
+        if !dir.wanted(interest) {
+            return false;
+        }
+        match &self.inner {
+            Some(r) if std::ptr::eq(r.table.as_ptr(), Rc::as_ptr(&reactor.table)) => {
+                !reactor.table.borrow().has(r.key, dir)
+            }
+            _ => true,
+        }
     }
 
     /// The source's pollables changed (a connect finished and its streams exist now):

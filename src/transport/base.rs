@@ -1,0 +1,198 @@
+//! `TransportBase`: what every kind of transport shares (asyncio's `_SelectorTransport`,
+//! uvloop's `UVBaseTransport`): the protocol slot, the closing / lost state,
+//! `connection_lost` exactly once, write-buffer limits with `pause_writing` /
+//! `resume_writing`, fatal-error reporting, and the loop it belongs to.
+//!
+//! The layer above (the stream transport now, the datagram transport later) owns the
+//! buffer and the source, and tells the base how big its buffer is and when the source is
+//! gone (`release`).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Weak;
+
+use crate::error::{Error, Result};
+use crate::event_loop::LoopInner;
+use crate::exception::ExceptionContext;
+use crate::protocol::ProtocolSlot;
+use crate::EventLoop;
+
+/// asyncio's default high-water mark for a transport's write buffer.
+pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
+
+/// The default hard limit of a transport's write buffer (see
+/// [`Transport::set_write_buffer_max`](crate::Transport::set_write_buffer_max)).
+pub const DEFAULT_WRITE_BUFFER_MAX: usize = 64 * 1024 * 1024;
+
+pub(crate) struct TransportBase {
+    pub(crate) ev: Weak<LoopInner>,
+    /// `None` after `connection_lost` (breaks the transport <-> protocol cycle).
+    protocol: RefCell<Option<ProtocolSlot>>,
+    /// What the transport is, for messages ("<Transport 127.0.0.1:1 -> 127.0.0.1:2>").
+    pub(crate) name: String,
+    closing: Cell<bool>,
+    /// `connection_lost` is scheduled or done.
+    lost: Cell<bool>,
+    low: Cell<usize>,
+    high: Cell<usize>,
+    max: Cell<usize>,
+    protocol_paused: Cell<bool>,
+    /// Called once after `connection_lost` (a server counting its connections).
+    on_lost: RefCell<Option<Box<dyn FnOnce()>>>,
+}
+
+impl TransportBase {
+    pub(crate) fn new(
+        ev: &EventLoop,
+        protocol: ProtocolSlot,
+        name: String,
+        on_lost: Option<Box<dyn FnOnce()>>,
+    ) -> Self {
+        TransportBase {
+            ev: ev.downgrade(),
+            protocol: RefCell::new(Some(protocol)),
+            name,
+            closing: Cell::new(false),
+            lost: Cell::new(false),
+            low: Cell::new(DEFAULT_HIGH_WATER / 4),
+            high: Cell::new(DEFAULT_HIGH_WATER),
+            max: Cell::new(DEFAULT_WRITE_BUFFER_MAX),
+            protocol_paused: Cell::new(false),
+            on_lost: RefCell::new(on_lost),
+        }
+    }
+
+    pub(crate) fn ev(&self) -> Option<EventLoop> {
+        self.ev.upgrade().map(EventLoop::from_inner)
+    }
+
+    pub(crate) fn get_loop(&self) -> Result<EventLoop> {
+        self.ev().ok_or(Error::LoopClosed)
+    }
+
+    pub(crate) fn protocol(&self) -> Option<ProtocolSlot> {
+        self.protocol.borrow().clone()
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.get()
+    }
+
+    /// Marks the transport closing; false if it already was.
+    pub(crate) fn start_closing(&self) -> bool {
+        !self.closing.replace(true)
+    }
+
+    pub(crate) fn is_lost(&self) -> bool {
+        self.lost.get()
+    }
+
+    /// Marks `connection_lost` as scheduled; false if it already was (exactly once).
+    pub(crate) fn start_losing(&self) -> bool {
+        !self.lost.replace(true)
+    }
+
+    /// asyncio's `_call_connection_lost`, first half: tell the protocol and let it go.
+    pub(crate) fn call_connection_lost(&self, error: Option<Error>) {
+        let protocol = self.protocol.borrow_mut().take();
+        if let Some(protocol) = protocol {
+            protocol.connection_lost(error);
+        }
+    }
+
+    /// The last step of a transport's life: drop the protocol, tell the owner.
+    pub(crate) fn finish(&self) {
+        self.protocol.borrow_mut().take();
+        let on_lost = self.on_lost.borrow_mut().take();
+        if let Some(on_lost) = on_lost {
+            on_lost();
+        }
+    }
+
+    pub(crate) fn limits(&self) -> (usize, usize) {
+        (self.low.get(), self.high.get())
+    }
+
+    /// asyncio's `_set_write_buffer_limits` rules.
+    pub(crate) fn set_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<()> {
+        let high = match (high, low) {
+            (Some(h), _) => h,
+            (None, Some(l)) => l.saturating_mul(4),
+            (None, None) => DEFAULT_HIGH_WATER,
+        };
+        let low = low.unwrap_or(high / 4);
+        if high < low {
+            return Err(Error::invalid_argument(format!(
+                "high ({high}) must be >= low ({low})"
+            )));
+        }
+        self.low.set(low);
+        self.high.set(high);
+        Ok(())
+    }
+
+    pub(crate) fn max(&self) -> usize {
+        self.max.get()
+    }
+
+    pub(crate) fn set_max(&self, max: usize) {
+        self.max.set(max);
+    }
+
+    /// The error a write past the hard limit closes the transport with.
+    pub(crate) fn over_max(&self, buffered: usize) -> Option<Error> {
+        let limit = self.max.get();
+        (buffered > limit).then_some(Error::WriteBufferFull { buffered, limit })
+    }
+
+    /// asyncio's `_maybe_pause_protocol`, given the buffer's size now.
+    pub(crate) fn maybe_pause_protocol(&self, buffered: usize) {
+        if buffered > self.high.get() && !self.protocol_paused.replace(true) {
+            self.notify_protocol(ProtocolSlot::pause_writing, "pause_writing");
+        }
+    }
+
+    /// asyncio's `_maybe_resume_protocol`, given the buffer's size now.
+    pub(crate) fn maybe_resume_protocol(&self, buffered: usize) {
+        if self.protocol_paused.get() && buffered <= self.low.get() {
+            self.protocol_paused.set(false);
+            self.notify_protocol(ProtocolSlot::resume_writing, "resume_writing");
+        }
+    }
+
+    /// Calls a flow-control method now, or, when the protocol is in the middle of one of
+    /// its own callbacks (it called `write` from `data_received`), right after it.
+    fn notify_protocol(&self, call: fn(&ProtocolSlot), what: &'static str) {
+        let Some(protocol) = self.protocol() else {
+            return;
+        };
+        if !protocol.is_busy() {
+            call(&protocol);
+            return;
+        }
+        let Some(ev) = self.ev() else {
+            return;
+        };
+        if ev.call_soon(move |_| call(&protocol)).is_err() {
+            log::debug!("{what} dropped: loop closed");
+        }
+    }
+
+    /// Reports a fatal error to the exception handler with asyncio's context keys: the
+    /// message, the error, the transport and the protocol.
+    pub(crate) fn report_fatal(&self, ev: &EventLoop, error: Error, message: &str) {
+        let mut context = ExceptionContext::new(message).with_error(error);
+        context.transport = Some(self.name.clone());
+        context.protocol = self.protocol().map(|p| p.describe());
+        ev.call_exception_handler(&context);
+    }
+
+    /// asyncio's `_fatal_error` rule: OS errors close quietly (they reach
+    /// `connection_lost`); anything else is reported to the exception handler first.
+    pub(crate) fn report_unless_os_error(&self, error: &Error, message: &str) {
+        if matches!(error, Error::Io(_)) {
+            log::debug!("{message}: {error} ({})", self.name);
+        } else if let Some(ev) = self.ev() {
+            self.report_fatal(&ev, error.clone(), message);
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! `ByteStream`: the contract between the stream transport and the byte source under it
+//! (a TCP stream now; a Unix socket, a pipe or a TLS session later). A new kind of
+//! connection implements this trait and nothing else of the transport.
+
+use std::io;
+
+use super::ExtraInfo;
+use crate::sys::{self, Interest};
+
+/// A non-blocking, watchable source of bytes in both directions.
+pub(crate) trait ByteStream {
+    /// What the reactor watches for this stream (the socket, for TCP).
+    fn watched(&mut self) -> &mut dyn sys::Source;
+    /// Reads what is there: `Ok(0)` at end of stream, `WouldBlock` when nothing is yet.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes what the source takes now; `WouldBlock` when it takes nothing.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// `Ok` once everything written has left this process; `WouldBlock` until then.
+    fn flush(&mut self) -> io::Result<()>;
+    /// Half-close after what was written (`WouldBlock`: retry on writability).
+    fn shutdown_write(&mut self) -> io::Result<()>;
+    /// Whether `shutdown_write` means anything here (asyncio's `can_write_eof`).
+    fn can_write_eof(&self) -> bool;
+    /// The transport's `get_extra_info` keys for this kind, read once at the start
+    /// (asyncio's `_extra`), e.g. `peername` and `sockname` for TCP.
+    fn extra_info(&self) -> Vec<(&'static str, ExtraInfo)>;
+    /// A short name for messages ("127.0.0.1:5000 -> 127.0.0.1:8888").
+    fn describe(&self) -> String;
+}
+
+/// Any [`ByteStream`], as the one source type a stream transport registers.
+pub(crate) struct StreamSource(pub(crate) Box<dyn ByteStream>);
+
+impl sys::Source for StreamSource {
+    fn set_interest(
+        &mut self,
+        reactor: &sys::Reactor,
+        token: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
+        self.0.watched().set_interest(reactor, token, interest)
+    }
+
+    fn deregister(&mut self, reactor: &sys::Reactor) {
+        self.0.watched().deregister(reactor)
+    }
+}

@@ -1,0 +1,468 @@
+//! `StreamTransport`: the stream layer over any [`ByteStream`] (asyncio's
+//! `_SelectorSocketTransport`, uvloop's `UVStream`): the read path, the write buffer and
+//! its hard limit, half-close, close and abort, and the I/O readiness handler.
+//!
+//! Fairness: one readiness report reads at most [`READ_BUDGET`] bytes. A source that may
+//! still hold data after that is come back to in a later turn (natively, where readiness
+//! is edge-triggered, by queueing a report for it; the guest's reactor reports it again
+//! by itself), so one busy connection cannot starve the others.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::rc::Rc;
+
+use super::base::TransportBase;
+use super::source::{ByteStream, StreamSource};
+use super::ExtraInfo;
+use crate::error::{panic_message, Error, Result};
+use crate::io_registry::IoHandler;
+use crate::protocol::{ProtocolSlot, SlotKind};
+use crate::registration::Registration;
+use crate::sys::{self, Interest};
+use crate::EventLoop;
+
+/// How much one read asks for (asyncio's `max_size`, 256 KiB).
+pub(crate) const READ_CHUNK: usize = 256 * 1024;
+/// How much one readiness report may read, in one or more reads, before the transport
+/// lets the rest of the loop run.
+pub(crate) const READ_BUDGET: usize = 256 * 1024;
+/// A write buffer that drained empty keeps at most this much capacity.
+const KEEP_CAPACITY: usize = 256 * 1024;
+
+pub(crate) struct StreamTransport {
+    pub(crate) base: TransportBase,
+    /// `None` once the connection is lost and the source closed.
+    source: RefCell<Option<Registration<StreamSource>>>,
+    /// asyncio's `_extra`: what `get_extra_info` answers; `"socket"` goes with the source.
+    extra: RefCell<Vec<(&'static str, ExtraInfo)>>,
+    can_write_eof: bool,
+    state: RefCell<State>,
+}
+
+struct State {
+    write_buf: VecDeque<u8>,
+    reading_paused: bool,
+    started: bool,
+    /// The peer sent EOF and the protocol chose to keep the transport open.
+    eof_received: bool,
+    /// The turn of the last read: a second report in one turn (the one queued by
+    /// `come_back` and the backend's own) says nothing new, and one budget per turn is
+    /// the fairness rule.
+    read_turn: u64,
+    eof_requested: bool,
+    eof_sent: bool,
+}
+
+impl StreamTransport {
+    /// Registers `stream` with the loop; `connection_made` and reading start on the next
+    /// turn.
+    pub(crate) fn start(
+        ev: &EventLoop,
+        stream: Box<dyn ByteStream>,
+        protocol: ProtocolSlot,
+        on_lost: Option<Box<dyn FnOnce()>>,
+    ) -> Result<Rc<StreamTransport>> {
+        let name = format!("<Transport {}>", stream.describe());
+        let extra = stream.extra_info();
+        let can_write_eof = stream.can_write_eof();
+        let registration = Registration::new(ev, StreamSource(stream));
+        let this = Rc::new(StreamTransport {
+            base: TransportBase::new(ev, protocol, name, on_lost),
+            source: RefCell::new(None),
+            extra: RefCell::new(extra),
+            can_write_eof,
+            state: RefCell::new(State {
+                write_buf: VecDeque::new(),
+                reading_paused: false,
+                started: false,
+                eof_received: false,
+                read_turn: u64::MAX,
+                eof_requested: false,
+                eof_sent: false,
+            }),
+        });
+        registration.set_handler(this.clone());
+        *this.source.borrow_mut() = Some(registration);
+        Ok(this)
+    }
+
+    /// Marks the transport started (after `connection_made`) and begins reading.
+    pub(crate) fn started(&self) {
+        self.state.borrow_mut().started = true;
+        self.update_interest();
+    }
+
+    pub(crate) fn can_write_eof(&self) -> bool {
+        self.can_write_eof
+    }
+
+    pub(crate) fn extra_info(&self, name: &str) -> Option<ExtraInfo> {
+        self.extra
+            .borrow()
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.clone())
+    }
+
+    pub(crate) fn write_buffer_size(&self) -> usize {
+        self.state.borrow().write_buf.len()
+    }
+
+    pub(crate) fn is_reading(&self) -> bool {
+        !self.state.borrow().reading_paused && !self.base.is_closing()
+    }
+
+    /// asyncio's `pause_reading` / `resume_reading`.
+    pub(crate) fn set_reading_paused(&self, paused: bool) {
+        if self.base.is_closing() {
+            return;
+        }
+        let changed = std::mem::replace(&mut self.state.borrow_mut().reading_paused, paused);
+        if changed != paused {
+            self.update_interest();
+            if !paused {
+                // Data may have arrived while paused, and natively its edge is spent.
+                self.state.borrow_mut().read_turn = u64::MAX;
+                self.come_back(Interest::READ);
+            }
+        }
+    }
+
+    /// Registers the directions this transport needs now; a backend call only on change.
+    fn update_interest(&self) {
+        let wanted = {
+            let st = self.state.borrow();
+            let closing = self.base.is_closing();
+            Interest {
+                read: st.started && !closing && !st.reading_paused && !st.eof_received,
+                write: !self.base.is_lost()
+                    && (!st.write_buf.is_empty() || closing || (st.eof_requested && !st.eof_sent)),
+            }
+        };
+        let mut source = self.source.borrow_mut();
+        if let Some(source) = source.as_mut() {
+            if let Err(e) = source.set_interest(wanted) {
+                log::debug!("set_interest failed on {}: {e}", self.base.name);
+            }
+        }
+    }
+
+    /// Queues a readiness report for this transport for the next turn (the source may
+    /// still be ready, and an edge-triggered backend would not say so again).
+    fn come_back(&self, interest: Interest) {
+        if !sys::EDGE_TRIGGERED {
+            return;
+        }
+        let token = match self.source.borrow().as_ref() {
+            Some(source) => source.token(),
+            None => return,
+        };
+        if let Some(ev) = self.base.ev() {
+            ev.requeue_io(token, interest);
+        }
+    }
+
+    fn with_source<T>(
+        &self,
+        f: impl FnOnce(&mut dyn ByteStream) -> io::Result<T>,
+    ) -> Option<io::Result<T>> {
+        let mut source = self.source.borrow_mut();
+        source
+            .as_mut()
+            .map(|registration| f(&mut *registration.source_mut().0))
+    }
+
+    pub(crate) fn write(self: &Rc<Self>, data: &[u8]) -> Result<()> {
+        if self.state.borrow().eof_requested {
+            return Err(Error::invalid_state("cannot write() after write_eof()"));
+        }
+        if self.base.is_closing() {
+            return Err(Error::invalid_state(
+                "cannot write() to a closing transport",
+            ));
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut rest = data;
+        if self.state.borrow().write_buf.is_empty() {
+            match self.with_source(|s| s.write(data)) {
+                Some(Ok(n)) => rest = &data[n..],
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Some(Err(e)) => {
+                    self.fatal_error(e.into(), "Fatal write error on socket transport");
+                    return Ok(());
+                }
+                None => {}
+            }
+        }
+        if !rest.is_empty() {
+            let buffered = self.state.borrow().write_buf.len() + rest.len();
+            if let Some(error) = self.base.over_max(buffered) {
+                // The caller gets the error here and the protocol in connection_lost;
+                // what was accepted before is dropped with the connection, as on abort.
+                self.force_close(Some(error.clone()));
+                return Err(error);
+            }
+            self.state.borrow_mut().write_buf.extend(rest);
+            self.update_interest();
+        }
+        self.base.maybe_pause_protocol(self.write_buffer_size());
+        Ok(())
+    }
+
+    pub(crate) fn write_eof(self: &Rc<Self>) -> Result<()> {
+        if self.base.is_closing() || self.state.borrow().eof_requested {
+            return Ok(());
+        }
+        self.state.borrow_mut().eof_requested = true;
+        self.flush_and_finish();
+        Ok(())
+    }
+
+    pub(crate) fn close(self: &Rc<Self>) {
+        if self.base.start_closing() {
+            self.flush_and_finish();
+        }
+    }
+
+    pub(crate) fn abort(self: &Rc<Self>) {
+        self.force_close(None);
+    }
+
+    /// Sends buffered data; once the buffer is empty, performs a pending half-close or
+    /// close. Called on writability and after `write_eof`/`close`.
+    fn flush_and_finish(self: &Rc<Self>) {
+        loop {
+            if self.base.is_lost() {
+                return;
+            }
+            let sent = {
+                let st = self.state.borrow();
+                let chunk = st.write_buf.as_slices().0;
+                if chunk.is_empty() {
+                    break;
+                }
+                match self.with_source(|s| s.write(chunk)) {
+                    Some(sent) => sent,
+                    None => return,
+                }
+            };
+            match sent {
+                Ok(n) => {
+                    let mut st = self.state.borrow_mut();
+                    st.write_buf.drain(..n);
+                    if st.write_buf.is_empty() && st.write_buf.capacity() > KEEP_CAPACITY {
+                        st.write_buf = VecDeque::new();
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.fatal_error(e.into(), "Fatal write error on socket transport");
+                    return;
+                }
+            }
+        }
+        self.base.maybe_resume_protocol(self.write_buffer_size());
+        let (empty, eof_pending) = {
+            let st = self.state.borrow();
+            (st.write_buf.is_empty(), st.eof_requested && !st.eof_sent)
+        };
+        let closing = self.base.is_closing();
+        if empty && (closing || eof_pending) {
+            let finished = self.with_source(|s| {
+                s.flush()?;
+                if !closing {
+                    s.shutdown_write()?;
+                }
+                Ok(())
+            });
+            match finished.unwrap_or(Ok(())) {
+                Ok(()) if closing => {
+                    self.schedule_connection_lost(None);
+                    return;
+                }
+                Ok(()) => self.state.borrow_mut().eof_sent = true,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => {
+                    self.fatal_error(e.into(), "Fatal error on socket shutdown");
+                    return;
+                }
+            }
+        }
+        self.update_interest();
+    }
+
+    fn may_read(&self) -> bool {
+        let st = self.state.borrow();
+        !self.base.is_closing() && !st.reading_paused && !st.eof_received && st.started
+    }
+
+    /// Reads up to [`READ_BUDGET`] bytes and hands them to the protocol.
+    fn read_ready(self: &Rc<Self>, ev: &EventLoop) {
+        let turn = ev.turn_number();
+        if std::mem::replace(&mut self.state.borrow_mut().read_turn, turn) == turn {
+            return;
+        }
+        let mut budget = READ_BUDGET;
+        while self.may_read() {
+            let Some(protocol) = self.base.protocol() else {
+                return;
+            };
+            // Protocol code may panic (natively it unwinds): asyncio's rule makes that a
+            // fatal error of this transport, reported, and the loop goes on.
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| match &protocol.kind {
+                SlotKind::Stream(p) => {
+                    let mut buf = ev.take_read_buffer(READ_CHUNK);
+                    let read = self.read_into(&mut buf[..budget.min(READ_CHUNK)]);
+                    if let Ok(n) = read {
+                        if n > 0 {
+                            p.borrow_mut().data_received(&buf[..n]);
+                        }
+                    }
+                    ev.put_read_buffer(buf);
+                    Some(read)
+                }
+                SlotKind::Buffered(p) => {
+                    let mut p = p.borrow_mut();
+                    let buf = p.get_buffer(budget.min(READ_CHUNK));
+                    if buf.is_empty() {
+                        return None;
+                    }
+                    let read = self.read_into(buf);
+                    if let Ok(n) = read {
+                        if n > 0 {
+                            p.buffer_updated(n);
+                        }
+                    }
+                    Some(read)
+                }
+            }));
+            let read = match outcome {
+                Ok(Some(read)) => read,
+                Ok(None) => {
+                    let error = Error::invalid_state("get_buffer() returned an empty buffer");
+                    self.protocol_failed(ev, error, "get_buffer");
+                    return;
+                }
+                Err(payload) => {
+                    let what = match protocol.kind {
+                        SlotKind::Stream(_) => "data_received",
+                        SlotKind::Buffered(_) => "get_buffer/buffer_updated",
+                    };
+                    self.protocol_failed(ev, Error::Panic(panic_message(&*payload)), what);
+                    return;
+                }
+            };
+            match read {
+                Ok(0) => {
+                    self.eof(ev, &protocol);
+                    return;
+                }
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    if budget == 0 {
+                        // Maybe more is there: later, after everyone else had a turn.
+                        if self.may_read() {
+                            self.come_back(Interest::READ);
+                        }
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    self.fatal_error(e.into(), "Fatal read error on socket transport");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read_into(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.with_source(|s| s.read(buf))
+            .unwrap_or_else(|| Err(io::ErrorKind::WouldBlock.into()))
+    }
+
+    /// asyncio's "Fatal error: protocol.X() call failed.": report, then close now.
+    fn protocol_failed(self: &Rc<Self>, ev: &EventLoop, error: Error, what: &str) {
+        let message = format!("Fatal error: protocol.{what}() call failed.");
+        self.base.report_fatal(ev, error.clone(), &message);
+        self.force_close(Some(error));
+    }
+
+    fn eof(self: &Rc<Self>, ev: &EventLoop, protocol: &ProtocolSlot) {
+        let keep_open = match panic::catch_unwind(AssertUnwindSafe(|| protocol.eof_received())) {
+            Ok(keep_open) => keep_open,
+            Err(payload) => {
+                self.protocol_failed(ev, Error::Panic(panic_message(&*payload)), "eof_received");
+                return;
+            }
+        };
+        if keep_open {
+            self.state.borrow_mut().eof_received = true;
+            self.update_interest();
+        } else {
+            self.close();
+        }
+    }
+
+    /// asyncio's `_fatal_error`: report unless it is an OS error, then close now.
+    fn fatal_error(self: &Rc<Self>, error: Error, message: &str) {
+        self.base.report_unless_os_error(&error, message);
+        self.force_close(Some(error));
+    }
+
+    /// asyncio's `_force_close`: drop the buffer, stop everything, schedule
+    /// `connection_lost(error)`.
+    pub(crate) fn force_close(self: &Rc<Self>, error: Option<Error>) {
+        if self.base.is_lost() {
+            return;
+        }
+        self.state.borrow_mut().write_buf = VecDeque::new();
+        self.base.start_closing();
+        self.schedule_connection_lost(error);
+    }
+
+    fn schedule_connection_lost(self: &Rc<Self>, error: Option<Error>) {
+        if !self.base.start_losing() {
+            return;
+        }
+        let Some(ev) = self.base.ev() else {
+            self.release();
+            return;
+        };
+        self.update_interest();
+        let this = self.clone();
+        if ev.call_soon(move |_| this.connection_lost(error)).is_err() {
+            self.release();
+        }
+    }
+
+    /// asyncio's `_call_connection_lost`: tell the protocol, then close the source.
+    fn connection_lost(self: &Rc<Self>, error: Option<Error>) {
+        self.base.call_connection_lost(error);
+        self.release();
+    }
+
+    /// Closes the source (leaving the reactor first: the guest's pollables are children
+    /// of its streams) and lets the protocol go.
+    fn release(&self) {
+        let source = self.source.borrow_mut().take();
+        drop(source);
+        self.extra.borrow_mut().retain(|(key, _)| *key != "socket");
+        self.base.finish();
+    }
+}
+
+impl IoHandler for StreamTransport {
+    fn io_ready(self: Rc<Self>, ev: &EventLoop, readable: bool, writable: bool) {
+        if writable {
+            self.flush_and_finish();
+        }
+        if readable {
+            self.read_ready(ev);
+        }
+    }
+}
