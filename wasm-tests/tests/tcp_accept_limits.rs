@@ -1,0 +1,167 @@
+//! A server that runs out of file descriptors while accepting pauses, says so, and serves
+//! the queued connections once descriptors are free again (asyncio's ACCEPT_RETRY_DELAY).
+//!
+//! The server runs in a child process (this test binary again, with a low RLIMIT_NOFILE),
+//! so that the limit binds the server alone; this process connects the clients.
+
+#[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "needs a child process with a lowered RLIMIT_NOFILE (unix only; the guest has \
+              neither processes nor rlimits)"
+)]
+fn accept_recovers_after_running_out_of_file_descriptors() {
+    #[cfg(unix)]
+    if std::env::var_os(child::ENV).is_some() {
+        child::serve();
+    } else {
+        parent::run();
+    }
+}
+
+#[cfg(unix)]
+const CLIENTS: usize = 20;
+
+#[cfg(unix)]
+mod parent {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::{child, CLIENTS};
+
+    pub fn run() {
+        let mut server = Command::new(std::env::current_exe().expect("the test binary"))
+            .args([
+                "--exact",
+                "accept_recovers_after_running_out_of_file_descriptors",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(child::ENV, "1")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the server process");
+        let mut lines = BufReader::new(server.stdout.take().expect("piped")).lines();
+        let port: u16 = loop {
+            let line = lines
+                .next()
+                .expect("the server printed its port")
+                .expect("read the server's output");
+            // The harness may have printed the test's name on the same line.
+            if let Some((_, port)) = line.split_once("PORT ") {
+                break port.trim().parse().expect("a port number");
+            }
+        };
+        let started = Instant::now();
+        // All at once: most wait in the listen backlog while the server is at its limit.
+        let mut clients: Vec<TcpStream> = (0..CLIENTS)
+            .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+            .collect();
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+            c.write_all(b"x").unwrap();
+            let mut answer = [0u8; 1];
+            c.read_exact(&mut answer)
+                .unwrap_or_else(|e| panic!("client {i} was never served: {e}"));
+            assert_eq!(&answer, b"x");
+        }
+        let took = started.elapsed();
+        drop(clients);
+        let rest: Vec<String> = lines.map_while(Result::ok).collect();
+        let status = server.wait().expect("the server process ends");
+        let reports = rest
+            .iter()
+            .filter(|l| l.contains("out of system resource"))
+            .count();
+        eprintln!(
+            "{CLIENTS} connections served in {took:?} past the fd limit; {reports} report(s)"
+        );
+        assert!(status.success(), "the server process failed: {rest:?}");
+        assert!(
+            reports >= 1,
+            "the limit was never reported (did the server reach it?): {rest:?}"
+        );
+        // Each pause lasts ACCEPT_RETRY_DELAY (1 s) and frees a handful of descriptors.
+        assert!(took < Duration::from_secs(30), "recovery took {took:?}");
+    }
+}
+
+#[cfg(unix)]
+mod child {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use twinloop::{EventLoop, ExceptionContext, Protocol, ServerOptions, Transport};
+
+    use super::CLIENTS;
+
+    pub const ENV: &str = "TWINLOOP_TEST_EMFILE_SERVER";
+    /// Descriptors left free for connections once the server listens.
+    const SPARE: u64 = 4;
+
+    /// Answers one byte, then hangs up (freeing its descriptor).
+    struct OneShot(Option<Transport>, Rc<Cell<usize>>);
+
+    impl Protocol for OneShot {
+        fn connection_made(&mut self, t: Transport) {
+            self.0 = Some(t);
+        }
+        fn data_received(&mut self, data: &[u8]) {
+            if let Some(t) = &self.0 {
+                let _ = t.write(data);
+                t.close();
+                self.1.set(self.1.get() + 1);
+            }
+        }
+    }
+
+    fn open_fds() -> u64 {
+        std::fs::read_dir("/dev/fd").map_or(16, |d| d.count() as u64)
+    }
+
+    pub fn serve() {
+        let ev = EventLoop::new().expect("a loop");
+        ev.set_exception_handler(Some(Rc::new(|_: &EventLoop, ctx: &ExceptionContext| {
+            println!("REPORT {}", ctx.message);
+        })));
+        let served = Rc::new(Cell::new(0));
+        let counter = served.clone();
+        let l = ev.clone();
+        let server = ev
+            .run_until_complete(async move {
+                l.create_server(
+                    move || OneShot(None, counter.clone()),
+                    "127.0.0.1",
+                    0,
+                    ServerOptions::default(),
+                )
+                .await
+            })
+            .expect("run")
+            .expect("listen");
+        let limit = open_fds() + SPARE;
+        let rlimit = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        };
+        // SAFETY: setrlimit reads a valid, initialised rlimit struct.
+        let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) };
+        assert_eq!(rc, 0, "setrlimit: {}", std::io::Error::last_os_error());
+        println!("PORT {}", server.sockets()[0].local_addr().port());
+        let deadline = ev.time() + 40.0;
+        let l = ev.clone();
+        ev.run_until_complete(async move {
+            while served.get() < CLIENTS && l.time() < deadline {
+                twinloop::sleep(std::time::Duration::from_millis(10)).await?;
+            }
+            Ok::<usize, twinloop::Error>(served.get())
+        })
+        .expect("run")
+        .expect("serve");
+        server.close();
+        ev.close().expect("close");
+        std::process::exit(0);
+    }
+}
