@@ -1,0 +1,184 @@
+//! Loop semantics from the points 13-17: futures of another loop, unretrieved task
+//! failures, a failing custom exception handler, `ThreadsafeHandle` cancellation while its
+//! callback runs, and scoped IPv6 literals.
+//!
+//! Tests that make a task or a handler panic need unwinding, and tests that start threads
+//! need threads: both are skipped in the guest by name (`#[cfg_attr(target_os = "wasi",
+//! ignore = ...)]`), as in `exceptions.rs` and `threads.rs`.
+
+use std::cell::RefCell;
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use twinloop::{Error, EventLoop, ExceptionContext, ExceptionHandler, Family, ThreadsafeHandle};
+use wasm_tests::*;
+
+/// A generous bound: a refused future is refused in the first iteration, a hang is caught.
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+/// A handler that records every context it is given.
+fn recording_handler() -> (ExceptionHandler, Rc<RefCell<Vec<ExceptionContext>>>) {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    let handler: ExceptionHandler = Rc::new(move |_ev: &EventLoop, ctx: &ExceptionContext| {
+        s.borrow_mut().push(ctx.clone());
+    });
+    (handler, seen)
+}
+
+fn is_foreign_loop_error(outcome: &twinloop::Result<impl std::fmt::Debug>) -> bool {
+    matches!(outcome, Err(Error::InvalidArgument(msg)) if msg.contains("different event loop"))
+}
+
+// 13. A future of another loop.
+
+#[test]
+fn run_until_complete_of_another_loops_future_fails_at_once() {
+    let ev = new_loop();
+    let other = EventLoop::new().unwrap();
+    let foreign = other.create_future::<u8>();
+    let outcome = run_until_complete_within(&ev, PROMPTLY, foreign.clone()).unwrap();
+    assert!(is_foreign_loop_error(&outcome), "got {outcome:?}");
+    assert!(!ev.is_running());
+    // The future itself is untouched and still works on its own loop.
+    assert!(!foreign.done());
+    foreign.set_result(5).unwrap();
+    assert_eq!(other.run_until_complete(foreign).unwrap().unwrap(), 5);
+}
+
+#[test]
+fn run_until_complete_of_another_loops_task_fails_at_once() {
+    let ev = new_loop();
+    let other = EventLoop::new().unwrap();
+    let foreign = other.create_task(async { 7 }).unwrap();
+    let outcome = run_until_complete_within(&ev, PROMPTLY, foreign.clone()).unwrap();
+    assert!(is_foreign_loop_error(&outcome), "got {outcome:?}");
+    assert_eq!(other.run_until_complete(foreign).unwrap().unwrap(), 7);
+}
+
+#[test]
+fn awaiting_another_loops_future_in_a_task_fails_and_the_task_goes_on() {
+    let ev = new_loop();
+    let other = EventLoop::new().unwrap();
+    let foreign = other.create_future::<u8>();
+    let (first, after) = run_until_complete_within(&ev, PROMPTLY, async move {
+        let first = foreign.await;
+        (first, "went on")
+    })
+    .unwrap();
+    assert!(is_foreign_loop_error(&first), "got {first:?}");
+    assert_eq!(after, "went on");
+}
+
+#[test]
+fn own_loops_future_is_still_awaited_normally() {
+    let ev = new_loop();
+    let fut = ev.create_future::<u8>();
+    let setter = fut.clone();
+    ev.call_soon(move |_| setter.set_result(3).unwrap())
+        .unwrap();
+    assert_eq!(run_until_complete(&ev, fut).unwrap().unwrap(), 3);
+}
+
+// 14. Only unretrieved task failures are reported.
+
+/// A task that panics on its second step.
+fn doomed(ev: &EventLoop, name: &str) -> twinloop::Task<u32> {
+    ev.create_task_named(
+        async {
+            yield_now().await;
+            if true {
+                panic!("task exploded");
+            }
+            1
+        },
+        name,
+    )
+    .unwrap()
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "needs unwinding: the guest is panic=abort"
+)]
+fn awaited_panicking_task_is_not_reported() {
+    let ev = EventLoop::new().unwrap();
+    let (handler, seen) = recording_handler();
+    ev.set_exception_handler(Some(handler));
+    let task = doomed(&ev, "awaited");
+    // Awaited by another task (not by run_until_complete itself).
+    let outcome = run_until_complete(&ev, async move {
+        yield_now().await;
+        task.await
+    })
+    .unwrap();
+    assert!(matches!(&outcome, Err(Error::Panic(m)) if m.contains("task exploded")));
+    run_once(&ev).unwrap();
+    assert!(seen.borrow().is_empty(), "reported: {:?}", seen.borrow());
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "needs unwinding: the guest is panic=abort"
+)]
+fn panicking_task_whose_result_was_read_is_not_reported_when_dropped() {
+    let ev = EventLoop::new().unwrap();
+    let (handler, seen) = recording_handler();
+    ev.set_exception_handler(Some(handler));
+    let task = doomed(&ev, "read");
+    task.add_done_callback(|f| f.get_loop().unwrap().stop());
+    run_forever(&ev).unwrap();
+    assert!(matches!(task.result(), Err(Error::Panic(_))));
+    drop(task);
+    assert!(seen.borrow().is_empty(), "reported: {:?}", seen.borrow());
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "needs unwinding: the guest is panic=abort"
+)]
+fn panicking_task_dropped_unretrieved_is_reported_once() {
+    let ev = EventLoop::new().unwrap();
+    let (handler, seen) = recording_handler();
+    ev.set_exception_handler(Some(handler));
+    drop(doomed(&ev, "forgotten"));
+    let rec = Recorder::new();
+    ev.call_later(Duration::from_millis(5), |ev| ev.stop())
+        .unwrap();
+    ev.call_soon(rec.pusher("loop goes on")).unwrap();
+    run_forever(&ev).unwrap();
+    assert_eq!(rec.get(), ["loop goes on"]);
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1, "contexts: {seen:?}");
+    assert_eq!(seen[0].message, "Task exception was never retrieved");
+    assert!(matches!(&seen[0].error, Some(Error::Panic(m)) if m.contains("task exploded")));
+    assert_eq!(seen[0].task.as_deref(), Some("forgotten"));
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "needs unwinding: the guest is panic=abort"
+)]
+fn panicking_task_is_reported_when_its_last_handle_goes_unretrieved() {
+    let ev = EventLoop::new().unwrap();
+    let (handler, seen) = recording_handler();
+    ev.set_exception_handler(Some(handler));
+    let task = doomed(&ev, "held");
+    let clone = task.clone();
+    task.add_done_callback(|f| f.get_loop().unwrap().stop());
+    run_forever(&ev).unwrap();
+    assert!(task.done() && !task.cancelled());
+    assert!(seen.borrow().is_empty(), "reported too early");
+    drop(task);
+    assert!(seen.borrow().is_empty(), "a clone is still alive");
+    drop(clone);
+    assert_eq!(seen.borrow().len(), 1);
+    assert_eq!(seen.borrow()[0].task.as_deref(), Some("held"));
+}
