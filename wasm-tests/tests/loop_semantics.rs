@@ -182,3 +182,58 @@ fn panicking_task_is_reported_when_its_last_handle_goes_unretrieved() {
     assert_eq!(seen.borrow().len(), 1);
     assert_eq!(seen.borrow()[0].task.as_deref(), Some("held"));
 }
+
+// 15. A failing custom handler: the log shows the original context too.
+
+#[test]
+fn exception_context_display_shows_the_original_context() {
+    let mut original = ExceptionContext::new("Exception in callback <Handle>")
+        .with_error(Error::Panic("callback exploded".into()));
+    original.handle = Some("<Handle>".into());
+    let mut report = ExceptionContext::new("Unhandled error in exception handler")
+        .with_error(Error::Panic("handler exploded".into()));
+    report.context = Some(Box::new(original));
+    let text = report.to_string();
+    assert!(
+        text.starts_with("Unhandled error in exception handler\nerror: panicked: handler"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\ncontext: Exception in callback <Handle>"),
+        "{text}"
+    );
+    assert!(text.contains("\n    handle: <Handle>"), "{text}");
+    assert!(
+        text.ends_with("\n    error: panicked: callback exploded"),
+        "{text}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "needs unwinding: the guest is panic=abort"
+)]
+fn panicking_custom_handler_logs_its_failure_with_the_original_context() {
+    log_capture::start();
+    let ev = EventLoop::new().unwrap();
+    ev.set_exception_handler(Some(Rc::new(|_: &EventLoop, _: &ExceptionContext| {
+        panic!("handler exploded")
+    })));
+    ev.call_soon(|_| panic!("callback exploded")).unwrap();
+    ev.call_soon(|ev| ev.stop()).unwrap();
+    run_forever(&ev).unwrap();
+    let lines = log_capture::take();
+    let report = lines
+        .iter()
+        .find(|l| l.contains("Unhandled error in exception handler"))
+        .unwrap_or_else(|| panic!("no report in the log: {lines:?}"));
+    assert!(report.starts_with("ERROR "), "{report}");
+    for part in [
+        "handler exploded",
+        "Exception in callback",
+        "callback exploded",
+    ] {
+        assert!(report.contains(part), "{part:?} missing from {report}");
+    }
+}
