@@ -237,3 +237,110 @@ fn panicking_custom_handler_logs_its_failure_with_the_original_context() {
         assert!(report.contains(part), "{part:?} missing from {report}");
     }
 }
+
+// 16. ThreadsafeHandle::cancel/cancelled while the callback runs.
+
+/// Schedules (from the loop's thread) a callback that signals its start, works for a
+/// while, records that it finished and stops the loop; another thread waits for the
+/// start and then calls `probe` on the handle, recording whether the callback had
+/// finished by the time `probe` returned.
+fn probe_while_running(probe: fn(&ThreadsafeHandle)) -> bool {
+    let ev = new_loop();
+    let (started_tx, started_rx) = mpsc::channel();
+    let finished = Arc::new(AtomicBool::new(false));
+    let f = finished.clone();
+    let handle = ev
+        .remote()
+        .call_soon_threadsafe(move |ev| {
+            started_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            f.store(true, Ordering::SeqCst);
+            ev.stop();
+        })
+        .unwrap();
+    let seen = Arc::new(Mutex::new(None));
+    let s = seen.clone();
+    let thread = spawn(move || {
+        started_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the callback never started");
+        probe(&handle);
+        *s.lock().unwrap() = Some(finished.load(Ordering::SeqCst));
+    });
+    run_forever(&ev).unwrap();
+    thread.join();
+    let seen = seen.lock().unwrap().expect("the thread recorded nothing");
+    seen
+}
+
+#[test]
+#[cfg_attr(target_os = "wasi", ignore = "needs threads: the guest has none")]
+fn threadsafe_cancel_from_another_thread_waits_for_the_running_callback() {
+    assert!(
+        probe_while_running(|h| {
+            h.cancel();
+            assert!(h.cancelled());
+        }),
+        "cancel() returned while the callback was still running"
+    );
+}
+
+#[test]
+#[cfg_attr(target_os = "wasi", ignore = "needs threads: the guest has none")]
+fn threadsafe_cancelled_from_another_thread_waits_for_the_running_callback() {
+    assert!(
+        probe_while_running(|h| assert!(!h.cancelled())),
+        "cancelled() returned while the callback was still running"
+    );
+}
+
+/// A callback that cancels its own handle (it must not wait for itself) and completes.
+fn self_cancelling(
+    own: Arc<OnceLock<ThreadsafeHandle>>,
+    done: Arc<Mutex<Vec<&'static str>>>,
+) -> impl FnOnce(&EventLoop) + Send + 'static {
+    move |ev| {
+        let me = own.get().expect("handle stored before the loop ran");
+        me.cancel();
+        done.lock().unwrap().push("cancelled itself");
+        if me.cancelled() {
+            done.lock().unwrap().push("completed");
+        }
+        ev.stop();
+    }
+}
+
+#[test]
+fn threadsafe_callback_cancelling_its_own_handle_completes() {
+    let ev = new_loop();
+    let own = Arc::new(OnceLock::new());
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let handle = ev
+        .remote()
+        .call_soon_threadsafe(self_cancelling(own.clone(), done.clone()))
+        .unwrap();
+    own.set(handle.clone()).unwrap();
+    run_forever(&ev).unwrap();
+    assert_eq!(*done.lock().unwrap(), ["cancelled itself", "completed"]);
+    assert!(handle.cancelled());
+}
+
+#[test]
+#[cfg_attr(target_os = "wasi", ignore = "needs threads: the guest has none")]
+fn threadsafe_callback_sent_from_a_thread_cancelling_its_own_handle_completes() {
+    let ev = new_loop();
+    let own = Arc::new(OnceLock::new());
+    let done = Arc::new(Mutex::new(Vec::new()));
+    let remote = ev.remote();
+    let (o, d) = (own.clone(), done.clone());
+    let thread = spawn(move || {
+        let handle = remote
+            .call_soon_threadsafe(self_cancelling(o.clone(), d))
+            .unwrap();
+        o.set(handle).unwrap();
+    });
+    thread.join(); // the handle is stored before the loop runs the callback
+    run_forever(&ev).unwrap();
+    assert_eq!(*done.lock().unwrap(), ["cancelled itself", "completed"]);
+    assert!(own.get().unwrap().cancelled());
+}
