@@ -344,3 +344,62 @@ fn threadsafe_callback_sent_from_a_thread_cancelling_its_own_handle_completes() 
     assert_eq!(*done.lock().unwrap(), ["cancelled itself", "completed"]);
     assert!(own.get().unwrap().cancelled());
 }
+
+// 17. Scoped IPv6 literals.
+
+fn getaddrinfo(host: &'static str, family: Family) -> twinloop::Result<Vec<SocketAddr>> {
+    let ev = new_loop();
+    run_until_complete(&ev, async move {
+        twinloop::get_running_loop()?
+            .getaddrinfo(host, 8080, family)
+            .await
+    })
+    .unwrap()
+}
+
+fn link_local(scope_id: u32) -> SocketAddr {
+    let ip = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+    SocketAddr::V6(SocketAddrV6::new(ip, 8080, 0, scope_id))
+}
+
+#[test]
+fn scoped_ipv6_literal_with_a_numeric_scope_is_a_literal() {
+    // In the guest a name lookup of these is refused, so success shows it was skipped.
+    assert_eq!(
+        getaddrinfo("fe80::1%1", Family::Any).unwrap(),
+        [link_local(1)]
+    );
+    assert_eq!(
+        getaddrinfo("[fe80::1%2]", Family::V6).unwrap(),
+        [link_local(2)]
+    );
+    assert!(getaddrinfo("fe80::1%1", Family::V4).is_err());
+}
+
+#[test]
+fn scoped_ipv6_literal_with_an_unknown_interface_is_refused() {
+    let outcome = getaddrinfo("fe80::1%no-such-if9", Family::Any);
+    assert!(
+        matches!(&outcome, Err(Error::InvalidArgument(m)) if m.contains("no-such-if9")),
+        "got {outcome:?}"
+    );
+}
+
+#[test]
+fn scoped_ipv6_literal_with_an_interface_name() {
+    let outcome = getaddrinfo("fe80::1%lo", Family::Any);
+    if cfg!(target_os = "linux") {
+        // The loopback interface exists on every Linux machine, with a non-zero index.
+        let addrs = outcome.unwrap();
+        assert!(
+            matches!(addrs[..], [SocketAddr::V6(a)] if a.scope_id() != 0 && a.port() == 8080),
+            "{addrs:?}"
+        );
+    } else if cfg!(target_os = "wasi") {
+        // WASI 0.2 has no interface names: a clear refusal, not a failed lookup.
+        assert!(
+            matches!(&outcome, Err(Error::InvalidArgument(_))),
+            "{outcome:?}"
+        );
+    }
+}

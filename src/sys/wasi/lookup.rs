@@ -101,3 +101,9 @@ pub(crate) fn name_info(addr: SocketAddr, numeric: bool) -> io::Result<(String, 
     }
     Ok((addr.ip().to_string(), addr.port().to_string()))
 }
+
+/// WASI 0.2 cannot name network interfaces: scoped IPv6 literals take numeric scope ids
+/// only (`fe80::1%1`).
+pub(crate) fn interface_index(_name: &str) -> Option<u32> {
+    None
+}

@@ -15,7 +15,7 @@ mod net;
 mod pthread_stubs;
 mod reactor;
 
-pub(crate) use lookup::{name_info, Lookup};
+pub(crate) use lookup::{interface_index, name_info, Lookup};
 pub(crate) use net::{TcpListener, TcpStream};
 pub(crate) use reactor::{Reactor, Waker};
 
