@@ -39,8 +39,21 @@ pub struct ExceptionContext {
     /// In debug mode: where the failing callback was scheduled (asyncio's
     /// `source_traceback`; one `file:line:column`).
     pub source_traceback: Option<String>,
-    /// When the default handler itself failed while handling a custom handler's failure:
-    /// the original context.
+    /// When a custom handler failed ("Unhandled error in exception handler"): the context
+    /// it was handling. Shown, indented, by `Display`, so the default handler's log has both.
+    ///
+    /// ```
+    /// use twinloop::{Error, ExceptionContext};
+    /// let original = ExceptionContext::new("Exception in callback").with_error(Error::Timeout);
+    /// let mut report = ExceptionContext::new("Unhandled error in exception handler")
+    ///     .with_error(Error::Panic("handler bug".into()));
+    /// report.context = Some(Box::new(original));
+    /// assert_eq!(
+    ///     report.to_string(),
+    ///     "Unhandled error in exception handler\nerror: panicked: handler bug\n\
+    ///      context: Exception in callback\n    error: operation timed out"
+    /// );
+    /// ```
     pub context: Option<Box<ExceptionContext>>,
 }
 
@@ -85,6 +98,11 @@ impl fmt::Display for ExceptionContext {
         }
         if let Some(error) = &self.error {
             write!(f, "\nerror: {error}")?;
+        }
+        if let Some(original) = &self.context {
+            // Indented, so that the original context reads as part of this one.
+            let original = original.to_string().replace('\n', "\n    ");
+            write!(f, "\ncontext: {original}")?;
         }
         Ok(())
     }

@@ -7,8 +7,10 @@ use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
+use crate::current;
 use crate::error::{Error, Result};
 use crate::event_loop::LoopInner;
+use crate::exception::{self, ExceptionContext};
 use crate::task::{self, TaskCore};
 use crate::EventLoop;
 
@@ -34,6 +36,9 @@ pub(crate) struct FutureCell<T> {
     wakers: RefCell<Vec<Waker>>,
     /// Set when this is a task's result: cancelling it cancels the task.
     owner: RefCell<Option<Weak<TaskCore>>>,
+    /// A failure nobody has looked at yet, and the report to make if nobody ever does
+    /// (asyncio's `__log_traceback`): reported when the cell is dropped.
+    unretrieved: RefCell<Option<ExceptionContext>>,
 }
 
 /// What a task needs of a future without knowing its type.
@@ -42,6 +47,10 @@ pub(crate) trait ErasedFuture {
     fn cancel_with(self: Rc<Self>, msg: Option<String>) -> bool;
     /// Complete with an error unless already done.
     fn fail(self: Rc<Self>, error: Error);
+    /// Complete with an error unless already done; if nobody retrieves it (`result`,
+    /// `take_result`, `error` or `.await`) before the future is dropped, `report` goes to
+    /// the exception handler then.
+    fn fail_reporting_unretrieved(self: Rc<Self>, error: Error, report: ExceptionContext);
     fn is_done(&self) -> bool;
 }
 
@@ -55,6 +64,10 @@ pub(crate) trait ErasedFuture {
 ///
 /// When a task is awaiting a `LoopFuture` and the task is cancelled, the future is cancelled
 /// too, as in asyncio.
+///
+/// A `LoopFuture` is awaited on its own loop: polled while another loop is running, it is
+/// ready at once with [`Error::InvalidArgument`] (asyncio's "Future attached to a different
+/// loop"; see [`EventLoop::run_until_complete`]).
 ///
 /// ```
 /// use twinloop::{Error, EventLoop};
@@ -89,6 +102,7 @@ impl<T: 'static> LoopFuture<T> {
                 next_callback: Cell::new(0),
                 wakers: RefCell::new(Vec::new()),
                 owner: RefCell::new(None),
+                unretrieved: RefCell::new(None),
             }),
         }
     }
@@ -162,7 +176,10 @@ impl<T: 'static> LoopFuture<T> {
     {
         match &*self.cell.state.borrow() {
             State::Pending => Err(Error::invalid_state("result is not set yet")),
-            State::Done(r) => r.clone(),
+            State::Done(r) => {
+                self.cell.mark_retrieved();
+                r.clone()
+            }
             State::Taken => Err(Error::invalid_state("result was already taken")),
         }
     }
@@ -199,6 +216,9 @@ impl<T: 'static> LoopFuture<T> {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn error(&self) -> Result<Option<Error>> {
+        if self.done() {
+            self.cell.mark_retrieved();
+        }
         match &*self.cell.state.borrow() {
             State::Pending => Err(Error::invalid_state("exception is not set yet")),
             State::Done(Err(e @ Error::Cancelled(_))) => Err(e.clone()),
@@ -270,8 +290,31 @@ impl<T: 'static> FutureCell<T> {
         Ok(())
     }
 
+    /// The failure (if any) was seen: nothing to report when the future is dropped.
+    fn mark_retrieved(&self) {
+        let report = self.unretrieved.borrow_mut().take();
+        drop(report);
+    }
+
+    /// The loop this future belongs to, when a different loop is the one running: a
+    /// future is only awaited on its own loop (asyncio's "attached to a different loop").
+    fn foreign_loop_error(&self) -> Option<Error> {
+        let own = self.ev.upgrade()?;
+        let running = current::get_running_loop().ok()?;
+        if Rc::ptr_eq(&own, &running.inner) {
+            return None;
+        }
+        Some(Error::invalid_argument(
+            "the future belongs to a different event loop than the one running it; await \
+             a LoopFuture or Task only on the loop that created it",
+        ))
+    }
+
     fn take(&self) -> Result<T> {
         let mut state = self.state.borrow_mut();
+        if !matches!(*state, State::Pending) {
+            self.mark_retrieved();
+        }
         match &*state {
             State::Pending => return Err(Error::invalid_state("result is not set yet")),
             State::Taken => return Err(Error::invalid_state("result was already taken")),
@@ -305,6 +348,12 @@ impl<T: 'static> ErasedFuture for FutureCell<T> {
         let _ = self.complete(Err(error));
     }
 
+    fn fail_reporting_unretrieved(self: Rc<Self>, error: Error, report: ExceptionContext) {
+        if self.complete(Err(error)).is_ok() {
+            *self.unretrieved.borrow_mut() = Some(report);
+        }
+    }
+
     fn is_done(&self) -> bool {
         !matches!(*self.state.borrow(), State::Pending)
     }
@@ -314,6 +363,9 @@ impl<T: 'static> Future for LoopFuture<T> {
     type Output = Result<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
+        if let Some(error) = self.cell.foreign_loop_error() {
+            return Poll::Ready(Err(error));
+        }
         if self.done() {
             return Poll::Ready(self.cell.take());
         }
@@ -325,6 +377,19 @@ impl<T: 'static> Future for LoopFuture<T> {
         }
         task::set_awaiting(self.cell.clone());
         Poll::Pending
+    }
+}
+
+impl<T> Drop for FutureCell<T> {
+    /// asyncio's "Task exception was never retrieved", reported when the last handle goes.
+    fn drop(&mut self) {
+        let Some(report) = self.unretrieved.get_mut().take() else {
+            return;
+        };
+        match self.ev.upgrade() {
+            Some(inner) => EventLoop::from_inner(inner).call_exception_handler(&report),
+            None => exception::default_handler(&report),
+        }
     }
 }
 

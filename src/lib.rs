@@ -26,13 +26,15 @@
 //! |---|---|---|
 //! | callbacks, timers, futures, tasks | yes | yes |
 //! | `call_soon_threadsafe` from other threads | yes | no threads: same-thread only |
-//! | a panicking callback or task reaches the exception handler, loop goes on | yes | no: `panic=abort`, the guest traps |
+//! | a panicking callback (or unretrieved task) reaches the exception handler, loop goes on | yes | no: `panic=abort`, the guest traps |
 //!
 //! ## Panics
 //!
-//! Natively, a callback or task that panics is caught: the panic becomes
-//! [`Error::Panic`] in an [`ExceptionContext`] handed to the exception handler (or in the
-//! task's result), and the loop goes on. WASI guests are built with `panic=abort`, so
+//! Natively, a callback or task that panics is caught and the loop goes on. A callback's
+//! panic becomes [`Error::Panic`] in an [`ExceptionContext`] handed to the exception
+//! handler. A task's panic becomes the task's result; it reaches the exception handler
+//! ("Task exception was never retrieved") only if the task is dropped before anyone
+//! retrieved it (awaited the task, or called `result`, `take_result` or `error`). WASI guests are built with `panic=abort`, so
 //! there a panic ends the guest (the host reports the trap and a non-zero exit).
 
 #![warn(missing_docs)]

@@ -2,7 +2,8 @@
 
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, ThreadId};
 
 use crate::current;
 use crate::error::{Error, Result};
@@ -17,7 +18,7 @@ pub(crate) type RemoteCallback = Box<dyn FnOnce(&EventLoop) + Send>;
 pub(crate) enum RemoteItem {
     Callback {
         callback: RemoteCallback,
-        cancelled: Arc<AtomicBool>,
+        state: Arc<ThreadsafeState>,
         location: &'static Location<'static>,
     },
     /// A task's `Waker` was woken on another thread.
@@ -139,19 +140,92 @@ pub struct RemoteHandle {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ThreadsafeHandle {
-    cancelled: Arc<AtomicBool>,
+    state: Arc<ThreadsafeState>,
 }
 
 impl ThreadsafeHandle {
     /// asyncio's `Handle.cancel()`: prevents the callback from running if it has not
-    /// started yet.
+    /// started yet. Called from another thread while the callback runs, it waits until the
+    /// callback has finished (asyncio 3.13); called by the callback itself, it returns at
+    /// once and the callback goes on to its end.
+    ///
+    /// ```
+    /// use std::sync::{Arc, OnceLock};
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let own: Arc<OnceLock<twinloop::ThreadsafeHandle>> = Arc::default();
+    /// let slot = own.clone();
+    /// let handle = ev.remote().call_soon_threadsafe(move |ev| {
+    ///     let me = slot.get().unwrap();
+    ///     me.cancel(); // its own handle: no waiting for itself
+    ///     assert!(me.cancelled());
+    ///     ev.stop();
+    /// })?;
+    /// own.set(handle.clone()).unwrap();
+    /// ev.run_forever()?;
+    /// assert!(handle.cancelled());
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
+        self.state.wait_idle().cancelled = true;
     }
 
-    /// asyncio's `Handle.cancelled()`: true once `cancel` was called.
+    /// asyncio's `Handle.cancelled()`: true once `cancel` was called. Like
+    /// [`ThreadsafeHandle::cancel`], from another thread it waits while the callback runs.
     pub fn cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        self.state.wait_idle().cancelled
+    }
+}
+
+/// What a [`ThreadsafeHandle`] shares with its callback: asyncio 3.13's
+/// `_ThreadSafeHandle` lock, held by the callback while it runs.
+#[derive(Debug, Default)]
+pub(crate) struct ThreadsafeState {
+    run: Mutex<RunState>,
+    finished: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct RunState {
+    cancelled: bool,
+    /// The thread running the callback, while it runs.
+    running_on: Option<ThreadId>,
+}
+
+impl ThreadsafeState {
+    fn lock(&self) -> MutexGuard<'_, RunState> {
+        self.run.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The state once no other thread is running the callback. The thread running it gets
+    /// it at once, so that a callback can cancel its own handle.
+    fn wait_idle(&self) -> MutexGuard<'_, RunState> {
+        let me = thread::current().id();
+        let mut run = self.lock();
+        while run.running_on.is_some_and(|t| t != me) {
+            run = self.finished.wait(run).unwrap_or_else(|p| p.into_inner());
+        }
+        run
+    }
+
+    /// Runs `f` unless the handle was cancelled; `cancel()`/`cancelled()` from other
+    /// threads wait meanwhile (also if `f` panics: the guard ends the run).
+    pub(crate) fn run(&self, f: impl FnOnce()) {
+        {
+            let mut run = self.lock();
+            if run.cancelled {
+                return;
+            }
+            run.running_on = Some(thread::current().id());
+        }
+        struct Finished<'a>(&'a ThreadsafeState);
+        impl Drop for Finished<'_> {
+            fn drop(&mut self) {
+                self.0.lock().running_on = None;
+                self.0.finished.notify_all();
+            }
+        }
+        let _finished = Finished(self);
+        f();
     }
 }
 
@@ -183,25 +257,21 @@ impl RemoteHandle {
         &self,
         f: impl FnOnce(&EventLoop) + Send + 'static,
     ) -> Result<ThreadsafeHandle> {
-        let cancelled = Arc::new(AtomicBool::new(false));
+        let state = Arc::new(ThreadsafeState::default());
         let location = Location::caller();
         if let Some(inner) = current::local_loop(self.shared.id) {
             // On the loop's own thread: straight into the ready queue, FIFO with call_soon.
-            let flag = cancelled.clone();
-            let run = Box::new(move |ev: &EventLoop| {
-                if !is_set(&flag) {
-                    f(ev);
-                }
-            });
+            let shared = state.clone();
+            let run = Box::new(move |ev: &EventLoop| shared.run(|| f(ev)));
             inner.push_callback(HandleInner::new(run, location))?;
         } else {
             self.shared.push(RemoteItem::Callback {
                 callback: Box::new(f),
-                cancelled: cancelled.clone(),
+                state: state.clone(),
                 location,
             })?;
         }
-        Ok(ThreadsafeHandle { cancelled })
+        Ok(ThreadsafeHandle { state })
     }
 
     /// asyncio's `loop.call_soon_threadsafe(loop.stop)`: stops the loop, as
@@ -221,9 +291,4 @@ impl RemoteHandle {
     pub fn stop(&self) -> Result<()> {
         self.shared.push(RemoteItem::Stop)
     }
-}
-
-/// Whether the cancel flag of a threadsafe callback is set.
-pub(crate) fn is_set(flag: &AtomicBool) -> bool {
-    flag.load(Ordering::Acquire)
 }

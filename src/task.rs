@@ -71,7 +71,6 @@ pub(crate) struct TaskCore {
     cancel_requested: Rc<RefCell<Option<Option<String>>>>,
     awaiting: RefCell<Option<Rc<dyn ErasedFuture>>>,
     result: Rc<dyn ErasedFuture>,
-    report_panics: bool,
     location: &'static Location<'static>,
 }
 
@@ -147,17 +146,18 @@ impl TaskCore {
             Err(payload) => {
                 let error = Error::Panic(panic_message(&*payload));
                 self.finish(ev);
-                if self.report_panics {
-                    let mut context =
-                        ExceptionContext::new(format!("Task panicked: {}", self.describe()))
-                            .with_error(error.clone());
-                    context.task = Some(self.name.borrow().clone());
-                    if ev.get_debug() {
-                        context.source_traceback = Some(self.location.to_string());
-                    }
-                    ev.call_exception_handler(&context);
+                // Reported only if nobody retrieves the failure before the task is dropped
+                // (asyncio's "Task exception was never retrieved").
+                let mut report = ExceptionContext::new("Task exception was never retrieved")
+                    .with_error(error.clone());
+                report.task = Some(self.name.borrow().clone());
+                report.future = Some(self.describe());
+                if ev.get_debug() {
+                    report.source_traceback = Some(self.location.to_string());
                 }
-                self.result.clone().fail(error);
+                self.result
+                    .clone()
+                    .fail_reporting_unretrieved(error, report);
             }
         }
     }
@@ -241,7 +241,6 @@ impl<T: 'static> Task<T> {
         ev: &EventLoop,
         future: F,
         name: Option<String>,
-        report_panics: bool,
         factory: Option<TaskFactory>,
         location: &'static Location<'static>,
     ) -> Task<T>
@@ -283,7 +282,6 @@ impl<T: 'static> Task<T> {
             cancel_requested,
             awaiting: RefCell::new(None),
             result: result.cell.clone(),
-            report_panics,
             location,
         });
         entry.insert(core.clone());

@@ -419,11 +419,20 @@ impl EventLoop {
     /// stopped first; [`Error::Panic`] if the future panicked (native targets);
     /// [`Error::Cancelled`] if its task was cancelled.
     ///
+    /// A [`LoopFuture`] or [`Task`] of another loop is refused at once, where asyncio raises
+    /// `ValueError`: its output is [`Error::InvalidArgument`] (the inner `Result`, as those
+    /// futures' output is a `Result`), instead of a run that waits for a loop that is not
+    /// running.
+    ///
     /// ```
-    /// let ev = twinloop::EventLoop::new()?;
+    /// use twinloop::{Error, EventLoop};
+    /// let ev = EventLoop::new()?;
     /// let answer = ev.run_until_complete(async { 6 * 7 })?;
     /// assert_eq!(answer, 42);
-    /// # Ok::<(), twinloop::Error>(())
+    /// let other = EventLoop::new()?;
+    /// let foreign = other.create_future::<u8>();
+    /// assert!(matches!(ev.run_until_complete(foreign)?, Err(Error::InvalidArgument(_))));
+    /// # Ok::<(), Error>(())
     /// ```
     pub fn run_until_complete<F>(&self, future: F) -> Result<F::Output>
     where
@@ -437,7 +446,7 @@ impl EventLoop {
         if current::get_running_loop().is_ok() {
             return Err(Error::AnotherLoopRunning);
         }
-        let task = self.spawn(future, None, false)?;
+        let task = self.spawn(future, None)?;
         let weak = self.downgrade();
         let callback = task.add_done_callback(move |_| {
             if let Some(inner) = weak.upgrade() {
@@ -482,7 +491,7 @@ impl EventLoop {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.spawn(future, None, true)
+        self.spawn(future, None)
     }
 
     /// asyncio's `loop.create_task(coro, name=...)`.
@@ -504,30 +513,18 @@ impl EventLoop {
         F: Future + 'static,
         F::Output: 'static,
     {
-        self.spawn(future, Some(name.into()), true)
+        self.spawn(future, Some(name.into()))
     }
 
     #[track_caller]
-    fn spawn<F>(
-        &self,
-        future: F,
-        name: Option<String>,
-        report_panics: bool,
-    ) -> Result<Task<F::Output>>
+    fn spawn<F>(&self, future: F, name: Option<String>) -> Result<Task<F::Output>>
     where
         F: Future + 'static,
         F::Output: 'static,
     {
         self.check_open()?;
         let factory = self.inner.task_factory.borrow().clone();
-        let task = Task::new(
-            self,
-            future,
-            name,
-            report_panics,
-            factory,
-            Location::caller(),
-        );
+        let task = Task::new(self, future, name, factory, Location::caller());
         self.schedule_task(task.core());
         Ok(task)
     }

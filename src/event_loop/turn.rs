@@ -11,7 +11,7 @@ use crate::exception::ExceptionContext;
 use crate::handle::HandleInner;
 use crate::io_registry::IoHandler;
 use crate::ready_queue::Ready;
-use crate::remote::{self, RemoteItem};
+use crate::remote::RemoteItem;
 use crate::sys;
 use crate::task::TaskCore;
 use crate::EventLoop;
@@ -198,14 +198,10 @@ impl EventLoop {
             match item {
                 RemoteItem::Callback {
                     callback,
-                    cancelled,
+                    state,
                     location,
                 } => {
-                    let run = Box::new(move |ev: &EventLoop| {
-                        if !remote::is_set(&cancelled) {
-                            callback(ev);
-                        }
-                    });
+                    let run = Box::new(move |ev: &EventLoop| state.run(|| callback(ev)));
                     inner
                         .ready
                         .borrow_mut()

@@ -1,6 +1,6 @@
 //! Name resolution: `getaddrinfo` and `getnameinfo` as loop methods, never blocking the loop.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::sync::{Arc, Mutex};
 
 use crate::error::{io_context, Error, Result};
@@ -101,25 +101,66 @@ impl From<&str> for Port {
     }
 }
 
+/// `host` as an IP literal (`AI_NUMERICHOST`), brackets allowed: `Ok(None)` if it is not
+/// one. An IPv6 literal may carry a scope (`fe80::1%1`, or natively `fe80::1%lo`); a scope
+/// that is neither a number nor a known interface is refused.
+fn ip_literal(host: &str, port: u16) -> Result<Option<SocketAddr>> {
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if let Ok(ip) = literal.parse::<IpAddr>() {
+        return Ok(Some(SocketAddr::new(ip, port)));
+    }
+    let Some((ip, scope)) = literal.split_once('%') else {
+        return Ok(None);
+    };
+    let Ok(ip) = ip.parse::<Ipv6Addr>() else {
+        return Ok(None);
+    };
+    let scope_id = match scope.parse::<u32>() {
+        Ok(index) => index,
+        Err(_) => sys::interface_index(scope).ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "getaddrinfo: {host:?}: no network interface named {scope:?} on {} \
+                 (give the scope as a number, e.g. %1)",
+                sys::TARGET
+            ))
+        })?,
+    };
+    Ok(Some(SocketAddr::V6(SocketAddrV6::new(
+        ip, port, 0, scope_id,
+    ))))
+}
+
 impl EventLoop {
     /// asyncio's `loop.getaddrinfo(host, port, family=...)`: the socket addresses for a host
     /// name, in the resolver's order, without duplicates (asyncio returns
     /// `(family, type, proto, canonname, sockaddr)` tuples; here only the `sockaddr`s, for
-    /// TCP). IP literals skip the resolver. Natively the system
+    /// TCP). IP literals skip the resolver, on both targets: `1.2.3.4`, `::1`, `[::1]`,
+    /// and scoped IPv6 literals with a numeric scope id (`fe80::1%1`) or, natively on
+    /// Unix, an interface name (`fe80::1%lo`). Natively the system
     /// resolver runs on a helper thread; in the guest it is `wasi:sockets/ip-name-lookup`
     /// (the host must allow DNS: `twinloop-host --allow-dns`). The loop keeps running
     /// meanwhile.
     ///
-    /// Errors: [`Error::InvalidArgument`] for an empty host or bad port; [`Error::Io`] when
-    /// the name does not resolve or no address of `family` is found.
+    /// Errors: [`Error::InvalidArgument`] for an empty host, a bad port or a scoped literal
+    /// naming an unknown interface; [`Error::Io`] when the name does not resolve or no
+    /// address of `family` is found.
     ///
     /// ```
+    /// use std::net::SocketAddr;
     /// use twinloop::Family;
     /// let ev = twinloop::EventLoop::new()?;
-    /// let addrs = ev.run_until_complete(async {
-    ///     twinloop::get_running_loop()?.getaddrinfo("127.0.0.1", 80, Family::Any).await
+    /// let (plain, scoped) = ev.run_until_complete(async {
+    ///     let ev = twinloop::get_running_loop()?;
+    ///     let plain = ev.getaddrinfo("127.0.0.1", 80, Family::Any).await?;
+    ///     let scoped = ev.getaddrinfo("fe80::1%1", 80, Family::Any).await?;
+    ///     Ok::<_, twinloop::Error>((plain, scoped))
     /// })??;
-    /// assert_eq!(addrs, ["127.0.0.1:80".parse().unwrap()]);
+    /// assert_eq!(plain, ["127.0.0.1:80".parse().unwrap()]);
+    /// let SocketAddr::V6(v6) = scoped[0] else { panic!("{scoped:?}") };
+    /// assert_eq!((v6.ip().segments()[0], v6.scope_id()), (0xfe80, 1));
     /// # Ok::<(), twinloop::Error>(())
     /// ```
     pub async fn getaddrinfo(
@@ -132,14 +173,9 @@ impl EventLoop {
         if host.is_empty() {
             return Err(Error::invalid_argument("getaddrinfo: empty host name"));
         }
-        let literal = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        let addrs = if let Ok(ip) = literal.parse::<IpAddr>() {
-            vec![SocketAddr::new(ip, port)]
-        } else {
-            self.lookup(host, port).await?
+        let addrs = match ip_literal(host, port)? {
+            Some(addr) => vec![addr],
+            None => self.lookup(host, port).await?,
         };
         let mut matching: Vec<SocketAddr> = Vec::with_capacity(addrs.len());
         for addr in addrs.into_iter().filter(|a| family.admits(a)) {

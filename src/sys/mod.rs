@@ -28,7 +28,8 @@
 //!   loop. Natively the system resolver runs on a helper thread that calls `notify` when
 //!   done; in the guest it is `wasi:sockets/ip-name-lookup`, reported through the poller.
 //!   `take()` returns the answer once there is one. `name_info(addr, numeric)` is the
-//!   blocking reverse lookup (numeric only in the guest).
+//!   blocking reverse lookup (numeric only in the guest). `interface_index(name)` maps an
+//!   interface name to its index for scoped IPv6 literals (`None` in the guest).
 //! - **`Source`**: the one trait for "a thing the reactor can watch" (mio's
 //!   `event::Source`), implemented once per backend for every socket type:
 //!   `set_interest(&reactor, token, Interest)` and `deregister(&reactor)`. After

@@ -305,4 +305,5 @@ impl Thread {
     }
 }
 
+pub mod log_capture;
 pub mod tcp_support;

@@ -145,7 +145,7 @@ fn panicking_timer_callback_reaches_the_handler() {
     target_os = "wasi",
     ignore = "needs unwinding: the guest is panic=abort"
 )]
-fn panicking_task_reaches_the_handler_and_its_result_is_panic() {
+fn panicking_task_result_is_panic_and_once_taken_it_is_not_reported() {
     let ev = EventLoop::new().unwrap();
     let (handler, seen) = recording_handler();
     ev.set_exception_handler(Some(handler));
@@ -166,10 +166,9 @@ fn panicking_task_reaches_the_handler_and_its_result_is_panic() {
         Err(Error::Panic(msg)) => assert!(msg.contains("task exploded"), "{msg}"),
         other => panic!("expected Err(Panic), got {other:?}"),
     }
-    let seen = seen.borrow();
-    assert_eq!(seen.len(), 1, "contexts: {seen:?}");
-    assert!(matches!(&seen[0].error, Some(Error::Panic(m)) if m.contains("task exploded")));
-    assert_eq!(seen[0].task.as_deref(), Some("doomed"));
+    // run_until_complete took the failure: nothing is "never retrieved" (asyncio reports
+    // only unretrieved task exceptions; see loop_semantics.rs).
+    assert!(seen.borrow().is_empty(), "contexts: {:?}", seen.borrow());
     // The loop goes on.
     assert_eq!(run_until_complete(&ev, async { 2 }).unwrap(), 2);
 }

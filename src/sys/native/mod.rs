@@ -17,6 +17,22 @@ pub(crate) const EDGE_TRIGGERED: bool = true;
 /// Native targets have threads: `call_soon_threadsafe` can come from elsewhere.
 pub(crate) const HAS_THREADS: bool = true;
 
+/// The index of the network interface `name` (`if_nametoindex`), for scoped IPv6
+/// literals such as `fe80::1%eth0`; `None` if there is no such interface.
+#[cfg(unix)]
+pub(crate) fn interface_index(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: `name` is a valid NUL-terminated string that outlives the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
+}
+
+/// Interface names are not looked up on this platform: numeric scope ids only.
+#[cfg(not(unix))]
+pub(crate) fn interface_index(_name: &str) -> Option<u32> {
+    None
+}
+
 /// Token reserved for the cross-thread waker.
 const WAKER_TOKEN: mio::Token = mio::Token(usize::MAX);
 

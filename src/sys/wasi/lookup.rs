@@ -97,3 +97,9 @@ impl PollSource for Lookup {
         Some(self.stream.subscribe())
     }
 }
+
+/// WASI 0.2 cannot name network interfaces: scoped IPv6 literals take numeric scope ids
+/// only (`fe80::1%1`).
+pub(crate) fn interface_index(_name: &str) -> Option<u32> {
+    None
+}

@@ -16,7 +16,7 @@ mod pthread_stubs;
 mod reactor;
 mod source;
 
-pub(crate) use lookup::{name_info, Lookup};
+pub(crate) use lookup::{interface_index, name_info, Lookup};
 pub(crate) use net::{TcpListener, TcpStream};
 pub(crate) use reactor::{Reactor, Waker};
 
