@@ -41,6 +41,7 @@ mod current;
 mod error;
 mod event_loop;
 mod exception;
+mod executor;
 mod future;
 mod handle;
 mod io_registry;
@@ -57,6 +58,7 @@ pub use current::{get_event_loop, get_running_loop, new_event_loop, set_event_lo
 pub use error::{Error, Result};
 pub use event_loop::{EventLoop, DEBUG_ENV_VAR};
 pub use exception::{ExceptionContext, ExceptionHandler};
+pub use executor::{Executor, Job, ThreadPoolExecutor};
 pub use future::{CallbackId, LoopFuture};
 pub use handle::{Handle, TimerHandle};
 pub use net::{

@@ -1,7 +1,6 @@
 //! Name resolution: `getaddrinfo` and `getnameinfo` as loop methods, never blocking the loop.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::net::readiness::ReadinessToken;
@@ -106,12 +105,14 @@ impl EventLoop {
     /// name, in the resolver's order, without duplicates (asyncio returns
     /// `(family, type, proto, canonname, sockaddr)` tuples; here only the `sockaddr`s, for
     /// TCP). IP literals skip the resolver. Natively the system
-    /// resolver runs on a helper thread; in the guest it is `wasi:sockets/ip-name-lookup`
-    /// (the host must allow DNS: `twinloop-host --allow-dns`). The loop keeps running
-    /// meanwhile.
+    /// resolver runs on the loop's default executor (see [`EventLoop::run_in_executor`]:
+    /// a burst of lookups uses at most its bounded number of threads); in the guest it is
+    /// `wasi:sockets/ip-name-lookup` (the host must allow DNS: `twinloop-host
+    /// --allow-dns`). The loop keeps running meanwhile.
     ///
     /// Errors: [`Error::InvalidArgument`] for an empty host or bad port; [`Error::Io`] when
-    /// the name does not resolve or no address of `family` is found.
+    /// the name does not resolve or no address of `family` is found; for a host name,
+    /// [`Error::InvalidState`] after [`EventLoop::shutdown_default_executor`], as in asyncio.
     ///
     /// ```
     /// use twinloop::Family;
@@ -159,7 +160,8 @@ impl EventLoop {
 
     async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
         let token = ReadinessToken::new(self);
-        let mut lookup = sys::Lookup::start(host, port, self.io_notifier(token.token))?;
+        let executor = self.default_executor()?;
+        let mut lookup = sys::Lookup::start(host, port, self.io_notifier(token.token), &*executor)?;
         struct Registered<'a>(&'a EventLoop, &'a mut sys::Lookup);
         impl Drop for Registered<'_> {
             fn drop(&mut self) {
@@ -191,8 +193,9 @@ impl EventLoop {
     /// asyncio's `loop.getnameinfo(sockaddr, flags)`: `(host, port)` for an address.
     /// `numeric` is `NI_NUMERICHOST`; the port always comes back as a number
     /// (`NI_NUMERICSERV` is always set, where asyncio's default flags give a service name).
-    /// Natively runs the system resolver on a helper thread; the guest can only answer
-    /// numerically ([`Error::Io`] with kind `Unsupported` otherwise).
+    /// Natively runs the system resolver on the loop's default executor (see
+    /// [`EventLoop::run_in_executor`]); the guest can only answer numerically
+    /// ([`Error::Io`] with kind `Unsupported` otherwise).
     ///
     /// ```
     /// let ev = twinloop::EventLoop::new()?;
@@ -207,22 +210,7 @@ impl EventLoop {
         if numeric || !sys::HAS_THREADS {
             return Ok(sys::name_info(addr, numeric)?);
         }
-        let slot = Arc::new(Mutex::new(None));
-        let answer = slot.clone();
-        let token = ReadinessToken::new(self);
-        let notify = self.io_notifier(token.token);
-        std::thread::Builder::new()
-            .name("twinloop-getnameinfo".into())
-            .spawn(move || {
-                *answer.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(sys::name_info(addr, numeric));
-                notify();
-            })?;
-        loop {
-            if let Some(answer) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                return Ok(answer?);
-            }
-            token.wait().await?;
-        }
+        let answer = self.run_in_executor(None, move || sys::name_info(addr, numeric))?;
+        Ok(answer.await??)
     }
 }

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use super::Event;
 
+mod lookup;
 mod net;
-pub(crate) use net::{name_info, Lookup, TcpListener, TcpStream};
+pub(crate) use lookup::{name_info, Lookup};
+pub(crate) use net::{TcpListener, TcpStream};
 
 /// Name of this target in `Error::Unsupported`.
 pub(crate) const TARGET: &str = std::env::consts::OS;

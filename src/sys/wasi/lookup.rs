@@ -1,5 +1,6 @@
 //! Name resolution in the guest: `wasi:sockets/ip-name-lookup`, whose completion the
-//! reactor reports as readability. No helper thread, so `notify` goes unused.
+//! reactor reports as readability. No helper thread, so `notify` and the executor go
+//! unused.
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,6 +11,8 @@ use wasi::sockets::network::ErrorCode;
 use super::addr::{ip_from_wasi, with_network};
 use super::error;
 use super::reactor::{Reactor, Registration};
+use crate::error::Result;
+use crate::executor::Executor;
 use crate::sys::Interest;
 
 type LookupResult = io::Result<Vec<SocketAddr>>;
@@ -33,7 +36,8 @@ impl Lookup {
         host: &str,
         port: u16,
         _notify: Box<dyn FnOnce() + Send>,
-    ) -> io::Result<Lookup> {
+        _executor: &dyn Executor,
+    ) -> Result<Lookup> {
         let stream = with_network(|network| resolve_addresses(network, host))
             .map_err(error::lookup_refused)?;
         Ok(Lookup {
