@@ -26,6 +26,7 @@
 //! |---|---|---|
 //! | callbacks, timers, futures, tasks | yes | yes |
 //! | `call_soon_threadsafe` from other threads | yes | no threads: same-thread only |
+//! | `run_in_executor` | on a bounded thread pool | inline on the loop's next turn |
 //! | a panicking callback or task reaches the exception handler, loop goes on | yes | no: `panic=abort`, the guest traps |
 //!
 //! ## Panics
