@@ -26,6 +26,7 @@
 //! |---|---|---|
 //! | callbacks, timers, futures, tasks | yes | yes |
 //! | `call_soon_threadsafe` from other threads | yes | no threads: same-thread only |
+//! | `run_in_executor` | on a bounded thread pool | inline on the loop's next turn |
 //! | a panicking callback (or unretrieved task) reaches the exception handler, loop goes on | yes | no: `panic=abort`, the guest traps |
 //!
 //! ## Panics
@@ -43,6 +44,7 @@ mod current;
 mod error;
 mod event_loop;
 mod exception;
+mod executor;
 mod future;
 mod handle;
 mod io_registry;
@@ -60,6 +62,7 @@ pub use current::{get_event_loop, get_running_loop, new_event_loop, set_event_lo
 pub use error::{Error, Result};
 pub use event_loop::{EventLoop, DEBUG_ENV_VAR};
 pub use exception::{ExceptionContext, ExceptionHandler};
+pub use executor::{Executor, Job, ThreadPoolExecutor};
 pub use future::{CallbackId, LoopFuture};
 pub use handle::{Handle, TimerHandle};
 pub use net::{

@@ -35,10 +35,10 @@ impl<S: sys::Source> Registration<S> {
     }
 
     /// As `new`, for a source that needs its token to be made.
-    pub(crate) fn try_new(
+    pub(crate) fn try_new<E>(
         ev: &EventLoop,
-        make: impl FnOnce(usize) -> io::Result<S>,
-    ) -> io::Result<Self> {
+        make: impl FnOnce(usize) -> Result<S, E>,
+    ) -> Result<Self, E> {
         let token = ev.reserve_io();
         match make(token) {
             Ok(source) => Ok(Registration {

@@ -18,6 +18,7 @@ use slab::Slab;
 use crate::current;
 use crate::error::{Error, Result};
 use crate::exception::ExceptionHandler;
+use crate::executor::DefaultExecutor;
 use crate::future::LoopFuture;
 use crate::handle::{Handle, HandleInner, TimerHandle};
 use crate::io_registry::IoRegistry;
@@ -90,6 +91,8 @@ pub(crate) struct LoopInner {
     task_factory: RefCell<Option<TaskFactory>>,
     pub(crate) tasks: RefCell<Slab<Rc<TaskCore>>>,
     io: RefCell<IoRegistry>,
+    /// `run_in_executor`'s default executor (see `executor::run`).
+    pub(crate) executor: RefCell<DefaultExecutor>,
     /// One read buffer for every stream transport of the loop: reads are delivered to the
     /// protocol synchronously, so one buffer serves them all (moved out while in use).
     read_buffer: RefCell<Box<[u8]>>,
@@ -136,6 +139,7 @@ impl EventLoop {
             task_factory: RefCell::new(None),
             tasks: RefCell::new(Slab::new()),
             io: RefCell::new(IoRegistry::new()),
+            executor: RefCell::default(),
             read_buffer: RefCell::new(Box::default()),
             turns: Cell::new(0),
         });
@@ -335,9 +339,10 @@ impl EventLoop {
         self.inner.stopping.set(true);
     }
 
-    /// asyncio's `loop.close()`: drops every pending callback, timer and task; later calls
-    /// that schedule work return [`Error::LoopClosed`]. Idempotent. Fails with
-    /// [`Error::LoopRunning`] (and does nothing) while the loop runs.
+    /// asyncio's `loop.close()`: drops every pending callback, timer and task, and shuts the
+    /// default executor down without waiting (its running jobs finish; their results are
+    /// dropped); later calls that schedule work return [`Error::LoopClosed`]. Idempotent.
+    /// Fails with [`Error::LoopRunning`] (and does nothing) while the loop runs.
     ///
     /// ```
     /// use std::time::Duration;
@@ -367,7 +372,11 @@ impl EventLoop {
             task.discard();
         }
         let io = self.inner.io.borrow_mut().take_all();
-        drop((ready, timers, tasks, io));
+        let executor = self.inner.executor.borrow_mut().close();
+        if let Some(executor) = &executor {
+            executor.shutdown(false);
+        }
+        drop((ready, timers, tasks, io, executor));
         Ok(())
     }
 

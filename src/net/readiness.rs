@@ -2,7 +2,6 @@
 //! progress, a name lookup).
 
 use std::cell::RefCell;
-use std::io;
 use std::rc::Rc;
 
 use crate::error::Result;
@@ -40,10 +39,10 @@ impl<S: sys::Source> Watched<S> {
     }
 
     /// As `new`, for a source that needs its token to start (a helper thread reports by it).
-    pub(crate) fn try_new(
+    pub(crate) fn try_new<E>(
         ev: &EventLoop,
-        make: impl FnOnce(usize) -> io::Result<S>,
-    ) -> io::Result<Self> {
+        make: impl FnOnce(usize) -> std::result::Result<S, E>,
+    ) -> std::result::Result<Self, E> {
         Ok(Self::from_registration(
             ev,
             Registration::try_new(ev, make)?,
@@ -68,10 +67,6 @@ impl<S: sys::Source> Watched<S> {
         fut.await
     }
 
-    pub(crate) fn token(&self) -> usize {
-        self.registration.token()
-    }
-
     pub(crate) fn source_mut(&mut self) -> &mut S {
         self.registration.source_mut()
     }
@@ -79,16 +74,4 @@ impl<S: sys::Source> Watched<S> {
     pub(crate) fn into_source(self) -> S {
         self.registration.into_source()
     }
-}
-
-/// A source the reactor never reports: work done on another thread that reports its token
-/// through the loop's inbox (`EventLoop::io_notifier`).
-pub(crate) struct Notified;
-
-impl sys::Source for Notified {
-    fn set_interest(&mut self, _: &sys::Reactor, _: usize, _: Interest) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn deregister(&mut self, _: &sys::Reactor) {}
 }

@@ -1,10 +1,9 @@
 //! Name resolution: `getaddrinfo` and `getnameinfo` as loop methods, never blocking the loop.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
-use std::sync::{Arc, Mutex};
 
 use crate::error::{io_context, Error, Result};
-use crate::net::readiness::{Notified, Watched};
+use crate::net::readiness::Watched;
 use crate::sys::{self, Interest};
 use crate::EventLoop;
 
@@ -139,14 +138,16 @@ impl EventLoop {
     /// `(family, type, proto, canonname, sockaddr)` tuples; here only the `sockaddr`s, for
     /// TCP). IP literals skip the resolver, on both targets: `1.2.3.4`, `::1`, `[::1]`,
     /// and scoped IPv6 literals with a numeric scope id (`fe80::1%1`) or, natively on
-    /// Unix, an interface name (`fe80::1%lo`). Natively the system
-    /// resolver runs on a helper thread; in the guest it is `wasi:sockets/ip-name-lookup`
-    /// (the host must allow DNS: `twinloop-host --allow-dns`). The loop keeps running
-    /// meanwhile.
+    /// Unix, an interface name (`fe80::1%lo`). Natively the system resolver runs on the
+    /// loop's default executor (see [`EventLoop::run_in_executor`]: a burst of lookups
+    /// uses at most its bounded number of threads); in the guest it is
+    /// `wasi:sockets/ip-name-lookup` (the host must allow DNS: `twinloop-host
+    /// --allow-dns`). The loop keeps running meanwhile.
     ///
     /// Errors: [`Error::InvalidArgument`] for an empty host, a bad port or a scoped literal
     /// naming an unknown interface; [`Error::Io`] when the name does not resolve or no
-    /// address of `family` is found.
+    /// address of `family` is found; for a host name, [`Error::InvalidState`] after
+    /// [`EventLoop::shutdown_default_executor`], as in asyncio.
     ///
     /// ```
     /// use std::net::SocketAddr;
@@ -194,10 +195,11 @@ impl EventLoop {
     }
 
     async fn lookup(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
-        // The token is reserved before the lookup starts: natively its helper thread
+        // The token is reserved before the lookup starts: natively the executor's job
         // reports completion by token.
+        let executor = self.default_executor()?;
         let mut lookup = Watched::try_new(self, |token| {
-            sys::Lookup::start(host, port, self.io_notifier(token))
+            sys::Lookup::start(host, port, self.io_notifier(token), &*executor)
         })?;
         loop {
             if let Some(answer) = lookup.source_mut().take() {
@@ -212,8 +214,9 @@ impl EventLoop {
     /// asyncio's `loop.getnameinfo(sockaddr, flags)`: `(host, port)` for an address.
     /// `numeric` is `NI_NUMERICHOST`; the port always comes back as a number
     /// (`NI_NUMERICSERV` is always set, where asyncio's default flags give a service name).
-    /// Natively runs the system resolver on a helper thread; the guest can only answer
-    /// numerically ([`Error::Io`] with kind `Unsupported` otherwise).
+    /// Natively runs the system resolver on the loop's default executor (see
+    /// [`EventLoop::run_in_executor`]); the guest can only answer numerically
+    /// ([`Error::Io`] with kind `Unsupported` otherwise).
     ///
     /// ```
     /// let ev = twinloop::EventLoop::new()?;
@@ -228,22 +231,7 @@ impl EventLoop {
         if numeric || !sys::HAS_THREADS {
             return Ok(sys::name_info(addr, numeric)?);
         }
-        let slot = Arc::new(Mutex::new(None));
-        let answer = slot.clone();
-        let mut token = Watched::new(self, Notified);
-        let notify = self.io_notifier(token.token());
-        std::thread::Builder::new()
-            .name("twinloop-getnameinfo".into())
-            .spawn(move || {
-                *answer.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(sys::name_info(addr, numeric));
-                notify();
-            })?;
-        loop {
-            if let Some(answer) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                return Ok(answer?);
-            }
-            token.wait(Interest::READ).await?;
-        }
+        let answer = self.run_in_executor(None, move || sys::name_info(addr, numeric))?;
+        Ok(answer.await??)
     }
 }

@@ -24,12 +24,14 @@
 //!   std socket (native only: the guest returns `Unsupported`).
 //! - **`TcpListener`**: `bind(addr, &ListenOptions)` binds and listens; `accept()` gives a
 //!   `(TcpStream, peer)` or `WouldBlock`; `local_addr`; `from_std` (native only).
-//! - **`Lookup`**: `start(host, port, notify)` resolves a host name without blocking the
-//!   loop. Natively the system resolver runs on a helper thread that calls `notify` when
-//!   done; in the guest it is `wasi:sockets/ip-name-lookup`, reported through the poller.
-//!   `take()` returns the answer once there is one. `name_info(addr, numeric)` is the
-//!   blocking reverse lookup (numeric only in the guest). `interface_index(name)` maps an
-//!   interface name to its index for scoped IPv6 literals (`None` in the guest).
+//! - **`Lookup`**: `start(host, port, notify, executor)` resolves a host name without
+//!   blocking the loop. Natively the system resolver runs as a job on `executor` (the
+//!   loop's default executor, a bounded thread pool), which calls `notify` when done; in
+//!   the guest it is `wasi:sockets/ip-name-lookup`, reported through the poller (the
+//!   executor goes unused). `take()` returns the answer once there is one.
+//!   `name_info(addr, numeric)` is the blocking reverse lookup (the loop runs it on its
+//!   executor; numeric only in the guest). `interface_index(name)` maps an interface
+//!   name to its index for scoped IPv6 literals (`None` in the guest).
 //! - **`Source`**: the one trait for "a thing the reactor can watch" (mio's
 //!   `event::Source`), implemented once per backend for every socket type:
 //!   `set_interest(&reactor, token, Interest)` and `deregister(&reactor)`. After

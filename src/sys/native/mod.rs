@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use super::Event;
 
+mod lookup;
 mod net;
 mod source;
-pub(crate) use net::{name_info, Lookup, TcpListener, TcpStream};
+pub(crate) use lookup::{name_info, Lookup};
+pub(crate) use net::{TcpListener, TcpStream};
 
 /// Name of this target in `Error::Unsupported`.
 pub(crate) const TARGET: &str = std::env::consts::OS;

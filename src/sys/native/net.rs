@@ -1,16 +1,13 @@
-//! Native TCP sockets: `mio` streams and listeners built with `socket2`, and name
-//! resolution with the system resolver on a helper thread.
+//! Native TCP sockets: `mio` streams and listeners built with `socket2`.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::{Arc, Mutex};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::source::{MioRegistration, MioSource};
-use super::Reactor;
 use crate::error::io_context;
-use crate::sys::{Interest, ListenOptions, Source};
+use crate::sys::ListenOptions;
 
 /// A non-blocking TCP stream (connected, or connecting).
 pub(crate) struct TcpStream {
@@ -199,101 +196,4 @@ fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
         io::ErrorKind::Unsupported,
         "reuse_port is not supported on this platform",
     ))
-}
-
-type LookupResult = io::Result<Vec<SocketAddr>>;
-
-/// A name lookup in progress. Natively the system resolver (`getaddrinfo`) runs on a
-/// helper thread, which calls `notify` when done; the loop then calls `take`.
-pub(crate) struct Lookup {
-    result: Arc<Mutex<Option<LookupResult>>>,
-}
-
-impl Lookup {
-    pub(crate) fn start(
-        host: &str,
-        port: u16,
-        notify: Box<dyn FnOnce() + Send>,
-    ) -> io::Result<Lookup> {
-        let result = Arc::new(Mutex::new(None));
-        let slot = result.clone();
-        let host = host.to_owned();
-        std::thread::Builder::new()
-            .name("twinloop-getaddrinfo".into())
-            .spawn(move || {
-                let answer = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-                    .map(|addrs| addrs.collect::<Vec<_>>());
-                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
-                notify();
-            })?;
-        Ok(Lookup { result })
-    }
-
-    /// The answer, once there is one.
-    pub(crate) fn take(&mut self) -> Option<LookupResult> {
-        self.result.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-}
-
-/// Natively a lookup's completion comes through `notify`, not the poller.
-impl Source for Lookup {
-    fn set_interest(&mut self, _: &Reactor, _: usize, _: Interest) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn deregister(&mut self, _: &Reactor) {}
-}
-
-/// Reverse lookup (`getnameinfo`), blocking; the loop runs it on a helper thread.
-/// `numeric` asks for the numeric host (NI_NUMERICHOST) and port.
-#[cfg(unix)]
-pub(crate) fn name_info(addr: SocketAddr, numeric: bool) -> io::Result<(String, String)> {
-    use std::ffi::CStr;
-    let sockaddr = SockAddr::from(addr);
-    let mut host = [0 as libc::c_char; 1025];
-    let mut serv = [0 as libc::c_char; 32];
-    let flags = if numeric {
-        libc::NI_NUMERICHOST | libc::NI_NUMERICSERV
-    } else {
-        libc::NI_NUMERICSERV
-    };
-    // SAFETY: sockaddr points to a valid address of the given length; host and serv are
-    // writable buffers whose lengths are passed alongside them.
-    let rc = unsafe {
-        libc::getnameinfo(
-            sockaddr.as_ptr().cast(),
-            sockaddr.len(),
-            host.as_mut_ptr(),
-            host.len() as libc::socklen_t,
-            serv.as_mut_ptr(),
-            serv.len() as libc::socklen_t,
-            flags,
-        )
-    };
-    if rc != 0 {
-        // SAFETY: gai_strerror returns a pointer to a static, NUL-terminated message.
-        let msg = unsafe { CStr::from_ptr(libc::gai_strerror(rc)) };
-        return Err(io::Error::other(format!(
-            "getnameinfo: {}",
-            msg.to_string_lossy()
-        )));
-    }
-    // SAFETY: getnameinfo wrote NUL-terminated strings into both buffers on success.
-    let (h, s) = unsafe { (CStr::from_ptr(host.as_ptr()), CStr::from_ptr(serv.as_ptr())) };
-    Ok((
-        h.to_string_lossy().into_owned(),
-        s.to_string_lossy().into_owned(),
-    ))
-}
-
-/// Reverse lookup where the platform's resolver is not wired up: numeric only.
-#[cfg(not(unix))]
-pub(crate) fn name_info(addr: SocketAddr, numeric: bool) -> io::Result<(String, String)> {
-    if !numeric {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "getnameinfo without NI_NUMERICHOST is not supported on this platform",
-        ));
-    }
-    Ok((addr.ip().to_string(), addr.port().to_string()))
 }

@@ -1,5 +1,6 @@
 //! Name resolution in the guest: `wasi:sockets/ip-name-lookup`, whose completion the
-//! reactor reports as readability. No helper thread, so `notify` goes unused.
+//! reactor reports as readability. No helper thread, so `notify` and the executor go
+//! unused.
 
 use std::io;
 use std::net::SocketAddr;
@@ -13,6 +14,8 @@ use wasi::io::poll::Pollable;
 
 use super::reactor::{Direction, Registration};
 use super::source::PollSource;
+use crate::error::Result;
+use crate::executor::Executor;
 
 type LookupResult = io::Result<Vec<SocketAddr>>;
 
@@ -35,7 +38,8 @@ impl Lookup {
         host: &str,
         port: u16,
         _notify: Box<dyn FnOnce() + Send>,
-    ) -> io::Result<Lookup> {
+        _executor: &dyn Executor,
+    ) -> Result<Lookup> {
         let stream = with_network(|network| resolve_addresses(network, host))
             .map_err(error::lookup_refused)?;
         Ok(Lookup {

@@ -1,0 +1,139 @@
+//! Native name resolution: the system resolver (`getaddrinfo`, `getnameinfo`), blocking,
+//! run as jobs on the loop's default executor (a bounded thread pool), never on the
+//! loop's thread.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use super::Reactor;
+use crate::error::Result;
+use crate::executor::Executor;
+use crate::sys::{Interest, Source};
+
+type LookupResult = io::Result<Vec<SocketAddr>>;
+type Slot = Arc<Mutex<Option<LookupResult>>>;
+
+/// A name lookup in progress. Natively `getaddrinfo` runs as a job on `executor` (the
+/// loop's default executor), which stores the answer and calls `notify`; the loop then
+/// calls `take`.
+pub(crate) struct Lookup {
+    result: Slot,
+}
+
+impl Lookup {
+    pub(crate) fn start(
+        host: &str,
+        port: u16,
+        notify: Box<dyn FnOnce() + Send>,
+        executor: &dyn Executor,
+    ) -> Result<Lookup> {
+        let result: Slot = Arc::new(Mutex::new(None));
+        let mut answer = Answer {
+            slot: result.clone(),
+            notify: Some(notify),
+        };
+        let host = host.to_owned();
+        executor.execute(Box::new(move || {
+            let addrs = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+                .map(|addrs| addrs.collect::<Vec<_>>());
+            answer.give(addrs);
+        }))?;
+        Ok(Lookup { result })
+    }
+
+    /// The answer, once there is one.
+    pub(crate) fn take(&mut self) -> Option<LookupResult> {
+        self.result.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+/// Stores the lookup's answer and notifies the loop; if the executor drops the job
+/// without running it, the answer is an error, so the lookup never hangs.
+struct Answer {
+    slot: Slot,
+    notify: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Answer {
+    fn give(&mut self, answer: LookupResult) {
+        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
+        if let Some(notify) = self.notify.take() {
+            notify();
+        }
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if self.notify.is_some() {
+            self.give(Err(io::Error::other(
+                "the executor dropped the name lookup without running it",
+            )));
+        }
+    }
+}
+
+/// Reverse lookup (`getnameinfo`), blocking; the loop runs it on its default executor.
+/// `numeric` asks for the numeric host (NI_NUMERICHOST) and port.
+#[cfg(unix)]
+pub(crate) fn name_info(addr: SocketAddr, numeric: bool) -> io::Result<(String, String)> {
+    use socket2::SockAddr;
+    use std::ffi::CStr;
+    let sockaddr = SockAddr::from(addr);
+    let mut host = [0 as libc::c_char; 1025];
+    let mut serv = [0 as libc::c_char; 32];
+    let flags = if numeric {
+        libc::NI_NUMERICHOST | libc::NI_NUMERICSERV
+    } else {
+        libc::NI_NUMERICSERV
+    };
+    // SAFETY: sockaddr points to a valid address of the given length; host and serv are
+    // writable buffers whose lengths are passed alongside them.
+    let rc = unsafe {
+        libc::getnameinfo(
+            sockaddr.as_ptr().cast(),
+            sockaddr.len(),
+            host.as_mut_ptr(),
+            host.len() as libc::socklen_t,
+            serv.as_mut_ptr(),
+            serv.len() as libc::socklen_t,
+            flags,
+        )
+    };
+    if rc != 0 {
+        // SAFETY: gai_strerror returns a pointer to a static, NUL-terminated message.
+        let msg = unsafe { CStr::from_ptr(libc::gai_strerror(rc)) };
+        return Err(io::Error::other(format!(
+            "getnameinfo: {}",
+            msg.to_string_lossy()
+        )));
+    }
+    // SAFETY: getnameinfo wrote NUL-terminated strings into both buffers on success.
+    let (h, s) = unsafe { (CStr::from_ptr(host.as_ptr()), CStr::from_ptr(serv.as_ptr())) };
+    Ok((
+        h.to_string_lossy().into_owned(),
+        s.to_string_lossy().into_owned(),
+    ))
+}
+
+/// Reverse lookup where the platform's resolver is not wired up: numeric only.
+#[cfg(not(unix))]
+pub(crate) fn name_info(addr: SocketAddr, numeric: bool) -> io::Result<(String, String)> {
+    if !numeric {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "getnameinfo without NI_NUMERICHOST is not supported on this platform",
+        ));
+    }
+    Ok((addr.ip().to_string(), addr.port().to_string()))
+}
+
+/// Natively a lookup's completion comes through `notify`, not the poller.
+impl Source for Lookup {
+    fn set_interest(&mut self, _: &Reactor, _: usize, _: Interest) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn deregister(&mut self, _: &Reactor) {}
+}
