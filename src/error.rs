@@ -96,8 +96,27 @@ impl Error {
         }
     }
 
-    /// The raw OS error code of an [`Error::Io`], when there is one (`errno` natively).
-    /// Example: [`Error::io_kind`].
+    /// The raw OS error code of an [`Error::Io`], when there is one: natively the OS's
+    /// `errno` (as asyncio's `OSError.errno`), also for connect, bind and accept failures
+    /// whose message twinloop extended, so a caller can tell `EMFILE` from `EADDRINUSE`.
+    /// In the guest WASI reports error codes, not OS numbers: `None` there (use
+    /// [`Error::io_kind`]).
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// let busy = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let port = busy.local_addr()?.port();
+    /// let opts = twinloop::ServerOptions { reuse_address: false, ..Default::default() };
+    /// # struct Quiet; impl twinloop::Protocol for Quiet {}
+    /// let l = ev.clone();
+    /// let err = ev
+    ///     .run_until_complete(async move { l.create_server(|| Quiet, "127.0.0.1", port, opts).await })?
+    ///     .unwrap_err();
+    /// assert_eq!(err.io_kind(), Some(std::io::ErrorKind::AddrInUse));
+    /// let code = err.raw_os_error().expect("the OS's errno");
+    /// assert_eq!(std::io::Error::from_raw_os_error(code).kind(), std::io::ErrorKind::AddrInUse);
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::Io(e) => raw_os_error(e),
