@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use twinloop::{ConnectOptions, EventLoop, LoopFuture, Protocol, Transport};
+use twinloop::{BaseProtocol, ConnectOptions, EventLoop, LoopFuture, Protocol, Transport};
 
 struct Args {
     host: String,
@@ -71,6 +71,22 @@ struct EchoClientProtocol {
     lost: Option<LoopFuture<()>>,
 }
 
+impl BaseProtocol for EchoClientProtocol {
+    fn connection_lost(&mut self, error: Option<twinloop::Error>) {
+        if let Some(done) = self.done.take() {
+            let msg = format!(
+                "connection lost after {} of {} bytes: {error:?}",
+                self.received,
+                self.expected.len()
+            );
+            let _ = done.set_error(twinloop::Error::InvalidState(msg));
+        }
+        if let Some(lost) = self.lost.take() {
+            let _ = lost.set_result(());
+        }
+    }
+}
+
 impl Protocol for EchoClientProtocol {
     fn data_received(&mut self, data: &[u8]) {
         let end = self.received + data.len();
@@ -99,20 +115,6 @@ impl Protocol for EchoClientProtocol {
                     let _ = done.set_error(twinloop::Error::InvalidState(e));
                 }
             }
-        }
-    }
-
-    fn connection_lost(&mut self, error: Option<twinloop::Error>) {
-        if let Some(done) = self.done.take() {
-            let msg = format!(
-                "connection lost after {} of {} bytes: {error:?}",
-                self.received,
-                self.expected.len()
-            );
-            let _ = done.set_error(twinloop::Error::InvalidState(msg));
-        }
-        if let Some(lost) = self.lost.take() {
-            let _ = lost.set_result(());
         }
     }
 }

@@ -8,17 +8,19 @@
 
 use std::io::Write;
 
-use twinloop::{EventLoop, Protocol, ServerOptions, Transport};
+use twinloop::{BaseProtocol, EventLoop, Protocol, ServerOptions, Transport};
 
 struct EchoServerProtocol {
     transport: Option<Transport>,
 }
 
-impl Protocol for EchoServerProtocol {
+impl BaseProtocol for EchoServerProtocol {
     fn connection_made(&mut self, transport: Transport) {
         self.transport = Some(transport);
     }
+}
 
+impl Protocol for EchoServerProtocol {
     fn data_received(&mut self, data: &[u8]) {
         if let Some(t) = &self.transport {
             if let Err(e) = t.write(data) {

@@ -69,7 +69,7 @@ pub use net::{
     ConnectOptions, Family, Hosts, Port, Server, ServerGuard, ServerOptions, ServerSocket,
     ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
 };
-pub use protocol::{AnyProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
+pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
 pub use remote::{RemoteHandle, ThreadsafeHandle};
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
 pub use transport::{

@@ -7,36 +7,36 @@ use std::rc::Rc;
 use crate::error::Error;
 use crate::transport::Transport;
 
-/// A stream protocol: asyncio's `asyncio.Protocol`. Every method has a default that does
-/// nothing, so a protocol implements only what it needs.
+/// What every protocol has: asyncio's `asyncio.BaseProtocol`. [`Protocol`] and
+/// [`BufferedProtocol`] extend it; so will the datagram and subprocess protocols. Every
+/// method has a default that does nothing, so a protocol implements only what it needs
+/// (an empty `impl BaseProtocol for X {}` is fine).
 ///
-/// Call order: `connection_made` once, then `data_received` any number of times, then
-/// `eof_received` at most once, then `connection_lost` exactly once. `pause_writing` and
-/// `resume_writing` come in pairs while the transport's write buffer crosses its marks.
+/// `T` is the transport the protocol is handed. It defaults to the stream [`Transport`],
+/// which is what [`Protocol`] and [`BufferedProtocol`] use; a datagram protocol would
+/// extend `BaseProtocol<DatagramTransport>` instead.
+///
+/// Call order: `connection_made` once, first; then the callbacks of the protocol kind
+/// (for a [`Protocol`], `data_received` any number of times, then `eof_received` at most
+/// once); then `connection_lost` exactly once, last. `pause_writing` and
+/// `resume_writing` come in pairs while the transport's write buffer crosses its marks:
+/// each `pause_writing` is followed by one `resume_writing` (unless the connection is
+/// lost first), never two pauses in a row.
 ///
 /// ```
-/// use twinloop::{Protocol, Transport};
-/// struct Echo(Option<Transport>);
-/// impl Protocol for Echo {
-///     fn connection_made(&mut self, t: Transport) { self.0 = Some(t); }
-///     fn data_received(&mut self, data: &[u8]) {
-///         if let Some(t) = &self.0 { let _ = t.write(data); }
-///     }
+/// use twinloop::{BaseProtocol, Error, Protocol, Transport};
+/// /// Logs its connection's life; ignores the data.
+/// struct Logger;
+/// impl BaseProtocol for Logger {
+///     fn connection_made(&mut self, t: Transport) { println!("up: {:?}", t.peername()); }
+///     fn connection_lost(&mut self, e: Option<Error>) { println!("down: {e:?}"); }
 /// }
+/// impl Protocol for Logger {}
 /// ```
-pub trait Protocol: 'static {
+pub trait BaseProtocol<T = Transport>: 'static {
     /// The connection is up; keep the transport to write to it.
-    fn connection_made(&mut self, transport: Transport) {
+    fn connection_made(&mut self, transport: T) {
         let _ = transport;
-    }
-    /// Bytes arrived. The slice is only valid during the call.
-    fn data_received(&mut self, data: &[u8]) {
-        let _ = data;
-    }
-    /// The peer half-closed. Return true to keep the transport open (to keep writing);
-    /// false (the default) closes it.
-    fn eof_received(&mut self) -> bool {
-        false
     }
     /// The connection is gone: `None` after a normal close or EOF, else the error.
     fn connection_lost(&mut self, error: Option<Error>) {
@@ -48,22 +48,50 @@ pub trait Protocol: 'static {
     fn resume_writing(&mut self) {}
 }
 
-/// A protocol that receives data straight into its own buffer: asyncio's
-/// `asyncio.BufferedProtocol`. Use it through [`Buffered`].
+/// A stream protocol: asyncio's `asyncio.Protocol`. It extends [`BaseProtocol`], which
+/// has `connection_made`, `connection_lost` and the flow-control callbacks (and the call
+/// order); this trait adds the data callbacks. Every method has a default that does
+/// nothing.
 ///
 /// ```
-/// use twinloop::{BufferedProtocol, Transport};
+/// use twinloop::{BaseProtocol, Protocol, Transport};
+/// struct Echo(Option<Transport>);
+/// impl BaseProtocol for Echo {
+///     fn connection_made(&mut self, t: Transport) { self.0 = Some(t); }
+/// }
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, data: &[u8]) {
+///         if let Some(t) = &self.0 { let _ = t.write(data); }
+///     }
+/// }
+/// ```
+pub trait Protocol: BaseProtocol<Transport> {
+    /// Bytes arrived. The slice is only valid during the call.
+    fn data_received(&mut self, data: &[u8]) {
+        let _ = data;
+    }
+    /// The peer half-closed. Return true to keep the transport open (to keep writing);
+    /// false (the default) closes it.
+    fn eof_received(&mut self) -> bool {
+        false
+    }
+}
+
+/// A protocol that receives data straight into its own buffer: asyncio's
+/// `asyncio.BufferedProtocol`. It extends [`BaseProtocol`] as [`Protocol`] does, with
+/// the same call order (`get_buffer`/`buffer_updated` in place of `data_received`). Use
+/// it through [`Buffered`].
+///
+/// ```
+/// use twinloop::{BaseProtocol, BufferedProtocol, Transport};
 /// struct Sink { buf: Vec<u8>, total: usize }
+/// impl BaseProtocol for Sink {}
 /// impl BufferedProtocol for Sink {
 ///     fn get_buffer(&mut self, _size_hint: usize) -> &mut [u8] { &mut self.buf }
 ///     fn buffer_updated(&mut self, nbytes: usize) { self.total += nbytes; }
 /// }
 /// ```
-pub trait BufferedProtocol: 'static {
-    /// As [`Protocol::connection_made`].
-    fn connection_made(&mut self, transport: Transport) {
-        let _ = transport;
-    }
+pub trait BufferedProtocol: BaseProtocol<Transport> {
     /// A buffer for the next read; at least one byte long. `size_hint` is how much the
     /// transport would like to read.
     fn get_buffer(&mut self, size_hint: usize) -> &mut [u8];
@@ -73,28 +101,22 @@ pub trait BufferedProtocol: 'static {
     fn eof_received(&mut self) -> bool {
         false
     }
-    /// As [`Protocol::connection_lost`].
-    fn connection_lost(&mut self, error: Option<Error>) {
-        let _ = error;
-    }
-    /// As [`Protocol::pause_writing`].
-    fn pause_writing(&mut self) {}
-    /// As [`Protocol::resume_writing`].
-    fn resume_writing(&mut self) {}
 }
 
 /// Marks a [`BufferedProtocol`] for the loop's connection methods:
 /// `ev.create_connection(|| Buffered(MyProtocol::new()), ...)`.
 ///
 /// ```
-/// use twinloop::{Buffered, BufferedProtocol, ConnectOptions, LoopFuture, ServerOptions};
-/// # use twinloop::Protocol; struct Quiet; impl Protocol for Quiet {}
+/// use twinloop::{BaseProtocol, Buffered, BufferedProtocol, ConnectOptions, LoopFuture, ServerOptions};
+/// # use twinloop::Protocol; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
 /// /// Reads into one fixed buffer; hands over the byte count at the end.
 /// struct Counter { buf: [u8; 4096], total: usize, done: LoopFuture<usize> }
+/// impl BaseProtocol for Counter {
+///     fn connection_lost(&mut self, _: Option<twinloop::Error>) { let _ = self.done.set_result(self.total); }
+/// }
 /// impl BufferedProtocol for Counter {
 ///     fn get_buffer(&mut self, _size_hint: usize) -> &mut [u8] { &mut self.buf }
 ///     fn buffer_updated(&mut self, nbytes: usize) { self.total += nbytes; }
-///     fn connection_lost(&mut self, _: Option<twinloop::Error>) { let _ = self.done.set_result(self.total); }
 /// }
 /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
 /// let done = ev.create_future();
@@ -135,18 +157,9 @@ impl<B: BufferedProtocol> AnyProtocol for Buffered<B> {
     }
 }
 
-impl<B: BufferedProtocol> BufferedProtocol for Buffered<B> {
+impl<B: BufferedProtocol> BaseProtocol for Buffered<B> {
     fn connection_made(&mut self, transport: Transport) {
         self.0.connection_made(transport)
-    }
-    fn get_buffer(&mut self, size_hint: usize) -> &mut [u8] {
-        self.0.get_buffer(size_hint)
-    }
-    fn buffer_updated(&mut self, nbytes: usize) {
-        self.0.buffer_updated(nbytes)
-    }
-    fn eof_received(&mut self) -> bool {
-        self.0.eof_received()
     }
     fn connection_lost(&mut self, error: Option<Error>) {
         self.0.connection_lost(error)
@@ -156,6 +169,18 @@ impl<B: BufferedProtocol> BufferedProtocol for Buffered<B> {
     }
     fn resume_writing(&mut self) {
         self.0.resume_writing()
+    }
+}
+
+impl<B: BufferedProtocol> BufferedProtocol for Buffered<B> {
+    fn get_buffer(&mut self, size_hint: usize) -> &mut [u8] {
+        self.0.get_buffer(size_hint)
+    }
+    fn buffer_updated(&mut self, nbytes: usize) {
+        self.0.buffer_updated(nbytes)
+    }
+    fn eof_received(&mut self) -> bool {
+        self.0.eof_received()
     }
 }
 
@@ -187,11 +212,17 @@ impl ProtocolSlot {
         }
     }
 
-    pub(crate) fn connection_made(&self, transport: Transport) {
+    /// Runs `f` on the protocol as a [`BaseProtocol`], whichever kind it is, holding its
+    /// borrow for the call.
+    fn with_base<R>(&self, f: impl FnOnce(&mut dyn BaseProtocol) -> R) -> R {
         match &self.kind {
-            SlotKind::Stream(p) => p.borrow_mut().connection_made(transport),
-            SlotKind::Buffered(p) => p.borrow_mut().connection_made(transport),
+            SlotKind::Stream(p) => f(&mut *p.borrow_mut()),
+            SlotKind::Buffered(p) => f(&mut *p.borrow_mut()),
         }
+    }
+
+    pub(crate) fn connection_made(&self, transport: Transport) {
+        self.with_base(|p| p.connection_made(transport))
     }
 
     pub(crate) fn eof_received(&self) -> bool {
@@ -202,23 +233,14 @@ impl ProtocolSlot {
     }
 
     pub(crate) fn connection_lost(&self, error: Option<Error>) {
-        match &self.kind {
-            SlotKind::Stream(p) => p.borrow_mut().connection_lost(error),
-            SlotKind::Buffered(p) => p.borrow_mut().connection_lost(error),
-        }
+        self.with_base(|p| p.connection_lost(error))
     }
 
     pub(crate) fn pause_writing(&self) {
-        match &self.kind {
-            SlotKind::Stream(p) => p.borrow_mut().pause_writing(),
-            SlotKind::Buffered(p) => p.borrow_mut().pause_writing(),
-        }
+        self.with_base(|p| p.pause_writing())
     }
 
     pub(crate) fn resume_writing(&self) {
-        match &self.kind {
-            SlotKind::Stream(p) => p.borrow_mut().resume_writing(),
-            SlotKind::Buffered(p) => p.borrow_mut().resume_writing(),
-        }
+        self.with_base(|p| p.resume_writing())
     }
 }

@@ -49,12 +49,13 @@ impl EventLoop {
     /// in the guest, `PermissionDenied` when the host's policy forbids the address.
     ///
     /// ```
-    /// use twinloop::{ConnectOptions, EventLoop, Protocol, Transport};
-    /// # use twinloop::ServerOptions; struct Quiet; impl Protocol for Quiet {}
+    /// use twinloop::{BaseProtocol, ConnectOptions, EventLoop, Protocol, Transport};
+    /// # use twinloop::ServerOptions; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// struct Client { greeted: bool }
-    /// impl Protocol for Client {
+    /// impl BaseProtocol for Client {
     ///     fn connection_made(&mut self, t: Transport) { self.greeted = t.write(b"ping").is_ok(); }
     /// }
+    /// impl Protocol for Client {}
     /// let ev = EventLoop::new()?;
     /// # let l = ev.clone();
     /// # let server = ev.run_until_complete(async move { l.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await })??;
@@ -108,7 +109,7 @@ impl EventLoop {
     /// ```
     /// use std::io::Read;
     /// use std::net::{TcpListener, TcpStream};
-    /// # use twinloop::Protocol; struct Quiet; impl Protocol for Quiet {}
+    /// # use twinloop::{BaseProtocol, Protocol}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// let listener = TcpListener::bind("127.0.0.1:0")?;
     /// let mut peer = TcpStream::connect(listener.local_addr()?)?;
     /// let (sock, _) = listener.accept()?;

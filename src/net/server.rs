@@ -64,7 +64,7 @@ pub(crate) struct ServerInner {
 /// `async with server:` (close on scope exit).
 ///
 /// ```
-/// # use twinloop::{Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+/// # use twinloop::{BaseProtocol, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
 /// # twinloop::EventLoop::new()?.run_until_complete(async {
 /// let ev = twinloop::get_running_loop()?;
 /// let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
@@ -127,9 +127,9 @@ impl EventLoop {
     /// `PermissionDenied` when the host's policy forbids the address.
     ///
     /// ```
-    /// use twinloop::{EventLoop, Protocol, ServerOptions};
+    /// use twinloop::{BaseProtocol, EventLoop, Protocol, ServerOptions};
     /// struct Nothing;
-    /// impl Protocol for Nothing {}
+    /// impl BaseProtocol for Nothing {} impl Protocol for Nothing {}
     /// let ev = EventLoop::new()?;
     /// let fut = {
     ///     let ev = ev.clone();
@@ -301,7 +301,7 @@ impl Server {
     /// takes effect at once.
     ///
     /// ```
-    /// # use twinloop::{Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # use twinloop::{BaseProtocol, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// let opts = ServerOptions { start_serving: false, ..ServerOptions::default() };
     /// let server = ev.create_server(|| Quiet, "127.0.0.1", 0, opts).await?;
@@ -332,7 +332,7 @@ impl Server {
     /// connections on the way out: await [`Server::wait_closed`] for that.
     ///
     /// ```
-    /// # use twinloop::{Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # use twinloop::{BaseProtocol, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// use std::time::Duration;
     /// let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
@@ -385,12 +385,14 @@ impl Server {
     /// asyncio's `Server.close_clients` (3.13): close every open connection.
     ///
     /// ```
-    /// # use twinloop::{ConnectOptions, Error, LoopFuture, Protocol, ServerOptions, Transport};
+    /// # use twinloop::{BaseProtocol, ConnectOptions, Error, LoopFuture, Protocol, ServerOptions, Transport};
     /// # struct Accepted(LoopFuture<()>);
-    /// # impl Protocol for Accepted { fn connection_made(&mut self, _: Transport) { let _ = self.0.set_result(()); } }
+    /// # impl BaseProtocol for Accepted { fn connection_made(&mut self, _: Transport) { let _ = self.0.set_result(()); } }
+    /// # impl Protocol for Accepted {}
     /// # struct Lost(LoopFuture<Option<Error>>);
-    /// # impl Protocol for Lost { fn connection_lost(&mut self, e: Option<Error>) { let _ = self.0.set_result(e); } }
-    /// # struct Quiet; impl Protocol for Quiet {}
+    /// # impl BaseProtocol for Lost { fn connection_lost(&mut self, e: Option<Error>) { let _ = self.0.set_result(e); } }
+    /// # impl Protocol for Lost {}
+    /// # struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// # let accepted = ev.create_future(); let a = accepted.clone();
     /// # let server = ev.create_server(move || Accepted(a.clone()), "127.0.0.1", 0, ServerOptions::default()).await?;
@@ -435,7 +437,7 @@ impl Server {
     /// asyncio's `async with server:`: a guard that closes the server when dropped.
     ///
     /// ```
-    /// # use twinloop::{Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # use twinloop::{BaseProtocol, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
     /// {

@@ -31,23 +31,27 @@ use crate::EventLoop;
 /// the same connection, so a protocol can keep one and write back from its callbacks.
 ///
 /// ```
-/// use twinloop::{ConnectOptions, LoopFuture, Protocol, ServerOptions, Transport};
+/// use twinloop::{BaseProtocol, ConnectOptions, LoopFuture, Protocol, ServerOptions, Transport};
 /// # struct Echo(Option<Transport>);
-/// # impl Protocol for Echo {
+/// # impl BaseProtocol for Echo {
 /// #     fn connection_made(&mut self, t: Transport) { self.0 = Some(t); }
+/// # }
+/// # impl Protocol for Echo {
 /// #     fn data_received(&mut self, d: &[u8]) { let _ = self.0.as_ref().unwrap().write(d); }
 /// # }
 /// /// Says hello, half-closes, and hands over the reply once the connection is gone.
 /// struct Hello(Vec<u8>, LoopFuture<Vec<u8>>);
-/// impl Protocol for Hello {
+/// impl BaseProtocol for Hello {
 ///     fn connection_made(&mut self, t: Transport) {
 ///         let _ = t.write(b"hello\n");
 ///         let _ = t.write_eof();
 ///     }
-///     fn data_received(&mut self, data: &[u8]) { self.0.extend_from_slice(data); }
 ///     fn connection_lost(&mut self, _: Option<twinloop::Error>) {
 ///         let _ = self.1.set_result(std::mem::take(&mut self.0));
 ///     }
+/// }
+/// impl Protocol for Hello {
+///     fn data_received(&mut self, data: &[u8]) { self.0.extend_from_slice(data); }
 /// }
 /// let ev = twinloop::EventLoop::new()?;
 /// let reply = ev.run_until_complete(async {
@@ -72,15 +76,16 @@ pub struct Transport {
 /// What [`Transport::get_extra_info`] returns.
 ///
 /// ```
-/// use twinloop::{ExtraInfo, Protocol, Transport};
+/// use twinloop::{BaseProtocol, ExtraInfo, Protocol, Transport};
 /// struct LogPeer;
-/// impl Protocol for LogPeer {
+/// impl BaseProtocol for LogPeer {
 ///     fn connection_made(&mut self, t: Transport) {
 ///         if let Some(ExtraInfo::Addr(peer)) = t.get_extra_info("peername") {
 ///             println!("connection from {peer}");
 ///         }
 ///     }
 /// }
+/// impl Protocol for LogPeer {}
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -138,13 +143,15 @@ impl Transport {
     /// closes the transport and reaches `connection_lost`.
     ///
     /// ```
-    /// # use twinloop::{ConnectOptions, LoopFuture, Protocol, ServerOptions};
+    /// # use twinloop::{BaseProtocol, ConnectOptions, LoopFuture, Protocol, ServerOptions};
     /// # struct Collect(Vec<u8>, LoopFuture<Vec<u8>>);
-    /// # impl Protocol for Collect {
-    /// #     fn data_received(&mut self, d: &[u8]) { self.0.extend_from_slice(d) }
+    /// # impl BaseProtocol for Collect {
     /// #     fn connection_lost(&mut self, _: Option<twinloop::Error>) { let _ = self.1.set_result(std::mem::take(&mut self.0)); }
     /// # }
-    /// # struct Quiet; impl Protocol for Quiet {}
+    /// # impl Protocol for Collect {
+    /// #     fn data_received(&mut self, d: &[u8]) { self.0.extend_from_slice(d) }
+    /// # }
+    /// # struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async {
     /// # let ev = twinloop::get_running_loop()?;
     /// # let received = ev.create_future::<Vec<u8>>();
@@ -167,13 +174,15 @@ impl Transport {
     /// asyncio's `writelines`: writes each buffer in order.
     ///
     /// ```
-    /// # use twinloop::{ConnectOptions, LoopFuture, Protocol, ServerOptions};
+    /// # use twinloop::{BaseProtocol, ConnectOptions, LoopFuture, Protocol, ServerOptions};
     /// # struct Collect(Vec<u8>, LoopFuture<Vec<u8>>);
-    /// # impl Protocol for Collect {
-    /// #     fn data_received(&mut self, d: &[u8]) { self.0.extend_from_slice(d) }
+    /// # impl BaseProtocol for Collect {
     /// #     fn connection_lost(&mut self, _: Option<twinloop::Error>) { let _ = self.1.set_result(std::mem::take(&mut self.0)); }
     /// # }
-    /// # struct Quiet; impl Protocol for Quiet {}
+    /// # impl Protocol for Collect {
+    /// #     fn data_received(&mut self, d: &[u8]) { self.0.extend_from_slice(d) }
+    /// # }
+    /// # struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async {
     /// # let ev = twinloop::get_running_loop()?;
     /// # let received = ev.create_future::<Vec<u8>>();
@@ -204,16 +213,20 @@ impl Transport {
     /// Does nothing if already called or closing; [`Transport::write`] fails afterwards.
     ///
     /// ```
-    /// # use twinloop::{ConnectOptions, LoopFuture, Protocol, ServerOptions, Transport};
+    /// # use twinloop::{BaseProtocol, ConnectOptions, LoopFuture, Protocol, ServerOptions, Transport};
     /// # struct Collect(Vec<u8>, LoopFuture<Vec<u8>>);
+    /// # impl BaseProtocol for Collect {
+    /// #     fn connection_lost(&mut self, _: Option<twinloop::Error>) { let _ = self.1.set_result(std::mem::take(&mut self.0)); }
+    /// # }
     /// # impl Protocol for Collect {
     /// #     fn data_received(&mut self, d: &[u8]) { self.0.extend_from_slice(d) }
-    /// #     fn connection_lost(&mut self, _: Option<twinloop::Error>) { let _ = self.1.set_result(std::mem::take(&mut self.0)); }
     /// # }
     /// /// Counts bytes until EOF, then answers (its transport stays writable).
     /// struct Count(usize, Option<Transport>);
-    /// impl Protocol for Count {
+    /// impl BaseProtocol for Count {
     ///     fn connection_made(&mut self, t: Transport) { self.1 = Some(t); }
+    /// }
+    /// impl Protocol for Count {
     ///     fn data_received(&mut self, data: &[u8]) { self.0 += data.len(); }
     ///     fn eof_received(&mut self) -> bool {
     ///         let _ = self.1.as_ref().unwrap().write(format!("{} bytes", self.0).as_bytes());
@@ -250,13 +263,15 @@ impl Transport {
     /// `connection_lost(None)`. Idempotent.
     ///
     /// ```
-    /// # use twinloop::{ConnectOptions, LoopFuture, Protocol, ServerOptions};
+    /// # use twinloop::{BaseProtocol, ConnectOptions, LoopFuture, Protocol, ServerOptions};
     /// # struct Collect(Vec<u8>, LoopFuture<Vec<u8>>);
-    /// # impl Protocol for Collect {
-    /// #     fn data_received(&mut self, d: &[u8]) { self.0.extend_from_slice(d) }
+    /// # impl BaseProtocol for Collect {
     /// #     fn connection_lost(&mut self, _: Option<twinloop::Error>) { let _ = self.1.set_result(std::mem::take(&mut self.0)); }
     /// # }
-    /// # struct Quiet; impl Protocol for Quiet {}
+    /// # impl Protocol for Collect {
+    /// #     fn data_received(&mut self, d: &[u8]) { self.0.extend_from_slice(d) }
+    /// # }
+    /// # struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async {
     /// # let ev = twinloop::get_running_loop()?;
     /// # let received = ev.create_future::<Vec<u8>>();
@@ -279,13 +294,14 @@ impl Transport {
     /// asyncio's `abort`: close now, dropping buffered data; `connection_lost(None)` follows.
     ///
     /// ```
-    /// # use twinloop::{ConnectOptions, Error, LoopFuture, Protocol, ServerOptions};
-    /// # struct Quiet; impl Protocol for Quiet {}
+    /// # use twinloop::{BaseProtocol, ConnectOptions, Error, LoopFuture, Protocol, ServerOptions};
+    /// # struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// /// Hands over what `connection_lost` was given.
     /// struct Lost(LoopFuture<Option<Error>>);
-    /// impl Protocol for Lost {
+    /// impl BaseProtocol for Lost {
     ///     fn connection_lost(&mut self, error: Option<Error>) { let _ = self.0.set_result(error); }
     /// }
+    /// impl Protocol for Lost {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async {
     /// # let ev = twinloop::get_running_loop()?;
     /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
@@ -312,7 +328,7 @@ impl Transport {
     /// argument is `Option::unwrap_or` here.
     ///
     /// ```
-    /// # use twinloop::{ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # use twinloop::{BaseProtocol, ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
     /// # let port = server.sockets()[0].local_addr().port();
@@ -353,7 +369,7 @@ impl Transport {
     /// `high < low`. May call `pause_writing`/`resume_writing` at once.
     ///
     /// ```
-    /// # use twinloop::{ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # use twinloop::{BaseProtocol, ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
     /// # let port = server.sockets()[0].local_addr().port();
@@ -395,7 +411,7 @@ impl Transport {
     /// process. The loop and every other connection go on.
     ///
     /// ```
-    /// # use twinloop::{ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # use twinloop::{BaseProtocol, ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
     /// # let port = server.sockets()[0].local_addr().port();
@@ -426,7 +442,7 @@ impl Transport {
     /// nothing on a closing transport.
     ///
     /// ```
-    /// # use twinloop::{ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl Protocol for Quiet {}
+    /// # use twinloop::{BaseProtocol, ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
     /// # let port = server.sockets()[0].local_addr().port();

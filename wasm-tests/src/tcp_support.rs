@@ -16,8 +16,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use twinloop::{
-    ConnectOptions, Error, EventLoop, LoopFuture, Protocol, Result, Server, ServerOptions,
-    Transport,
+    BaseProtocol, ConnectOptions, Error, EventLoop, LoopFuture, Protocol, Result, Server,
+    ServerOptions, Transport,
 };
 
 use crate::{assert_no_unhandled, new_loop, Lcg};
@@ -323,7 +323,7 @@ impl Peer {
     }
 }
 
-impl Protocol for Peer {
+impl BaseProtocol for Peer {
     fn connection_made(&mut self, transport: Transport) {
         if self.opts.pause_reading {
             transport.pause_reading();
@@ -334,40 +334,6 @@ impl Protocol for Peer {
             l.made += 1;
             l.transport = Some(transport);
         });
-    }
-
-    fn data_received(&mut self, data: &[u8]) {
-        let opts = self.opts;
-        self.log.update(|l| {
-            l.event("data");
-            if opts.check_stream && l.stream_mismatch.is_none() {
-                if let Some(i) =
-                    (0..data.len()).find(|&i| data[i] != stream_byte(l.received + i as u64))
-                {
-                    l.stream_mismatch = Some(l.received + i as u64);
-                }
-            }
-            l.received += data.len() as u64;
-            if opts.keep_data {
-                l.data.extend_from_slice(data);
-            }
-        });
-        if opts.echo {
-            if let Some(t) = &self.transport {
-                if let Err(e) = t.write(data) {
-                    self.log.update(|l| l.write_errors.push(e));
-                }
-            }
-        }
-    }
-
-    fn eof_received(&mut self) -> bool {
-        self.log.update(|l| {
-            l.event("eof");
-            l.eof += 1;
-            l.received_at_eof = Some(l.received);
-        });
-        self.opts.keep_open_on_eof
     }
 
     fn connection_lost(&mut self, error: Option<Error>) {
@@ -405,6 +371,42 @@ impl Protocol for Peer {
             l.resumed_at.push(size);
             l.writing_paused = false;
         });
+    }
+}
+
+impl Protocol for Peer {
+    fn data_received(&mut self, data: &[u8]) {
+        let opts = self.opts;
+        self.log.update(|l| {
+            l.event("data");
+            if opts.check_stream && l.stream_mismatch.is_none() {
+                if let Some(i) =
+                    (0..data.len()).find(|&i| data[i] != stream_byte(l.received + i as u64))
+                {
+                    l.stream_mismatch = Some(l.received + i as u64);
+                }
+            }
+            l.received += data.len() as u64;
+            if opts.keep_data {
+                l.data.extend_from_slice(data);
+            }
+        });
+        if opts.echo {
+            if let Some(t) = &self.transport {
+                if let Err(e) = t.write(data) {
+                    self.log.update(|l| l.write_errors.push(e));
+                }
+            }
+        }
+    }
+
+    fn eof_received(&mut self) -> bool {
+        self.log.update(|l| {
+            l.event("eof");
+            l.eof += 1;
+            l.received_at_eof = Some(l.received);
+        });
+        self.opts.keep_open_on_eof
     }
 }
 

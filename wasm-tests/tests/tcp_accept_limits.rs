@@ -97,7 +97,7 @@ mod child {
     use std::cell::Cell;
     use std::rc::Rc;
 
-    use twinloop::{EventLoop, ExceptionContext, Protocol, ServerOptions, Transport};
+    use twinloop::{BaseProtocol, EventLoop, ExceptionContext, Protocol, ServerOptions, Transport};
 
     use super::CLIENTS;
 
@@ -108,10 +108,13 @@ mod child {
     /// Answers one byte, then hangs up (freeing its descriptor).
     struct OneShot(Option<Transport>, Rc<Cell<usize>>);
 
-    impl Protocol for OneShot {
+    impl BaseProtocol for OneShot {
         fn connection_made(&mut self, t: Transport) {
             self.0 = Some(t);
         }
+    }
+
+    impl Protocol for OneShot {
         fn data_received(&mut self, data: &[u8]) {
             if let Some(t) = &self.0 {
                 let _ = t.write(data);

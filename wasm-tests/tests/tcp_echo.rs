@@ -2,7 +2,8 @@
 //! buffered protocol, callback order, addresses of both ends, name resolution.
 
 use twinloop::{
-    Buffered, BufferedProtocol, ConnectOptions, Error, ExtraInfo, Family, ServerOptions, Transport,
+    BaseProtocol, Buffered, BufferedProtocol, ConnectOptions, Error, ExtraInfo, Family,
+    ServerOptions, Transport,
 };
 use wasm_tests::tcp_support::*;
 
@@ -140,7 +141,7 @@ struct SmallBuffer {
     log: Watch<PeerLog>,
 }
 
-impl BufferedProtocol for SmallBuffer {
+impl BaseProtocol for SmallBuffer {
     fn connection_made(&mut self, transport: Transport) {
         self.transport = Some(transport.clone());
         self.log.update(|l| {
@@ -150,6 +151,16 @@ impl BufferedProtocol for SmallBuffer {
         });
     }
 
+    fn connection_lost(&mut self, error: Option<Error>) {
+        self.log.update(|l| {
+            l.events.push("lost");
+            l.lost_count += 1;
+            l.lost = Some(error);
+        });
+    }
+}
+
+impl BufferedProtocol for SmallBuffer {
     fn get_buffer(&mut self, size_hint: usize) -> &mut [u8] {
         assert!(size_hint > 0, "get_buffer size hint {size_hint}");
         &mut self.buf
@@ -183,14 +194,6 @@ impl BufferedProtocol for SmallBuffer {
             l.eof += 1;
         });
         false
-    }
-
-    fn connection_lost(&mut self, error: Option<Error>) {
-        self.log.update(|l| {
-            l.events.push("lost");
-            l.lost_count += 1;
-            l.lost = Some(error);
-        });
     }
 }
 
@@ -267,20 +270,23 @@ fn connection_made_once_before_any_data() {
         let srv = serve(&ev, PeerOptions::echo()).await?;
         // The client writes in connection_made, so the server may get data right away.
         struct Greeter(Watch<PeerLog>, Peer);
-        impl twinloop::Protocol for Greeter {
+        impl twinloop::BaseProtocol for Greeter {
             fn connection_made(&mut self, t: Transport) {
                 let _ = t.write(b"hello");
                 let _ = t.write_eof();
                 self.1.connection_made(t);
             }
+            fn connection_lost(&mut self, error: Option<Error>) {
+                self.1.connection_lost(error);
+            }
+        }
+
+        impl twinloop::Protocol for Greeter {
             fn data_received(&mut self, data: &[u8]) {
                 self.1.data_received(data);
             }
             fn eof_received(&mut self) -> bool {
                 self.1.eof_received()
-            }
-            fn connection_lost(&mut self, error: Option<Error>) {
-                self.1.connection_lost(error);
             }
         }
         let log = Watch::<PeerLog>::default();

@@ -21,12 +21,18 @@ struct Reverser {
     transport: Option<Transport>,
 }
 
-impl twinloop::Protocol for Reverser {
+impl twinloop::BaseProtocol for Reverser {
     fn connection_made(&mut self, t: Transport) {
         self.transport = Some(t.clone());
         self.inner.connection_made(t);
     }
 
+    fn connection_lost(&mut self, error: Option<Error>) {
+        self.inner.connection_lost(error);
+    }
+}
+
+impl twinloop::Protocol for Reverser {
     fn data_received(&mut self, data: &[u8]) {
         self.inner.data_received(data);
     }
@@ -53,10 +59,6 @@ impl twinloop::Protocol for Reverser {
             self.log.update(|l| l.write_errors.push(e));
         }
         true
-    }
-
-    fn connection_lost(&mut self, error: Option<Error>) {
-        self.inner.connection_lost(error);
     }
 }
 

@@ -6,8 +6,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use twinloop::{
-    Buffered, BufferedProtocol, ConnectOptions, Error, EventLoop, ExceptionContext, LoopFuture,
-    Protocol, ServerOptions, Transport,
+    BaseProtocol, Buffered, BufferedProtocol, ConnectOptions, Error, EventLoop, ExceptionContext,
+    LoopFuture, Protocol, ServerOptions, Transport,
 };
 
 /// A loop whose exception handler records every report.
@@ -29,13 +29,15 @@ struct Client {
     lost: Option<LoopFuture<Option<String>>>,
 }
 
-impl Protocol for Client {
+impl BaseProtocol for Client {
     fn connection_lost(&mut self, error: Option<Error>) {
         if let Some(lost) = self.lost.take() {
             let _ = lost.set_result(error.map(|e| e.to_string()));
         }
     }
 }
+
+impl Protocol for Client {}
 
 /// Connects a `Client` to `port`, writes `data`, and waits until the server drops it.
 async fn write_and_wait_for_close(ev: &EventLoop, port: u16, data: &[u8]) -> twinloop::Result<()> {
@@ -53,6 +55,7 @@ async fn write_and_wait_for_close(ev: &EventLoop, port: u16, data: &[u8]) -> twi
 
 struct Panicking;
 
+impl BaseProtocol for Panicking {}
 impl Protocol for Panicking {
     fn data_received(&mut self, _data: &[u8]) {
         panic!("protocol bug");
@@ -98,6 +101,7 @@ fn panicking_data_received_closes_the_transport_and_is_reported() {
 
 struct EmptyBuffer;
 
+impl BaseProtocol for EmptyBuffer {}
 impl BufferedProtocol for EmptyBuffer {
     fn get_buffer(&mut self, _size_hint: usize) -> &mut [u8] {
         &mut []
@@ -141,15 +145,18 @@ fn empty_get_buffer_is_a_fatal_error_of_that_transport() {
 /// The transport handed to `connection_made` is the one `create_connection` returns.
 struct Keeper(Rc<RefCell<Option<Transport>>>);
 
-impl Protocol for Keeper {
+impl BaseProtocol for Keeper {
     fn connection_made(&mut self, transport: Transport) {
         *self.0.borrow_mut() = Some(transport);
     }
 }
 
+impl Protocol for Keeper {}
+
 /// A protocol that does nothing (its connections stay open until closed).
 struct Quiet;
 
+impl BaseProtocol for Quiet {}
 impl Protocol for Quiet {}
 
 #[test]

@@ -5,7 +5,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
-use twinloop::{ConnectOptions, Error, EventLoop, Protocol, ServerOptions, Transport};
+use twinloop::{
+    BaseProtocol, ConnectOptions, Error, EventLoop, Protocol, ServerOptions, Transport,
+};
 use wasm_tests::tcp_support::*;
 
 /// An echo server that honours flow control the way streams do: it stops reading while
@@ -13,14 +15,9 @@ use wasm_tests::tcp_support::*;
 #[derive(Debug)]
 struct FlowEcho(Option<Transport>);
 
-impl Protocol for FlowEcho {
+impl BaseProtocol for FlowEcho {
     fn connection_made(&mut self, t: Transport) {
         self.0 = Some(t);
-    }
-    fn data_received(&mut self, data: &[u8]) {
-        if let Some(t) = &self.0 {
-            let _ = t.write(data);
-        }
     }
     fn pause_writing(&mut self) {
         if let Some(t) = &self.0 {
@@ -30,6 +27,14 @@ impl Protocol for FlowEcho {
     fn resume_writing(&mut self) {
         if let Some(t) = &self.0 {
             t.resume_reading();
+        }
+    }
+}
+
+impl Protocol for FlowEcho {
+    fn data_received(&mut self, data: &[u8]) {
+        if let Some(t) = &self.0 {
+            let _ = t.write(data);
         }
     }
 }
@@ -55,7 +60,7 @@ impl Blaster {
     }
 }
 
-impl Protocol for Blaster {
+impl BaseProtocol for Blaster {
     fn connection_made(&mut self, t: Transport) {
         self.transport = Some(t);
         self.fill();
@@ -64,6 +69,8 @@ impl Protocol for Blaster {
         self.fill();
     }
 }
+
+impl Protocol for Blaster {}
 
 /// Sends 100-byte requests one at a time and counts the complete echoes.
 struct RoundTrips {
@@ -81,11 +88,14 @@ impl RoundTrips {
     }
 }
 
-impl Protocol for RoundTrips {
+impl BaseProtocol for RoundTrips {
     fn connection_made(&mut self, t: Transport) {
         self.transport = Some(t);
         self.send();
     }
+}
+
+impl Protocol for RoundTrips {
     fn data_received(&mut self, data: &[u8]) {
         self.pending = self.pending.saturating_sub(data.len());
         if self.pending == 0 {
@@ -119,6 +129,7 @@ async fn round_trips_in(ev: &EventLoop, port: u16, window: Duration) -> twinloop
 /// Takes everything, looks at every 4th byte (slower than loopback can deliver, so the
 /// blasted socket never runs dry), and answers nothing.
 struct Sink(u64);
+impl BaseProtocol for Sink {}
 impl Protocol for Sink {
     fn data_received(&mut self, data: &[u8]) {
         for &b in data.iter().step_by(4) {
@@ -235,11 +246,13 @@ fn a_blasting_connection_does_not_starve_round_trips_on_another() {
 /// Records what `connection_lost` got.
 struct LostWith(Rc<RefCell<Option<Option<Error>>>>);
 
-impl Protocol for LostWith {
+impl BaseProtocol for LostWith {
     fn connection_lost(&mut self, error: Option<Error>) {
         *self.0.borrow_mut() = Some(error);
     }
 }
+
+impl Protocol for LostWith {}
 
 #[test]
 fn a_write_buffer_past_its_hard_limit_closes_only_that_transport() {

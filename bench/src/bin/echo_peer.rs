@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use bench::{cpu_time, result_line, secs, split_addr, Cli, Rng, Rt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use twinloop::{ConnectOptions, EventLoop, LoopFuture, Protocol, ServerOptions, Transport};
+use twinloop::{
+    BaseProtocol, ConnectOptions, EventLoop, LoopFuture, Protocol, ServerOptions, Transport,
+};
 
 const USAGE: &str = "usage: echo_peer server --rt twinloop|tokio ADDR
        echo_peer client --rt twinloop|tokio ADDR [--conns N] [--size BYTES] [--rounds R]";
@@ -123,11 +125,13 @@ struct EchoServer {
     transport: Option<Transport>,
 }
 
-impl Protocol for EchoServer {
+impl BaseProtocol for EchoServer {
     fn connection_made(&mut self, transport: Transport) {
         self.transport = Some(transport);
     }
+}
 
+impl Protocol for EchoServer {
     fn data_received(&mut self, data: &[u8]) {
         if let Some(t) = &self.transport {
             if t.write(data).is_err() {
@@ -182,11 +186,17 @@ impl PingPong {
     }
 }
 
-impl Protocol for PingPong {
+impl BaseProtocol for PingPong {
     fn connection_made(&mut self, transport: Transport) {
         self.transport = Some(transport);
     }
 
+    fn connection_lost(&mut self, error: Option<twinloop::Error>) {
+        self.finish(Err(format!("connection lost: {error:?}")));
+    }
+}
+
+impl Protocol for PingPong {
     fn data_received(&mut self, data: &[u8]) {
         let end = self.received + data.len();
         if end > self.payload.len() || data != &self.payload[self.received..end] {
@@ -206,10 +216,6 @@ impl Protocol for PingPong {
                 self.finish(Err(format!("write: {e}")));
             }
         }
-    }
-
-    fn connection_lost(&mut self, error: Option<twinloop::Error>) {
-        self.finish(Err(format!("connection lost: {error:?}")));
     }
 }
 
