@@ -107,7 +107,7 @@ impl Error {
     /// let busy = std::net::TcpListener::bind("127.0.0.1:0")?;
     /// let port = busy.local_addr()?.port();
     /// let opts = twinloop::ServerOptions { reuse_address: false, ..Default::default() };
-    /// # struct Quiet; impl twinloop::Protocol for Quiet {}
+    /// # struct Quiet; impl twinloop::BaseProtocol for Quiet {} impl twinloop::Protocol for Quiet {}
     /// let l = ev.clone();
     /// let err = ev
     ///     .run_until_complete(async move { l.create_server(|| Quiet, "127.0.0.1", port, opts).await })?
