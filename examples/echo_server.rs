@@ -1,5 +1,7 @@
 //! The asyncio page's TCP echo server, in protocol mode: every byte received is written
-//! back.
+//! back. It honours flow control: while its transport's write buffer is over the
+//! high-water mark (the peer is not reading its echo), it stops reading, so a peer that
+//! only sends cannot make it buffer without bound.
 //!
 //! `echo_server [ADDR]` (default `127.0.0.1:8888`; port 0 picks a free port) prints
 //! `listening on IP:PORT` as its first line, then serves until killed. The same on both
@@ -17,6 +19,18 @@ struct EchoServerProtocol {
 impl BaseProtocol for EchoServerProtocol {
     fn connection_made(&mut self, transport: Transport) {
         self.transport = Some(transport);
+    }
+
+    fn pause_writing(&mut self) {
+        if let Some(t) = &self.transport {
+            t.pause_reading();
+        }
+    }
+
+    fn resume_writing(&mut self) {
+        if let Some(t) = &self.transport {
+            t.resume_reading();
+        }
     }
 }
 

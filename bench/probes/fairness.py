@@ -2,12 +2,14 @@
 """Fairness probe: 100-byte round-trip latency against an echo server, alone and beside a
 connection that blasts data into the same server as fast as loopback takes it.
 
-    python3 bench/probes/fairness.py HOST:PORT [--seconds S] [--pid PID]
+    python3 bench/probes/fairness.py HOST:PORT [--seconds S] [--pid PID] [--send-only]
 
 Run the server first (natively: target/release/examples/echo_server 127.0.0.1:PORT; as a
 guest: twinloop-host run --allow-net 127.0.0.1 echo_server.wasm 127.0.0.1:PORT). With
 --pid, the server process's peak resident memory (VmHWM) is printed at the end. The same
-probe can be pointed at an asyncio echo server for comparison. Loopback only.
+probe can be pointed at an asyncio echo server (asyncio_echo.py) for comparison. With
+--send-only the blaster never reads its echo: a server that honours flow control stops
+reading from it, and its memory stays bounded. Loopback only.
 """
 import argparse
 import socket
@@ -40,34 +42,40 @@ def round_trips(addr, seconds):
 class Blaster:
     """Writes 256 KiB chunks as fast as the socket takes them; reads and drops the echo."""
 
-    def __init__(self, addr):
+    def __init__(self, addr, read=True):
         self.sock = socket.create_connection(addr)
+        self.sock.settimeout(1.0)
         self.stop = threading.Event()
         self.sent = 0
         self.received = 0
         self.writer = threading.Thread(target=self._write, daemon=True)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.writer.start()
-        self.reader.start()
+        if read:
+            self.reader.start()
 
     def _write(self):
         chunk = b"\x5a" * (256 * 1024)
-        try:
-            while not self.stop.is_set():
+        while not self.stop.is_set():
+            try:
                 self.sock.sendall(chunk)
                 self.sent += len(chunk)
-        except OSError:
-            pass
+            except socket.timeout:
+                continue  # the server stopped reading (flow control): keep pushing
+            except OSError:
+                return
 
     def _read(self):
-        try:
-            while not self.stop.is_set():
+        while not self.stop.is_set():
+            try:
                 data = self.sock.recv(1 << 20)
-                if not data:
-                    return
-                self.received += len(data)
-        except OSError:
-            pass
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            self.received += len(data)
 
     def close(self):
         self.stop.set()
@@ -77,7 +85,8 @@ class Blaster:
             pass
         self.sock.close()
         self.writer.join(5)
-        self.reader.join(5)
+        if self.reader.is_alive():
+            self.reader.join(5)
 
 
 def describe(name, lat):
@@ -102,11 +111,12 @@ def main():
     ap.add_argument("addr")
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--pid", type=int)
+    ap.add_argument("--send-only", action="store_true")
     args = ap.parse_args()
     host, port = args.addr.rsplit(":", 1)
     addr = (host.strip("[]"), int(port))
     print(describe("alone", round_trips(addr, args.seconds)))
-    blaster = Blaster(addr)
+    blaster = Blaster(addr, read=not args.send_only)
     time.sleep(0.5)
     lat = round_trips(addr, args.seconds)
     blaster.close()
