@@ -33,6 +33,34 @@ use crate::transport::Transport;
 /// }
 /// impl Protocol for Logger {}
 /// ```
+///
+/// The loop is one call away in every callback: the transport handed to
+/// `connection_made` knows it ([`Transport::get_loop`]), so a protocol keeps what it
+/// needs from there, with no `get_running_loop().unwrap()`:
+///
+/// ```
+/// use std::time::Duration;
+/// use twinloop::{BaseProtocol, Protocol, TimerHandle, Transport};
+/// /// Hangs up on a peer that stays silent for 10 s.
+/// struct IdleTimeout { transport: Option<Transport>, timer: Option<TimerHandle> }
+/// impl IdleTimeout {
+///     fn rearm(&mut self) {
+///         if let Some(old) = self.timer.take() { old.cancel(); }
+///         let Some(t) = self.transport.clone() else { return };
+///         let Ok(ev) = t.get_loop() else { return }; // Err only once the loop is gone
+///         self.timer = ev.call_later(Duration::from_secs(10), move |_| t.close()).ok();
+///     }
+/// }
+/// impl BaseProtocol for IdleTimeout {
+///     fn connection_made(&mut self, t: Transport) { self.transport = Some(t); self.rearm(); }
+///     fn connection_lost(&mut self, _: Option<twinloop::Error>) {
+///         if let Some(timer) = self.timer.take() { timer.cancel(); }
+///     }
+/// }
+/// impl Protocol for IdleTimeout {
+///     fn data_received(&mut self, _data: &[u8]) { self.rearm(); }
+/// }
+/// ```
 pub trait BaseProtocol<T = Transport>: 'static {
     /// The connection is up; keep the transport to write to it.
     fn connection_made(&mut self, transport: T) {
