@@ -99,8 +99,11 @@ impl Error {
     /// The raw OS error code of an [`Error::Io`], when there is one: natively the OS's
     /// `errno` (as asyncio's `OSError.errno`), also for connect, bind and accept failures
     /// whose message twinloop extended, so a caller can tell `EMFILE` from `EADDRINUSE`.
-    /// In the guest WASI reports error codes, not OS numbers: `None` there (use
-    /// [`Error::io_kind`]).
+    /// In the guest, WASI's socket error codes numbered as wasi-libc numbers them (the
+    /// `libc::E*` constants of `wasm32-wasip1`: `address-in-use` is `EADDRINUSE`, and so
+    /// on); `None` for lookup failures, which have no `errno`. Either way
+    /// `std::io::Error::from_raw_os_error(code).kind()` gives the same kind as
+    /// [`Error::io_kind`].
     ///
     /// ```
     /// let ev = twinloop::EventLoop::new()?;
@@ -212,6 +215,31 @@ impl std::error::Error for OsErrorContext {
     }
 }
 
+/// An error whose message is twinloop's own but which has an OS code too (the guest's
+/// WASI error codes, numbered as wasi-libc's `errno`).
+#[derive(Debug)]
+struct WithOsCode {
+    message: String,
+    code: i32,
+}
+
+impl fmt::Display for WithOsCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WithOsCode {}
+
+/// An error of `kind` with `message`, whose [`Error::raw_os_error`] is `code`.
+#[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
+pub(crate) fn with_os_code(kind: io::ErrorKind, message: String, code: Option<i32>) -> io::Error {
+    match code {
+        Some(code) => io::Error::new(kind, WithOsCode { message, code }),
+        None => io::Error::new(kind, message),
+    }
+}
+
 /// `error` with a description of what was being done, keeping its kind and OS code.
 pub(crate) fn io_context(error: io::Error, doing: impl fmt::Display) -> io::Error {
     io::Error::new(
@@ -223,13 +251,18 @@ pub(crate) fn io_context(error: io::Error, doing: impl fmt::Display) -> io::Erro
     )
 }
 
-/// The OS code of `error`, also when it was wrapped by [`io_context`].
-fn raw_os_error(mut error: &io::Error) -> Option<i32> {
+/// The OS code of `error`, also when it was wrapped by [`io_context`] or made by
+/// [`with_os_code`].
+pub(crate) fn raw_os_error(mut error: &io::Error) -> Option<i32> {
     loop {
         if let Some(code) = error.raw_os_error() {
             return Some(code);
         }
-        error = &error.get_ref()?.downcast_ref::<OsErrorContext>()?.error;
+        let inner = error.get_ref()?;
+        if let Some(with_code) = inner.downcast_ref::<WithOsCode>() {
+            return Some(with_code.code);
+        }
+        error = &inner.downcast_ref::<OsErrorContext>()?.error;
     }
 }
 

@@ -6,6 +6,8 @@ use std::io;
 
 use wasi::sockets::network::ErrorCode;
 
+use crate::error::{raw_os_error, with_os_code};
+
 /// The `io::ErrorKind` closest to a WASI socket error code.
 pub(super) fn kind(code: ErrorCode) -> io::ErrorKind {
     use io::ErrorKind as K;
@@ -66,24 +68,53 @@ fn describe(code: ErrorCode) -> &'static str {
 
 /// Whether `e` came from the `new-socket-limit` code (the guest's EMFILE / ENFILE).
 pub(super) fn is_new_socket_limit(e: &io::Error) -> bool {
-    e.get_ref()
-        .is_some_and(|inner| inner.to_string().ends_with("(wasi new-socket-limit)"))
+    raw_os_error(e) == Some(libc::EMFILE)
+}
+
+/// The `errno` wasi-libc gives for a code (`None`: resolver failures have none), so that
+/// `Error::raw_os_error` means the same in the guest as natively.
+fn errno(code: ErrorCode) -> Option<i32> {
+    Some(match code {
+        ErrorCode::AccessDenied => libc::EACCES,
+        ErrorCode::NotSupported => libc::ENOTSUP,
+        ErrorCode::InvalidArgument | ErrorCode::InvalidState | ErrorCode::NotInProgress => {
+            libc::EINVAL
+        }
+        ErrorCode::OutOfMemory => libc::ENOMEM,
+        ErrorCode::Timeout => libc::ETIMEDOUT,
+        ErrorCode::ConcurrencyConflict => libc::EALREADY,
+        ErrorCode::WouldBlock => libc::EAGAIN,
+        ErrorCode::NewSocketLimit => libc::EMFILE,
+        ErrorCode::AddressNotBindable => libc::EADDRNOTAVAIL,
+        ErrorCode::AddressInUse => libc::EADDRINUSE,
+        ErrorCode::RemoteUnreachable => libc::EHOSTUNREACH,
+        ErrorCode::ConnectionRefused => libc::ECONNREFUSED,
+        ErrorCode::ConnectionReset => libc::ECONNRESET,
+        ErrorCode::ConnectionAborted => libc::ECONNABORTED,
+        ErrorCode::DatagramTooLarge => libc::EMSGSIZE,
+        ErrorCode::NameUnresolvable
+        | ErrorCode::TemporaryResolverFailure
+        | ErrorCode::PermanentResolverFailure
+        | ErrorCode::Unknown => return None,
+    })
 }
 
 /// A socket operation's error code as an `io::Error`.
 pub(super) fn socket(code: ErrorCode) -> io::Error {
-    io::Error::new(
+    with_os_code(
         kind(code),
         format!("{} (wasi {})", describe(code), code.name()),
+        errno(code),
     )
 }
 
 /// A socket error with what was being done, e.g. "bind 0.0.0.0:80: address already in
 /// use (wasi address-in-use)".
 pub(super) fn socket_while(code: ErrorCode, doing: impl std::fmt::Display) -> io::Error {
-    io::Error::new(
+    with_os_code(
         kind(code),
         format!("{doing}: {} (wasi {})", describe(code), code.name()),
+        errno(code),
     )
 }
 
