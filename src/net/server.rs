@@ -8,21 +8,16 @@ use std::ops::Deref;
 use std::rc::{Rc, Weak};
 
 use crate::error::{Error, Result};
-use crate::exception::ExceptionContext;
 use crate::future::LoopFuture;
-use crate::io_registry::IoHandler;
+use crate::net::accept::AcceptHandler;
 use crate::net::connect::unsupported_or;
 use crate::net::resolve::{Family, Port};
 use crate::net::server_options::{Hosts, ServerOptions};
 use crate::protocol::{AnyProtocol, ProtocolSlot};
 use crate::registration::Registration;
 use crate::sys::{self, Interest, ListenOptions};
-use crate::transport::{TcpSource, Transport};
+use crate::transport::Transport;
 use crate::EventLoop;
-
-/// How long a server waits before accepting again after running out of file descriptors
-/// or memory (asyncio's `ACCEPT_RETRY_DELAY`).
-pub const ACCEPT_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A listening socket of a [`Server`] (a copy: closing the server does not change it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,26 +32,26 @@ impl ServerSocket {
     }
 }
 
-struct Listener {
-    registration: Registration<sys::TcpListener>,
-    local: SocketAddr,
+pub(super) struct Listener {
+    pub(super) registration: Registration<sys::TcpListener>,
+    pub(super) local: SocketAddr,
 }
 
 pub(crate) struct ServerInner {
     /// Weak: the loop's I/O registry keeps a serving server alive (as asyncio's selector
     /// does), so a strong reference back would be a cycle.
-    ev: Weak<crate::event_loop::LoopInner>,
-    listeners: RefCell<Vec<Listener>>,
-    factory: Box<dyn Fn() -> ProtocolSlot>,
-    backlog: u32,
-    serving: Cell<bool>,
-    closed: Cell<bool>,
+    pub(super) ev: Weak<crate::event_loop::LoopInner>,
+    pub(super) listeners: RefCell<Vec<Listener>>,
+    pub(super) factory: Box<dyn Fn() -> ProtocolSlot>,
+    pub(super) backlog: u32,
+    pub(super) serving: Cell<bool>,
+    pub(super) closed: Cell<bool>,
     /// Accept ran out of a system resource and that was reported; cleared on success.
-    exhausted: Cell<bool>,
-    active: Cell<usize>,
-    clients: RefCell<Vec<Weak<crate::transport::StreamTransport>>>,
-    waiters: RefCell<Vec<LoopFuture<()>>>,
-    serving_forever: RefCell<Option<LoopFuture<()>>>,
+    pub(super) exhausted: Cell<bool>,
+    pub(super) active: Cell<usize>,
+    pub(super) clients: RefCell<Vec<Weak<crate::transport::StreamTransport>>>,
+    pub(super) waiters: RefCell<Vec<LoopFuture<()>>>,
+    pub(super) serving_forever: RefCell<Option<LoopFuture<()>>>,
 }
 
 /// A TCP server: asyncio's `asyncio.Server`, returned by [`EventLoop::create_server`].
@@ -77,7 +72,7 @@ pub(crate) struct ServerInner {
 /// ```
 #[derive(Clone)]
 pub struct Server {
-    inner: Rc<ServerInner>,
+    pub(super) inner: Rc<ServerInner>,
 }
 
 /// Closes its [`Server`] when dropped; dereferences to it. Made by [`Server::guard`].
@@ -93,25 +88,6 @@ impl Deref for ServerGuard {
 impl Drop for ServerGuard {
     fn drop(&mut self) {
         self.0.close();
-    }
-}
-
-/// Accepts on one listening socket of a server. It holds the server: while listening, a
-/// server lives on even when the program dropped every `Server` handle (as in asyncio);
-/// `close()` (or closing the loop) lets it go.
-struct AcceptHandler {
-    server: Rc<ServerInner>,
-    index: usize,
-}
-
-impl IoHandler for AcceptHandler {
-    fn io_ready(self: Rc<Self>, ev: &EventLoop, readable: bool, _writable: bool) {
-        if readable {
-            Server {
-                inner: self.server.clone(),
-            }
-            .accept_ready(ev, self.index);
-        }
     }
 }
 
@@ -450,125 +426,10 @@ impl Server {
     pub fn guard(&self) -> ServerGuard {
         ServerGuard(self.clone())
     }
-
-    /// Accepts up to `backlog` connections per readiness report; if the queue may hold
-    /// more, comes back in a later turn (as the read path does), so a burst of connections
-    /// is all served without starving the rest of the loop.
-    fn accept_ready(&self, ev: &EventLoop, index: usize) {
-        for _ in 0..self.inner.backlog {
-            if !self.inner.serving.get() {
-                return;
-            }
-            let accepted = match self.inner.listeners.borrow_mut().get_mut(index) {
-                Some(l) => l.registration.source_mut().accept(),
-                None => return,
-            };
-            match accepted {
-                Ok((stream, peer)) => {
-                    self.inner.exhausted.set(false);
-                    self.attach(ev, stream, peer);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                // The peer gave up while queued (asyncio ignores ConnectionAbortedError).
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => {}
-                Err(e) if sys::is_out_of_resources(&e) => {
-                    self.pause_accepting(ev, index, e);
-                    return;
-                }
-                Err(e) => {
-                    self.report_accept_error(ev, index, "Error on accepting connection", e);
-                    return;
-                }
-            }
-        }
-        if let Some(l) = self.inner.listeners.borrow().get(index) {
-            if sys::EDGE_TRIGGERED {
-                ev.requeue_io(l.registration.token(), Interest::READ);
-            }
-        }
-    }
-
-    fn report_accept_error(&self, ev: &EventLoop, index: usize, message: &str, e: std::io::Error) {
-        let mut context = ExceptionContext::new(message).with_error(e.into());
-        context.socket = self
-            .inner
-            .listeners
-            .borrow()
-            .get(index)
-            .map(|l| l.local.to_string());
-        ev.call_exception_handler(&context);
-    }
-
-    /// asyncio's answer to EMFILE, ENFILE, ENOBUFS and ENOMEM from accept: stop accepting
-    /// on this socket, say so (once until an accept succeeds again), and try again after
-    /// [`ACCEPT_RETRY_DELAY`]. The pending connections stay queued meanwhile.
-    fn pause_accepting(&self, ev: &EventLoop, index: usize, e: std::io::Error) {
-        if !self.inner.exhausted.replace(true) {
-            let message = format!(
-                "socket.accept() out of system resource; retrying in {} s",
-                ACCEPT_RETRY_DELAY.as_secs_f64()
-            );
-            self.report_accept_error(ev, index, &message, e);
-        }
-        if let Some(l) = self.inner.listeners.borrow_mut().get_mut(index) {
-            if let Err(e) = l.registration.set_interest(Interest::default()) {
-                log::debug!("pausing accept on {}: {e}", l.local);
-            }
-        }
-        let server = Rc::downgrade(&self.inner);
-        let retry = ev.call_later(ACCEPT_RETRY_DELAY, move |ev| {
-            let Some(inner) = server.upgrade() else {
-                return;
-            };
-            if !inner.serving.get() {
-                return;
-            }
-            let mut listeners = inner.listeners.borrow_mut();
-            if let Some(l) = listeners.get_mut(index) {
-                match l.registration.set_interest(Interest::READ) {
-                    // Connections queued meanwhile raise no new readiness edge.
-                    Ok(()) => ev.requeue_io(l.registration.token(), Interest::READ),
-                    Err(e) => log::debug!("resuming accept on {}: {e}", l.local),
-                }
-            }
-        });
-        if let Err(e) = retry {
-            log::debug!("cannot schedule the accept retry: {e}");
-        }
-    }
-
-    fn attach(&self, ev: &EventLoop, stream: sys::TcpStream, peer: SocketAddr) {
-        let protocol = (self.inner.factory)();
-        let weak = Rc::downgrade(&self.inner);
-        let on_lost: Box<dyn FnOnce()> = Box::new(move || {
-            if let Some(server) = weak.upgrade() {
-                server.active.set(server.active.get().saturating_sub(1));
-                server.clients.borrow_mut().retain(|c| c.strong_count() > 0);
-                server.wake_waiters_if_idle();
-            }
-        });
-        let started = TcpSource::new(stream, Some(peer))
-            .map_err(Error::from)
-            .and_then(|source| Transport::start(ev, source, protocol, Some(on_lost)));
-        match started {
-            Ok(transport) => {
-                self.inner.active.set(self.inner.active.get() + 1);
-                self.inner
-                    .clients
-                    .borrow_mut()
-                    .push(Rc::downgrade(&transport.inner));
-            }
-            Err(e) => {
-                let context =
-                    ExceptionContext::new("Error setting up an accepted connection").with_error(e);
-                ev.call_exception_handler(&context);
-            }
-        }
-    }
 }
 
 impl ServerInner {
-    fn ev(&self) -> Result<EventLoop> {
+    pub(super) fn ev(&self) -> Result<EventLoop> {
         self.ev
             .upgrade()
             .map(EventLoop::from_inner)
@@ -584,7 +445,7 @@ impl ServerInner {
             .collect()
     }
 
-    fn wake_waiters_if_idle(&self) {
+    pub(super) fn wake_waiters_if_idle(&self) {
         if self.closed.get() && self.active.get() == 0 {
             for waiter in self.waiters.take() {
                 let _ = waiter.set_result(());

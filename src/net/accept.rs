@@ -1,0 +1,154 @@
+//! The accept path of a [`Server`]: draining the listen queue in bounded batches, backing
+//! off when accept runs out of descriptors or memory, and making a transport and a
+//! protocol for each accepted connection.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+use super::server::{Server, ServerInner};
+use crate::error::Error;
+use crate::exception::ExceptionContext;
+use crate::io_registry::IoHandler;
+use crate::sys::{self, Interest};
+use crate::transport::{TcpSource, Transport};
+use crate::EventLoop;
+
+/// How long a server waits before accepting again after running out of file descriptors
+/// or memory (asyncio's `ACCEPT_RETRY_DELAY`).
+pub const ACCEPT_RETRY_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Accepts on one listening socket of a server. It holds the server: while listening, a
+/// server lives on even when the program dropped every `Server` handle (as in asyncio);
+/// `close()` (or closing the loop) lets it go.
+pub(super) struct AcceptHandler {
+    pub(super) server: Rc<ServerInner>,
+    pub(super) index: usize,
+}
+
+impl IoHandler for AcceptHandler {
+    fn io_ready(self: Rc<Self>, ev: &EventLoop, readable: bool, _writable: bool) {
+        if readable {
+            Server {
+                inner: self.server.clone(),
+            }
+            .accept_ready(ev, self.index);
+        }
+    }
+}
+
+impl Server {
+    /// Accepts up to `backlog` connections per readiness report; if the queue may hold
+    /// more, comes back in a later turn (as the read path does), so a burst of connections
+    /// is all served without starving the rest of the loop.
+    fn accept_ready(&self, ev: &EventLoop, index: usize) {
+        for _ in 0..self.inner.backlog {
+            if !self.inner.serving.get() {
+                return;
+            }
+            let accepted = match self.inner.listeners.borrow_mut().get_mut(index) {
+                Some(l) => l.registration.source_mut().accept(),
+                None => return,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    self.inner.exhausted.set(false);
+                    self.attach(ev, stream, peer);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                // The peer gave up while queued (asyncio ignores ConnectionAbortedError).
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => {}
+                Err(e) if sys::is_out_of_resources(&e) => {
+                    self.pause_accepting(ev, index, e);
+                    return;
+                }
+                Err(e) => {
+                    self.report_accept_error(ev, index, "Error on accepting connection", e);
+                    return;
+                }
+            }
+        }
+        if let Some(l) = self.inner.listeners.borrow().get(index) {
+            if sys::EDGE_TRIGGERED {
+                ev.requeue_io(l.registration.token(), Interest::READ);
+            }
+        }
+    }
+
+    fn report_accept_error(&self, ev: &EventLoop, index: usize, message: &str, e: std::io::Error) {
+        let mut context = ExceptionContext::new(message).with_error(e.into());
+        context.socket = self
+            .inner
+            .listeners
+            .borrow()
+            .get(index)
+            .map(|l| l.local.to_string());
+        ev.call_exception_handler(&context);
+    }
+
+    /// asyncio's answer to EMFILE, ENFILE, ENOBUFS and ENOMEM from accept: stop accepting
+    /// on this socket, say so (once until an accept succeeds again), and try again after
+    /// [`ACCEPT_RETRY_DELAY`]. The pending connections stay queued meanwhile.
+    fn pause_accepting(&self, ev: &EventLoop, index: usize, e: std::io::Error) {
+        if !self.inner.exhausted.replace(true) {
+            let message = format!(
+                "socket.accept() out of system resource; retrying in {} s",
+                ACCEPT_RETRY_DELAY.as_secs_f64()
+            );
+            self.report_accept_error(ev, index, &message, e);
+        }
+        if let Some(l) = self.inner.listeners.borrow_mut().get_mut(index) {
+            if let Err(e) = l.registration.set_interest(Interest::default()) {
+                log::debug!("pausing accept on {}: {e}", l.local);
+            }
+        }
+        let server = Rc::downgrade(&self.inner);
+        let retry = ev.call_later(ACCEPT_RETRY_DELAY, move |ev| {
+            let Some(inner) = server.upgrade() else {
+                return;
+            };
+            if !inner.serving.get() {
+                return;
+            }
+            let mut listeners = inner.listeners.borrow_mut();
+            if let Some(l) = listeners.get_mut(index) {
+                match l.registration.set_interest(Interest::READ) {
+                    // Connections queued meanwhile raise no new readiness edge.
+                    Ok(()) => ev.requeue_io(l.registration.token(), Interest::READ),
+                    Err(e) => log::debug!("resuming accept on {}: {e}", l.local),
+                }
+            }
+        });
+        if let Err(e) = retry {
+            log::debug!("cannot schedule the accept retry: {e}");
+        }
+    }
+
+    fn attach(&self, ev: &EventLoop, stream: sys::TcpStream, peer: SocketAddr) {
+        let protocol = (self.inner.factory)();
+        let weak = Rc::downgrade(&self.inner);
+        let on_lost: Box<dyn FnOnce()> = Box::new(move || {
+            if let Some(server) = weak.upgrade() {
+                server.active.set(server.active.get().saturating_sub(1));
+                server.clients.borrow_mut().retain(|c| c.strong_count() > 0);
+                server.wake_waiters_if_idle();
+            }
+        });
+        let started = TcpSource::new(stream, Some(peer))
+            .map_err(Error::from)
+            .and_then(|source| Transport::start(ev, source, protocol, Some(on_lost)));
+        match started {
+            Ok(transport) => {
+                self.inner.active.set(self.inner.active.get() + 1);
+                self.inner
+                    .clients
+                    .borrow_mut()
+                    .push(Rc::downgrade(&transport.inner));
+            }
+            Err(e) => {
+                let context =
+                    ExceptionContext::new("Error setting up an accepted connection").with_error(e);
+                ev.call_exception_handler(&context);
+            }
+        }
+    }
+}
