@@ -9,6 +9,8 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
+use crate::sys;
+
 /// `Result<T, twinloop::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -215,31 +217,6 @@ impl std::error::Error for OsErrorContext {
     }
 }
 
-/// An error whose message is twinloop's own but which has an OS code too (the guest's
-/// WASI error codes, numbered as wasi-libc's `errno`).
-#[derive(Debug)]
-struct WithOsCode {
-    message: String,
-    code: i32,
-}
-
-impl fmt::Display for WithOsCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for WithOsCode {}
-
-/// An error of `kind` with `message`, whose [`Error::raw_os_error`] is `code`.
-#[cfg_attr(not(target_os = "wasi"), allow(dead_code))]
-pub(crate) fn with_os_code(kind: io::ErrorKind, message: String, code: Option<i32>) -> io::Error {
-    match code {
-        Some(code) => io::Error::new(kind, WithOsCode { message, code }),
-        None => io::Error::new(kind, message),
-    }
-}
-
 /// `error` with a description of what was being done, keeping its kind and OS code.
 pub(crate) fn io_context(error: io::Error, doing: impl fmt::Display) -> io::Error {
     io::Error::new(
@@ -251,18 +228,18 @@ pub(crate) fn io_context(error: io::Error, doing: impl fmt::Display) -> io::Erro
     )
 }
 
-/// The OS code of `error`, also when it was wrapped by [`io_context`] or made by
-/// [`with_os_code`].
+/// The OS code of `error`, also when it was wrapped by [`io_context`] or carries a code
+/// the backend attached (`sys::attached_os_code`).
 pub(crate) fn raw_os_error(mut error: &io::Error) -> Option<i32> {
     loop {
         if let Some(code) = error.raw_os_error() {
             return Some(code);
         }
         let inner = error.get_ref()?;
-        if let Some(with_code) = inner.downcast_ref::<WithOsCode>() {
-            return Some(with_code.code);
+        match inner.downcast_ref::<OsErrorContext>() {
+            Some(context) => error = &context.error,
+            None => return sys::attached_os_code(inner),
         }
-        error = &inner.downcast_ref::<OsErrorContext>()?.error;
     }
 }
 

@@ -44,6 +44,9 @@
 //!   source is dropped: in the guest, pollables are children of their streams. The core
 //!   never calls these two directly: its `Registration` owns a source, its token and its
 //!   interest, and deregisters and frees the token when dropped.
+//! - **`attached_os_code(error)`**: the OS code a backend attached to an error it made
+//!   itself (the guest numbers WASI's socket error codes as wasi-libc's `errno`; natively
+//!   `None`: OS errors carry their own), so `Error::raw_os_error` means the same on both.
 //! - **`TARGET`** (a name for error messages, e.g. `"wasm32-wasip1"`), **`HAS_THREADS`**,
 //!   and **`EDGE_TRIGGERED`** (natively true: a source that may still be ready after a
 //!   bounded amount of work is queued again by the core, since the backend will not

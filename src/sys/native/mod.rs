@@ -110,3 +110,8 @@ pub(crate) fn is_out_of_resources(e: &io::Error) -> bool {
     const CODES: [i32; 2] = [10024, 10055];
     e.kind() == io::ErrorKind::OutOfMemory || e.raw_os_error().is_some_and(|c| CODES.contains(&c))
 }
+
+/// Natively every OS error is the OS's own (`io::Error::raw_os_error`): nothing attached.
+pub(crate) fn attached_os_code(_: &(dyn std::error::Error + Send + Sync + 'static)) -> Option<i32> {
+    None
+}

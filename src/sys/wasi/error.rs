@@ -6,7 +6,7 @@ use std::io;
 
 use wasi::sockets::network::ErrorCode;
 
-use crate::error::{raw_os_error, with_os_code};
+use crate::error::raw_os_error;
 
 /// The `io::ErrorKind` closest to a WASI socket error code.
 pub(super) fn kind(code: ErrorCode) -> io::ErrorKind {
@@ -69,6 +69,36 @@ fn describe(code: ErrorCode) -> &'static str {
 /// Whether `e` came from the `new-socket-limit` code (the guest's EMFILE / ENFILE).
 pub(super) fn is_new_socket_limit(e: &io::Error) -> bool {
     raw_os_error(e) == Some(libc::EMFILE)
+}
+
+/// A socket error: the guest's own message, and WASI's code numbered as wasi-libc's
+/// `errno` (what `Error::raw_os_error` answers in the guest).
+#[derive(Debug)]
+struct WithOsCode {
+    message: String,
+    code: i32,
+}
+
+impl std::fmt::Display for WithOsCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for WithOsCode {}
+
+fn with_os_code(kind: io::ErrorKind, message: String, code: Option<i32>) -> io::Error {
+    match code {
+        Some(code) => io::Error::new(kind, WithOsCode { message, code }),
+        None => io::Error::new(kind, message),
+    }
+}
+
+/// The code a guest socket error carries (see `WithOsCode`).
+pub(crate) fn attached_os_code(
+    inner: &(dyn std::error::Error + Send + Sync + 'static),
+) -> Option<i32> {
+    inner.downcast_ref::<WithOsCode>().map(|e| e.code)
 }
 
 /// The `errno` wasi-libc gives for a code (`None`: resolver failures have none), so that

@@ -9,6 +9,8 @@
 
 mod addr;
 mod error;
+
+pub(crate) use error::attached_os_code;
 mod linger;
 mod lookup;
 mod net;
