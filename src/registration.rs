@@ -78,8 +78,15 @@ impl<S: sys::Source> Registration<S> {
         Ok(())
     }
 
-    pub(crate) fn token(&self) -> usize {
-        self.token
+    /// The source may still be ready after a bounded amount of work: have it reported
+    /// again on the next turn. Needed only where the backend is edge-triggered (it would
+    /// not report the source again by itself); elsewhere the reactor does it.
+    pub(crate) fn report_next_turn(&self, interest: Interest) {
+        if sys::EDGE_TRIGGERED {
+            if let Some(ev) = self.ev() {
+                ev.requeue_io(self.token, interest);
+            }
+        }
     }
 
     pub(crate) fn source_mut(&mut self) -> &mut S {

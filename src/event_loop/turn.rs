@@ -47,8 +47,8 @@ impl EventLoop {
         drop(handler);
     }
 
-    /// Queues a readiness report of `token` for the next turn: a source that may still be
-    /// ready, on a backend that would not report it again (see `sys::EDGE_TRIGGERED`).
+    /// Queues a readiness report of `token` for the next turn (through
+    /// `Registration::report_next_turn`).
     pub(crate) fn requeue_io(&self, token: usize, interest: sys::Interest) {
         self.inner.ready.borrow_mut().push(Ready::Io(sys::Event {
             token,

@@ -68,9 +68,7 @@ impl Server {
             }
         }
         if let Some(l) = self.inner.listeners.borrow().get(index) {
-            if sys::EDGE_TRIGGERED {
-                ev.requeue_io(l.registration.token(), Interest::READ);
-            }
+            l.registration.report_next_turn(Interest::READ);
         }
     }
 
@@ -102,7 +100,7 @@ impl Server {
             }
         }
         let server = Rc::downgrade(&self.inner);
-        let retry = ev.call_later(ACCEPT_RETRY_DELAY, move |ev| {
+        let retry = ev.call_later(ACCEPT_RETRY_DELAY, move |_| {
             let Some(inner) = server.upgrade() else {
                 return;
             };
@@ -113,7 +111,7 @@ impl Server {
             if let Some(l) = listeners.get_mut(index) {
                 match l.registration.set_interest(Interest::READ) {
                     // Connections queued meanwhile raise no new readiness edge.
-                    Ok(()) => ev.requeue_io(l.registration.token(), Interest::READ),
+                    Ok(()) => l.registration.report_next_turn(Interest::READ),
                     Err(e) => log::debug!("resuming accept on {}: {e}", l.local),
                 }
             }

@@ -20,7 +20,7 @@ use crate::error::{panic_message, Error, Result};
 use crate::io_registry::IoHandler;
 use crate::protocol::{ProtocolSlot, SlotKind};
 use crate::registration::Registration;
-use crate::sys::{self, Interest};
+use crate::sys::Interest;
 use crate::EventLoop;
 
 /// How much one read asks for (asyncio's `max_size`, 256 KiB).
@@ -149,18 +149,11 @@ impl StreamTransport {
         }
     }
 
-    /// Queues a readiness report for this transport for the next turn (the source may
-    /// still be ready, and an edge-triggered backend would not say so again).
+    /// Has this transport reported again on the next turn (see
+    /// `Registration::report_next_turn`).
     fn come_back(&self, interest: Interest) {
-        if !sys::EDGE_TRIGGERED {
-            return;
-        }
-        let token = match self.source.borrow().as_ref() {
-            Some(source) => source.token(),
-            None => return,
-        };
-        if let Some(ev) = self.base.ev() {
-            ev.requeue_io(token, interest);
+        if let Some(source) = self.source.borrow().as_ref() {
+            source.report_next_turn(interest);
         }
     }
 
