@@ -189,6 +189,9 @@ struct RunState {
     cancelled: bool,
     /// The thread running the callback, while it runs.
     running_on: Option<ThreadId>,
+    /// Threads waiting in `wait_idle`: the end of a run wakes them only if there are any
+    /// (a wake-up is a system call, and the loop runs these callbacks on its own thread).
+    waiting: usize,
 }
 
 impl ThreadsafeState {
@@ -202,7 +205,9 @@ impl ThreadsafeState {
         let me = thread::current().id();
         let mut run = self.lock();
         while run.running_on.is_some_and(|t| t != me) {
+            run.waiting += 1;
             run = self.finished.wait(run).unwrap_or_else(|p| p.into_inner());
+            run.waiting -= 1;
         }
         run
     }
@@ -220,8 +225,11 @@ impl ThreadsafeState {
         struct Finished<'a>(&'a ThreadsafeState);
         impl Drop for Finished<'_> {
             fn drop(&mut self) {
-                self.0.lock().running_on = None;
-                self.0.finished.notify_all();
+                let mut run = self.0.lock();
+                run.running_on = None;
+                if run.waiting > 0 {
+                    self.0.finished.notify_all();
+                }
             }
         }
         let _finished = Finished(self);
