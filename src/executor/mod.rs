@@ -12,9 +12,11 @@
 //! function on the loop's own thread, on the next turn of the loop, and a
 //! [`ThreadPoolExecutor`] refuses jobs with [`Error::Unsupported`](crate::Error).
 
+mod report;
 mod run;
 mod thread_pool;
 
+pub(crate) use report::{take, Reporter, Slot};
 pub(crate) use run::DefaultExecutor;
 pub use thread_pool::ThreadPoolExecutor;
 

@@ -7,14 +7,13 @@
 //! [`LoopFuture`]. A closed loop refuses the report, so a job finishing late never calls
 //! back into it.
 
-use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Executor, Job, ThreadPoolExecutor};
+use super::{take, Executor, Job, Reporter, Slot, ThreadPoolExecutor};
 use crate::error::{panic_message, Error, Result};
 use crate::future::LoopFuture;
 use crate::io_registry::IoHandler;
@@ -61,52 +60,24 @@ impl Executor for HelperThread {
     }
 }
 
-type Slot<T> = Arc<Mutex<Option<Result<T>>>>;
-
-/// The loop-side end of one job: completes `fut` once the job has stored its result.
+/// The loop-side end of one job: completes `fut` once the job has left its result.
 struct Completion<T> {
-    slot: Slot<T>,
+    slot: Slot<Result<T>>,
     fut: LoopFuture<T>,
-    token: Cell<usize>,
+    token: usize,
 }
 
 impl<T: 'static> IoHandler for Completion<T> {
     fn io_ready(self: Rc<Self>, ev: &EventLoop, _readable: bool, _writable: bool) {
-        let Some(result) = self.slot.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let Some(result) = take(&self.slot) else {
             return; // a spurious report
         };
-        ev.free_io(self.token.get());
+        ev.free_io(self.token);
         // Already done if it was cancelled: the result is dropped.
         let _ = match result {
             Ok(value) => self.fut.set_result(value),
             Err(e) => self.fut.set_error(e),
         };
-    }
-}
-
-/// The job-side end: stores the result and reports it, also when the job is dropped
-/// without running (an executor that discards it), so the future never hangs.
-struct Reporter<T> {
-    slot: Slot<T>,
-    notify: Option<Box<dyn FnOnce() + Send>>,
-}
-
-impl<T> Reporter<T> {
-    fn finish(&mut self, result: Result<T>) {
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
-        if let Some(notify) = self.notify.take() {
-            notify();
-        }
-    }
-}
-
-impl<T> Drop for Reporter<T> {
-    fn drop(&mut self) {
-        if self.notify.is_some() {
-            self.finish(Err(Error::Cancelled(Some(
-                "the executor dropped the job without running it".into(),
-            ))));
-        }
     }
 }
 
@@ -264,19 +235,18 @@ impl EventLoop {
         T: Send + 'static,
     {
         let fut = self.create_future();
-        let slot: Slot<T> = Arc::new(Mutex::new(None));
-        let handler = Rc::new(Completion {
-            slot: slot.clone(),
-            fut: fut.clone(),
-            token: Cell::new(0),
-        });
         let token = self.reserve_io();
-        self.set_io_handler(token, handler.clone());
-        handler.token.set(token);
-        let mut reporter = Reporter {
+        let (reporter, slot) = Reporter::new(self.io_notifier(token), || {
+            Err(Error::Cancelled(Some(
+                "the executor dropped the job without running it".into(),
+            )))
+        });
+        let handler = Rc::new(Completion {
             slot,
-            notify: Some(self.io_notifier(token)),
-        };
+            fut: fut.clone(),
+            token,
+        });
+        self.set_io_handler(token, handler);
         let cancelled = Arc::new(AtomicBool::new(false));
         let skip = cancelled.clone();
         let job: Job = Box::new(move || {

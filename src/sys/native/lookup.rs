@@ -4,21 +4,19 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use super::Reactor;
 use crate::error::Result;
-use crate::executor::Executor;
+use crate::executor::{self, Executor, Reporter, Slot};
 use crate::sys::{Interest, Source};
 
 type LookupResult = io::Result<Vec<SocketAddr>>;
-type Slot = Arc<Mutex<Option<LookupResult>>>;
 
 /// A name lookup in progress. Natively `getaddrinfo` runs as a job on `executor` (the
-/// loop's default executor), which stores the answer and calls `notify`; the loop then
+/// loop's default executor), which leaves the answer and calls `notify`; the loop then
 /// calls `take`.
 pub(crate) struct Lookup {
-    result: Slot,
+    result: Slot<LookupResult>,
 }
 
 impl Lookup {
@@ -28,49 +26,23 @@ impl Lookup {
         notify: Box<dyn FnOnce() + Send>,
         executor: &dyn Executor,
     ) -> Result<Lookup> {
-        let result: Slot = Arc::new(Mutex::new(None));
-        let mut answer = Answer {
-            slot: result.clone(),
-            notify: Some(notify),
-        };
+        let (answer, result) = Reporter::new(notify, || {
+            Err(io::Error::other(
+                "the executor dropped the name lookup without running it",
+            ))
+        });
         let host = host.to_owned();
         executor.execute(Box::new(move || {
             let addrs = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
                 .map(|addrs| addrs.collect::<Vec<_>>());
-            answer.give(addrs);
+            answer.finish(addrs);
         }))?;
         Ok(Lookup { result })
     }
 
     /// The answer, once there is one.
     pub(crate) fn take(&mut self) -> Option<LookupResult> {
-        self.result.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-}
-
-/// Stores the lookup's answer and notifies the loop; if the executor drops the job
-/// without running it, the answer is an error, so the lookup never hangs.
-struct Answer {
-    slot: Slot,
-    notify: Option<Box<dyn FnOnce() + Send>>,
-}
-
-impl Answer {
-    fn give(&mut self, answer: LookupResult) {
-        *self.slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
-        if let Some(notify) = self.notify.take() {
-            notify();
-        }
-    }
-}
-
-impl Drop for Answer {
-    fn drop(&mut self) {
-        if self.notify.is_some() {
-            self.give(Err(io::Error::other(
-                "the executor dropped the name lookup without running it",
-            )));
-        }
+        executor::take(&self.result)
     }
 }
 
