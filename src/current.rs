@@ -76,6 +76,16 @@ pub fn new_event_loop() -> Result<EventLoop> {
 }
 
 /// Installs `ev` as the running loop; fails if any loop already runs on this thread.
+/// Whether `inner` is the loop running on this thread (`None`: no loop is running), without
+/// handing out a handle: asked on every poll of a `LoopFuture`.
+pub(crate) fn running_is(inner: &Rc<LoopInner>) -> Option<bool> {
+    RUNNING.with(|r| {
+        r.borrow()
+            .as_ref()
+            .map(|running| Rc::ptr_eq(&running.inner, inner))
+    })
+}
+
 pub(crate) fn enter_running(ev: &EventLoop) -> Result<()> {
     RUNNING.with(|r| {
         let mut r = r.borrow_mut();

@@ -300,8 +300,7 @@ impl<T: 'static> FutureCell<T> {
     /// future is only awaited on its own loop (asyncio's "attached to a different loop").
     fn foreign_loop_error(&self) -> Option<Error> {
         let own = self.ev.upgrade()?;
-        let running = current::get_running_loop().ok()?;
-        if Rc::ptr_eq(&own, &running.inner) {
+        if current::running_is(&own)? {
             return None;
         }
         Some(Error::invalid_argument(
