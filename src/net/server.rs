@@ -40,18 +40,18 @@ pub(super) struct Listener {
 pub(crate) struct ServerInner {
     /// Weak: the loop's I/O registry keeps a serving server alive (as asyncio's selector
     /// does), so a strong reference back would be a cycle.
-    pub(super) ev: Weak<crate::event_loop::LoopInner>,
+    ev: Weak<crate::event_loop::LoopInner>,
     pub(super) listeners: RefCell<Vec<Listener>>,
     pub(super) factory: Box<dyn Fn() -> ProtocolSlot>,
     pub(super) backlog: u32,
     pub(super) serving: Cell<bool>,
-    pub(super) closed: Cell<bool>,
+    closed: Cell<bool>,
     /// Accept ran out of a system resource and that was reported; cleared on success.
     pub(super) exhausted: Cell<bool>,
     pub(super) active: Cell<usize>,
     pub(super) clients: RefCell<Vec<Weak<crate::transport::StreamTransport>>>,
-    pub(super) waiters: RefCell<Vec<LoopFuture<()>>>,
-    pub(super) serving_forever: RefCell<Option<LoopFuture<()>>>,
+    waiters: RefCell<Vec<LoopFuture<()>>>,
+    serving_forever: RefCell<Option<LoopFuture<()>>>,
 }
 
 /// A TCP server: asyncio's `asyncio.Server`, returned by [`EventLoop::create_server`].
@@ -429,7 +429,7 @@ impl Server {
 }
 
 impl ServerInner {
-    pub(super) fn ev(&self) -> Result<EventLoop> {
+    fn ev(&self) -> Result<EventLoop> {
         self.ev
             .upgrade()
             .map(EventLoop::from_inner)

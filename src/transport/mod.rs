@@ -124,7 +124,7 @@ impl Transport {
         protocol: ProtocolSlot,
         on_lost: Option<Box<dyn FnOnce()>>,
     ) -> Result<Transport> {
-        let inner = StreamTransport::start(ev, Box::new(stream), protocol, on_lost)?;
+        let inner = StreamTransport::start(ev, Box::new(stream), protocol, on_lost);
         let transport = Transport { inner };
         let made = transport.clone();
         ev.call_soon(move |_| {

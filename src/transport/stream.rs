@@ -63,7 +63,7 @@ impl StreamTransport {
         stream: Box<dyn ByteStream>,
         protocol: ProtocolSlot,
         on_lost: Option<Box<dyn FnOnce()>>,
-    ) -> Result<Rc<StreamTransport>> {
+    ) -> Rc<StreamTransport> {
         let name = format!("<Transport {}>", stream.describe());
         let extra = stream.extra_info();
         let can_write_eof = stream.can_write_eof();
@@ -85,7 +85,7 @@ impl StreamTransport {
         });
         registration.set_handler(this.clone());
         *this.source.borrow_mut() = Some(registration);
-        Ok(this)
+        this
     }
 
     /// Marks the transport started (after `connection_made`) and begins reading.
