@@ -141,6 +141,21 @@ pub fn new_loop() -> EventLoop {
     ev
 }
 
+/// An exception handler that records every context it is given, and the record. For tests
+/// of what reaches the handler (as opposed to [`new_loop`], whose handler fails the test).
+pub fn recording_handler() -> (
+    twinloop::ExceptionHandler,
+    Rc<RefCell<Vec<ExceptionContext>>>,
+) {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    let handler: twinloop::ExceptionHandler =
+        Rc::new(move |_ev: &EventLoop, ctx: &ExceptionContext| {
+            s.borrow_mut().push(ctx.clone());
+        });
+    (handler, seen)
+}
+
 /// Fails the test if a loop made by [`new_loop`] reported anything to its exception
 /// handler (typically an assertion that failed inside a callback).
 pub fn assert_no_unhandled() {

@@ -3,21 +3,11 @@
 //! Tests that make a callback, a task or a handler panic need the loop to catch the panic;
 //! the guest is built with `panic=abort`, so they are skipped there by name.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::rc::Rc;
 
-use twinloop::{Error, EventLoop, ExceptionContext, ExceptionHandler};
+use twinloop::{Error, EventLoop, ExceptionContext};
 use wasm_tests::*;
-
-/// A handler that records every context it is given.
-fn recording_handler() -> (ExceptionHandler, Rc<RefCell<Vec<ExceptionContext>>>) {
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let s = seen.clone();
-    let handler: ExceptionHandler = Rc::new(move |_ev: &EventLoop, ctx: &ExceptionContext| {
-        s.borrow_mut().push(ctx.clone());
-    });
-    (handler, seen)
-}
 
 #[test]
 fn exception_handler_is_none_by_default() {

@@ -6,28 +6,17 @@
 //! need threads: both are skipped in the guest by name (`#[cfg_attr(target_os = "wasi",
 //! ignore = ...)]`), as in `exceptions.rs` and `threads.rs`.
 
-use std::cell::RefCell;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use twinloop::{Error, EventLoop, ExceptionContext, ExceptionHandler, Family, ThreadsafeHandle};
+use twinloop::{Error, EventLoop, ExceptionContext, Family, ThreadsafeHandle};
 use wasm_tests::*;
 
 /// A generous bound: a refused future is refused in the first iteration, a hang is caught.
 const PROMPTLY: Duration = Duration::from_secs(10);
-
-/// A handler that records every context it is given.
-fn recording_handler() -> (ExceptionHandler, Rc<RefCell<Vec<ExceptionContext>>>) {
-    let seen = Rc::new(RefCell::new(Vec::new()));
-    let s = seen.clone();
-    let handler: ExceptionHandler = Rc::new(move |_ev: &EventLoop, ctx: &ExceptionContext| {
-        s.borrow_mut().push(ctx.clone());
-    });
-    (handler, seen)
-}
 
 fn is_foreign_loop_error(outcome: &twinloop::Result<impl std::fmt::Debug>) -> bool {
     matches!(outcome, Err(Error::InvalidArgument(msg)) if msg.contains("different event loop"))
