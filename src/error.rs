@@ -72,6 +72,27 @@ pub enum Error {
     },
     /// Several attempts failed (`all_errors`, or `create_connection` over several addresses).
     Multiple(Vec<Error>),
+    /// The stream ended before a read was satisfied (asyncio's `IncompleteReadError`):
+    /// [`StreamReader::readexactly`](crate::StreamReader::readexactly) and
+    /// [`StreamReader::readuntil`](crate::StreamReader::readuntil). The bytes that were
+    /// there are in `partial` (the reader's buffer is empty afterwards).
+    IncompleteRead {
+        /// What was read before the end of the stream.
+        partial: Vec<u8>,
+        /// How many bytes were asked for; `None` for `readuntil` (no separator came).
+        expected: Option<usize>,
+    },
+    /// A [`StreamReader`](crate::StreamReader) found no separator within its limit
+    /// (asyncio's `LimitOverrunError`). `readuntil` leaves the buffer as it was, so the
+    /// data can still be read with `read`; `readline` drops the overlong line, as asyncio
+    /// does. Raise the limit ([`StreamOptions::limit`](crate::StreamOptions)) for
+    /// longer lines.
+    LimitOverrun {
+        /// What happened: the separator is not within the limit, or it is beyond it.
+        message: &'static str,
+        /// How many bytes the separator search covered (asyncio's `consumed`).
+        consumed: usize,
+    },
 }
 
 impl Error {
@@ -166,6 +187,22 @@ impl fmt::Display for Error {
                 "write buffer limit exceeded ({buffered} bytes > {limit}): the protocol \
                  should stop writing on pause_writing, or raise the limit with \
                  Transport::set_write_buffer_max"
+            ),
+            Error::IncompleteRead { partial, expected } => match expected {
+                Some(n) => write!(
+                    f,
+                    "{} bytes read on a total of {n} expected bytes",
+                    partial.len()
+                ),
+                None => write!(
+                    f,
+                    "{} bytes read on a total of undefined expected bytes",
+                    partial.len()
+                ),
+            },
+            Error::LimitOverrun { message, consumed } => write!(
+                f,
+                "{message} (after {consumed} bytes); raise the stream's limit for longer lines"
             ),
             Error::Multiple(errors) => {
                 f.write_str("multiple errors: ")?;

@@ -53,6 +53,7 @@ mod protocol;
 mod ready_queue;
 mod registration;
 mod remote;
+mod streams;
 mod sys;
 mod task;
 mod timer_heap;
@@ -71,6 +72,9 @@ pub use net::{
 };
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
 pub use remote::{RemoteHandle, ThreadsafeHandle};
+pub use streams::{
+    open_connection, start_server, StreamOptions, StreamReader, StreamWriter, DEFAULT_LIMIT,
+};
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
 pub use transport::{
     ExtraInfo, SocketInfo, Transport, DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX,
