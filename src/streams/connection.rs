@@ -60,6 +60,19 @@ impl ConnectionState {
     }
 }
 
+/// Closes the connection when the last of its reader and writer is dropped (asyncio
+/// closes an unclosed writer when it is garbage-collected).
+pub(crate) struct CloseOnDrop(pub(crate) Transport);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        if !self.0.is_closing() {
+            log::debug!("closing a stream connection whose reader and writer were dropped");
+            self.0.close();
+        }
+    }
+}
+
 /// Runs once the transport is up (the server side starts the client's callback here).
 pub(crate) type OnConnect = Box<dyn FnOnce(Transport)>;
 

@@ -20,7 +20,7 @@ mod connection;
 mod reader;
 mod writer;
 
-use connection::{ConnectionState, StreamProtocol};
+use connection::{CloseOnDrop, ConnectionState, StreamProtocol};
 pub use reader::{StreamReader, DEFAULT_LIMIT};
 pub use writer::StreamWriter;
 
@@ -93,7 +93,7 @@ impl EventLoop {
             let (transport, _) = ev
                 .create_connection(factory, &host, port, options.options)
                 .await?;
-            let writer = StreamWriter::new(transport, state, Some(reader.feed_handle()));
+            let (reader, writer) = pair(reader, transport, state);
             Ok((reader, writer))
         }
     }
@@ -105,7 +105,8 @@ impl EventLoop {
     /// When the callback's future fails, the error goes to the exception handler
     /// ("Unhandled exception in client_connected_cb") and the connection is closed, as
     /// it is when the task is cancelled. When it returns `Ok`, the connection stays as
-    /// the callback left it: dropping the writer closes it.
+    /// the callback left it, until both the reader and the writer are dropped: then it is
+    /// closed.
     ///
     /// ```
     /// use twinloop::{StreamReader, StreamWriter};
@@ -113,7 +114,7 @@ impl EventLoop {
     ///     loop {
     ///         let data = reader.read(64 * 1024).await?;
     ///         if data.is_empty() {
-    ///             return Ok(()); // EOF: dropping the writer closes the connection
+    ///             return Ok(()); // EOF: dropping reader and writer closes the connection
     ///         }
     ///         writer.write(&data)?;
     ///         writer.drain().await?;
@@ -147,10 +148,9 @@ impl EventLoop {
                 let reader = StreamReader::new(limit).expect("limit checked above");
                 let state = Rc::new(ConnectionState::default());
                 let callback = callback.clone();
-                let (feed, writer_feed, st) =
-                    (reader.feed_handle(), reader.feed_handle(), state.clone());
+                let (feed, st) = (reader.feed_handle(), state.clone());
                 let on_connect = Box::new(move |transport: Transport| {
-                    let writer = StreamWriter::new(transport.clone(), st, Some(writer_feed));
+                    let (reader, writer) = pair(reader, transport.clone(), st);
                     run_client(&transport, callback(reader, writer));
                 });
                 StreamProtocol::new(feed, state, Some(on_connect))
@@ -159,6 +159,19 @@ impl EventLoop {
                 .await
         }
     }
+}
+
+/// The reader and writer of a connection, closing it when both are dropped.
+fn pair(
+    mut reader: StreamReader,
+    transport: Transport,
+    state: Rc<ConnectionState>,
+) -> (StreamReader, StreamWriter) {
+    let close_on_drop = Rc::new(CloseOnDrop(transport.clone()));
+    reader.attach(close_on_drop.clone());
+    let feed = reader.feed_handle();
+    let writer = StreamWriter::new(transport, state, Some(feed), close_on_drop);
+    (reader, writer)
 }
 
 /// Runs a `client_connected_cb` future as a task; on failure, reports it and closes the

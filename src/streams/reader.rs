@@ -9,6 +9,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
+use super::connection::CloseOnDrop;
 use crate::error::{Error, Result};
 use crate::transport::Transport;
 
@@ -133,6 +134,8 @@ pub struct StreamReader {
     /// Bytes moved out of the feed; `buf[pos..]` is unread.
     buf: Vec<u8>,
     pos: usize,
+    /// Shared with the connection's writer: the last one dropped closes the connection.
+    close_on_drop: Option<Rc<CloseOnDrop>>,
 }
 
 impl StreamReader {
@@ -160,7 +163,13 @@ impl StreamReader {
             feed: FeedHandle(Rc::new(RefCell::new(feed))),
             buf: Vec::new(),
             pos: 0,
+            close_on_drop: None,
         })
+    }
+
+    /// Ties the reader to its connection (see [`CloseOnDrop`]).
+    pub(crate) fn attach(&mut self, close_on_drop: Rc<CloseOnDrop>) {
+        self.close_on_drop = Some(close_on_drop);
     }
 
     pub(crate) fn feed_handle(&self) -> FeedHandle {

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use super::connection::ConnectionState;
+use super::connection::{CloseOnDrop, ConnectionState};
 use super::reader::{to_io_error, FeedHandle};
 use crate::error::Result;
 use crate::transport::{ExtraInfo, Transport};
@@ -19,8 +19,9 @@ use crate::transport::{ExtraInfo, Transport};
 ///
 /// `write` never blocks: what the socket does not take at once is buffered by the
 /// transport, and [`StreamWriter::drain`] waits while that buffer is over its high-water
-/// mark. Dropping the writer closes the connection if it is still open (asyncio closes
-/// an unclosed writer when it is garbage-collected).
+/// mark. Once both the writer and the connection's reader are dropped, the connection is
+/// closed if it is still open (asyncio closes an unclosed writer when it is
+/// garbage-collected).
 ///
 /// It also implements `futures_io::AsyncWrite` for the ecosystem's codecs: `poll_write`
 /// waits while writing is paused, `poll_flush` is `drain`, `poll_close` half-closes
@@ -51,6 +52,7 @@ use crate::transport::{ExtraInfo, Transport};
 /// ```
 pub struct StreamWriter {
     transport: Transport,
+    _close_on_drop: Rc<CloseOnDrop>,
     state: Rc<ConnectionState>,
     /// The reader of the same connection: `drain` fails with its error.
     feed: Option<FeedHandle>,
@@ -61,9 +63,11 @@ impl StreamWriter {
         transport: Transport,
         state: Rc<ConnectionState>,
         feed: Option<FeedHandle>,
+        close_on_drop: Rc<CloseOnDrop>,
     ) -> StreamWriter {
         StreamWriter {
             transport,
+            _close_on_drop: close_on_drop,
             state,
             feed,
         }
@@ -77,7 +81,7 @@ impl StreamWriter {
     /// asyncio's `write`: sends `data`, buffering what the socket does not take now;
     /// follow with [`StreamWriter::drain`] to honour flow control. Errors: the error the
     /// connection was lost with ("Connection lost", kind `ConnectionReset`, after a clean
-    /// close); [`Error::InvalidState`] after `write_eof` or `close`.
+    /// close); [`Error::InvalidState`](crate::Error::InvalidState) after `write_eof` or `close`.
     pub fn write(&self, data: &[u8]) -> Result<()> {
         if let Some(error) = self.state.lost().flatten() {
             return Err(error);
@@ -186,15 +190,6 @@ impl StreamWriter {
             }
         })
         .await
-    }
-}
-
-impl Drop for StreamWriter {
-    fn drop(&mut self) {
-        if !self.transport.is_closing() {
-            log::debug!("closing an unclosed StreamWriter on drop");
-            self.transport.close();
-        }
     }
 }
 
