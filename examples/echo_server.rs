@@ -1,22 +1,54 @@
-//! The asyncio page's TCP echo server, in protocol mode: every byte received is written
-//! back. It honours flow control: while its transport's write buffer is over the
-//! high-water mark (the peer is not reading its echo), it stops reading, so a peer that
-//! only sends cannot make it buffer without bound.
+//! The asyncio page's TCP echo server: every byte received is written back. The modes
+//! of uvloop's echo benchmark are one flag apart:
 //!
-//! `echo_server [ADDR]` (default `127.0.0.1:8888`; port 0 picks a free port) prints
-//! `listening on IP:PORT` as its first line, then serves until killed. The same on both
-//! targets: `cargo run --example echo_server`, or in the guest
-//! `twinloop-host run --allow-net 127.0.0.1 echo_server.wasm -- 127.0.0.1:0`.
+//! - `--mode protocol` (the default): a `Protocol` that writes back in `data_received`;
+//! - `--mode buffered`: a `BufferedProtocol` that reads into its own buffer;
+//! - `--mode streams`: `start_server` with a task per connection, `read` + `write` +
+//!   `drain`.
+//!
+//! Every mode honours flow control: while the write buffer is over the high-water mark
+//! (the peer is not reading its echo), it stops reading, so a peer that only sends cannot
+//! make it buffer without bound.
+//!
+//! `echo_server [ADDR] [--mode MODE]` (default `127.0.0.1:8888`; port 0 picks a free
+//! port) prints `listening on IP:PORT` as its first line, then serves until killed. The
+//! same on both targets: `cargo run --example echo_server -- --mode streams`, or in the
+//! guest `twinloop-host run --allow-net 127.0.0.1 echo_server.wasm -- 127.0.0.1:0`.
 
 use std::io::Write;
 
-use twinloop::{BaseProtocol, EventLoop, Protocol, ServerOptions, Transport};
+use twinloop::{
+    BaseProtocol, Buffered, BufferedProtocol, EventLoop, Protocol, Server, ServerOptions,
+    StreamReader, StreamWriter, Transport,
+};
 
-struct EchoServerProtocol {
+/// The protocol modes: one type is both a `Protocol` (`--mode protocol`) and a
+/// `BufferedProtocol` (`--mode buffered`, where reads land in `buf` and are echoed from
+/// there).
+struct Echo {
     transport: Option<Transport>,
+    buf: Vec<u8>,
 }
 
-impl BaseProtocol for EchoServerProtocol {
+impl Echo {
+    fn new(buffer_size: usize) -> Echo {
+        Echo {
+            transport: None,
+            buf: vec![0; buffer_size],
+        }
+    }
+
+    fn echo(&self, data: &[u8]) {
+        if let Some(t) = &self.transport {
+            if let Err(e) = t.write(data) {
+                eprintln!("echo failed: {e}");
+                t.close();
+            }
+        }
+    }
+}
+
+impl BaseProtocol for Echo {
     fn connection_made(&mut self, transport: Transport) {
         self.transport = Some(transport);
     }
@@ -34,20 +66,92 @@ impl BaseProtocol for EchoServerProtocol {
     }
 }
 
-impl Protocol for EchoServerProtocol {
+impl Protocol for Echo {
     fn data_received(&mut self, data: &[u8]) {
-        if let Some(t) = &self.transport {
-            if let Err(e) = t.write(data) {
-                eprintln!("echo failed: {e}");
-                t.close();
-            }
-        }
+        self.echo(data);
     }
 
     fn eof_received(&mut self) -> bool {
         // Close after the echo of everything received has been sent.
         false
     }
+}
+
+impl BufferedProtocol for Echo {
+    fn get_buffer(&mut self, _size_hint: usize) -> &mut [u8] {
+        &mut self.buf
+    }
+
+    fn buffer_updated(&mut self, nbytes: usize) {
+        self.echo(&self.buf[..nbytes]);
+    }
+}
+
+/// The streams mode: one task per connection.
+async fn echo_stream(mut reader: StreamReader, writer: StreamWriter) -> twinloop::Result<()> {
+    loop {
+        let data = reader.read(256 * 1024).await?;
+        if data.is_empty() {
+            return Ok(()); // EOF: the connection closes once reader and writer are dropped
+        }
+        writer.write(&data)?;
+        writer.drain().await?;
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Protocol,
+    Buffered,
+    Streams,
+}
+
+async fn serve(ev: EventLoop, host: String, port: u16, mode: Mode) -> twinloop::Result<Server> {
+    let host = host.as_str();
+    match mode {
+        Mode::Protocol => {
+            let factory = || Echo::new(0);
+            ev.create_server(factory, host, port, ServerOptions::default())
+                .await
+        }
+        Mode::Buffered => {
+            let factory = || Buffered(Echo::new(256 * 1024));
+            ev.create_server(factory, host, port, ServerOptions::default())
+                .await
+        }
+        Mode::Streams => {
+            ev.start_server(echo_stream, host, port, Default::default())
+                .await
+        }
+    }
+}
+
+fn parse_args() -> Result<(String, u16, Mode), String> {
+    let mut addr = None;
+    let mut mode = Mode::Protocol;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if arg == "--mode" {
+            mode = match args.next().as_deref() {
+                Some("protocol") => Mode::Protocol,
+                Some("buffered") => Mode::Buffered,
+                Some("streams") => Mode::Streams,
+                other => {
+                    return Err(format!(
+                        "--mode takes protocol, buffered or streams, not {other:?}"
+                    ))
+                }
+            };
+        } else if addr.is_none() && !arg.starts_with("--") {
+            addr = Some(arg);
+        } else {
+            return Err(format!(
+                "unexpected argument {arg:?}; usage: echo_server [ADDR] [--mode MODE]"
+            ));
+        }
+    }
+    let (host, port) = split_addr(addr.as_deref().unwrap_or("127.0.0.1:8888"))?;
+    Ok((host, port, mode))
 }
 
 fn split_addr(addr: &str) -> Result<(String, u16), String> {
@@ -60,27 +164,16 @@ fn split_addr(addr: &str) -> Result<(String, u16), String> {
 }
 
 fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8888".into());
-    let (host, port) = match split_addr(&addr) {
-        Ok(hp) => hp,
+    let (host, port, mode) = match parse_args() {
+        Ok(args) => args,
         Err(e) => {
             eprintln!("echo_server: {e}");
             std::process::exit(2);
         }
     };
     let outcome = EventLoop::new().and_then(|ev| {
-        let server_loop = ev.clone();
         ev.run_until_complete(async move {
-            let server = server_loop
-                .create_server(
-                    || EchoServerProtocol { transport: None },
-                    host.as_str(),
-                    port,
-                    ServerOptions::default(),
-                )
-                .await?;
+            let server = serve(twinloop::get_running_loop()?, host, port, mode).await?;
             for socket in server.sockets() {
                 println!("listening on {}", socket.local_addr());
             }

@@ -59,6 +59,24 @@ const DEMOS: &[Entry] = &[
         },
         enabled_by: Some("examples/echo_server.rs"),
     },
+    Entry {
+        demo: Demo::ClientServer {
+            server: "echo_server",
+            server_args: &["127.0.0.1:0", "--mode", "buffered"],
+            client: "echo_client",
+            client_args: &["--size", "65536", "--count", "100"],
+        },
+        enabled_by: Some("examples/echo_server.rs"),
+    },
+    Entry {
+        demo: Demo::ClientServer {
+            server: "echo_server",
+            server_args: &["127.0.0.1:0", "--mode", "streams"],
+            client: "tcp_echo_client",
+            client_args: &["Hello World!"],
+        },
+        enabled_by: Some("examples/tcp_echo_client.rs"),
+    },
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -136,7 +154,8 @@ pub fn run() -> bool {
                 {
                     runs += 1;
                     let title = format!(
-                        "{server} ({}) + {client} ({})",
+                        "{server} {} ({}) + {client} ({})",
+                        server_args.join(" "),
                         server_side.label(),
                         client_side.label()
                     );
