@@ -66,14 +66,15 @@ pub use executor::{Executor, Job, ThreadPoolExecutor};
 pub use future::{CallbackId, LoopFuture};
 pub use handle::{Handle, TimerHandle};
 pub use net::{
-    ConnectOptions, Family, Hosts, Port, Server, ServerGuard, ServerOptions, ServerSocket,
-    ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
+    ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Server, ServerGuard,
+    ServerOptions, ServerSocket, ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
 };
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
 pub use remote::{RemoteHandle, ThreadsafeHandle};
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
 pub use transport::{
-    ExtraInfo, SocketInfo, Transport, DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX,
+    DatagramProtocol, DatagramSocketInfo, DatagramTransport, ExtraInfo, SocketInfo, Transport,
+    DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX,
 };
 
 /// The target this build of twinloop runs on, as named in [`Error::Unsupported`]

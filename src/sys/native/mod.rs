@@ -9,8 +9,10 @@ use super::Event;
 mod lookup;
 mod net;
 mod source;
+mod udp;
 pub(crate) use lookup::{name_info, Lookup};
 pub(crate) use net::{TcpListener, TcpStream};
+pub(crate) use udp::UdpSocket;
 
 /// Name of this target in `Error::Unsupported`.
 pub(crate) const TARGET: &str = std::env::consts::OS;

@@ -186,12 +186,12 @@ impl MioSource for TcpListener {
 }
 
 #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-fn set_reuse_port(socket: &Socket) -> io::Result<()> {
+pub(super) fn set_reuse_port(socket: &Socket) -> io::Result<()> {
     socket.set_reuse_port(true)
 }
 
 #[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
-fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
+pub(super) fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "reuse_port is not supported on this platform",

@@ -2,7 +2,7 @@
 //! timer, `wasi:sockets` for the network (all through the `wasi` crate's bindings).
 //!
 //! - `reactor`: the poller (one persistent pollable list, one `poll` per iteration).
-//! - `net`: TCP streams and listeners; `linger`: closing them without blocking the guest;
+//! - `net`: TCP streams and listeners; `udp`: UDP sockets; `linger`: closing them without blocking the guest;
 //!   `lookup`: name resolution.
 //! - `addr`: address conversions and the guest's `network` resource; `error`: WASI error
 //!   codes as `io::Error`s.
@@ -17,10 +17,12 @@ mod net;
 mod pthread_stubs;
 mod reactor;
 mod source;
+mod udp;
 
 pub(crate) use lookup::{interface_index, name_info, Lookup};
 pub(crate) use net::{TcpListener, TcpStream};
 pub(crate) use reactor::{Reactor, Waker};
+pub(crate) use udp::UdpSocket;
 
 /// Name of this target in `Error::Unsupported`.
 pub(crate) const TARGET: &str = "wasm32-wasip1";
