@@ -67,7 +67,7 @@ pub use future::{CallbackId, LoopFuture};
 pub use handle::{Handle, TimerHandle};
 pub use net::{
     ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Server, ServerGuard,
-    ServerOptions, ServerSocket, ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
+    ServerOptions, ServerSocket, Socket, SocketType, ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
 };
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
 pub use remote::{RemoteHandle, ThreadsafeHandle};

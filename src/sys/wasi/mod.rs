@@ -16,12 +16,14 @@ mod lookup;
 mod net;
 mod pthread_stubs;
 mod reactor;
+mod socket;
 mod source;
 mod udp;
 
 pub(crate) use lookup::{interface_index, name_info, Lookup};
 pub(crate) use net::{TcpListener, TcpStream};
 pub(crate) use reactor::{Reactor, Waker};
+pub(crate) use socket::Socket;
 pub(crate) use udp::UdpSocket;
 
 /// Name of this target in `Error::Unsupported`.
