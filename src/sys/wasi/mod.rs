@@ -2,7 +2,8 @@
 //! timer, `wasi:sockets` for the network (all through the `wasi` crate's bindings).
 //!
 //! - `reactor`: the poller (one persistent pollable list, one `poll` per iteration).
-//! - `net`: TCP streams and listeners; `udp`: UDP sockets; `linger`: closing them without blocking the guest;
+//! - `net`: TCP streams and listeners; `udp`: UDP sockets; `socket`: sockets for the
+//!   `sock_*` methods; `linger`: closing TCP streams without blocking the guest;
 //!   `lookup`: name resolution.
 //! - `addr`: address conversions and the guest's `network` resource; `error`: WASI error
 //!   codes as `io::Error`s.
