@@ -27,6 +27,8 @@
 //! | callbacks, timers, futures, tasks | yes | yes |
 //! | `call_soon_threadsafe` from other threads | yes | no threads: same-thread only |
 //! | `run_in_executor` | on a bounded thread pool | inline on the loop's next turn |
+//! | `create_datagram_endpoint` (UDP) | yes | yes; no `reuse_port`, `allow_broadcast`, `sock` (`Unsupported`) |
+//! | `sock_*` on a [`Socket`] | Unix; also adopts socket2/std sockets | yes, on sockets made with `Socket::new` |
 //! | a panicking callback (or unretrieved task) reaches the exception handler, loop goes on | yes | no: `panic=abort`, the guest traps |
 //!
 //! ## Panics
@@ -67,8 +69,8 @@ pub use executor::{Executor, Job, ThreadPoolExecutor};
 pub use future::{CallbackId, LoopFuture};
 pub use handle::{Handle, TimerHandle};
 pub use net::{
-    ConnectOptions, Family, Hosts, Port, Server, ServerGuard, ServerOptions, ServerSocket,
-    ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
+    ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Server, ServerGuard,
+    ServerOptions, ServerSocket, Socket, SocketType, ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
 };
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
 pub use remote::{RemoteHandle, ThreadsafeHandle};
@@ -77,7 +79,8 @@ pub use streams::{
 };
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
 pub use transport::{
-    ExtraInfo, SocketInfo, Transport, DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX,
+    DatagramProtocol, DatagramSocketInfo, DatagramTransport, ExtraInfo, SocketInfo, Transport,
+    DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX,
 };
 
 /// The target this build of twinloop runs on, as named in [`Error::Unsupported`]

@@ -24,6 +24,21 @@
 //!   std socket (native only: the guest returns `Unsupported`).
 //! - **`TcpListener`**: `bind(addr, &ListenOptions)` binds and listens; `accept()` gives a
 //!   `(TcpStream, peer)` or `WouldBlock`; `local_addr`; `from_std` (native only).
+//! - **`UdpSocket`**: a non-blocking UDP socket. `bind(addr, &UdpOptions)` makes and binds
+//!   it (SO_REUSEADDR never; `reuse_port` and `allow_broadcast` natively, `Unsupported` in
+//!   the guest); `connect(addr)` limits it to one peer; `send_to(buf, Option<addr>)` sends
+//!   one datagram (zero-length ones too; `None` on a connected socket) and
+//!   `recv_from(buf)` receives one (truncated to `buf`), both `WouldBlock` when they
+//!   cannot go on now; a connected socket reports the peer's ICMP port unreachable as
+//!   `ConnectionRefused` from a later `recv_from` (natively maybe from `send_to`);
+//!   `local_addr`, `peer_addr`; `from_std` (native only).
+//! - **`Socket`**: a socket the program owns and drives with the loop's `sock_*` methods:
+//!   `new(family, kind)` for TCP or UDP, `bind`, `listen(backlog)`, `connect(addr)` (start;
+//!   completion is reported as writability, then `finish_connect` as for `TcpStream`),
+//!   `accept`, `recv`/`send` (`Ok(0)` from `recv` at a stream's end), `recv_from`/`send_to`,
+//!   `local_addr`, `peer_addr`, all `WouldBlock` when they cannot go on now. Natively it
+//!   is any non-blocking socket2/std socket (`from_socket2`, `into_socket2`); in the guest
+//!   a state machine over `wasi:sockets` `tcp-socket` or `udp-socket`.
 //! - **`Lookup`**: `start(host, port, notify, executor)` resolves a host name without
 //!   blocking the loop. Natively the system resolver runs as a job on `executor` (the
 //!   loop's default executor, a bounded thread pool), which calls `notify` when done; in
@@ -108,6 +123,13 @@ pub(crate) struct ListenOptions {
     pub(crate) reuse_port: bool,
     /// For IPv6 addresses: accept IPv6 only (set when an IPv4 socket binds the same port).
     pub(crate) v6_only: bool,
+}
+
+/// How a UDP socket is set up (asyncio's `create_datagram_endpoint` options).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UdpOptions {
+    pub(crate) reuse_port: bool,
+    pub(crate) allow_broadcast: bool,
 }
 
 /// One readiness report from [`Reactor::poll`]: the source's token and its directions.

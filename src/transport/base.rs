@@ -3,9 +3,10 @@
 //! `connection_lost` exactly once, write-buffer limits with `pause_writing` /
 //! `resume_writing`, fatal-error reporting, and the loop it belongs to.
 //!
-//! The layer above (the stream transport now, the datagram transport later) owns the
-//! buffer and the source, and tells the base how big its buffer is and when the source is
-//! gone (`release`).
+//! The layer above (the stream transport, the datagram transport) owns the buffer and the
+//! source, and tells the base how big its buffer is and when the source is gone
+//! (`release`). The base is generic over the kind of protocol it holds
+//! ([`ProtocolHandle`]): stream protocols and datagram protocols.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Weak;
@@ -23,10 +24,40 @@ pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
 /// [`Transport::set_write_buffer_max`](crate::Transport::set_write_buffer_max)).
 pub const DEFAULT_WRITE_BUFFER_MAX: usize = 64 * 1024 * 1024;
 
-pub(crate) struct TransportBase {
+/// What the base needs of a transport's protocol, whatever its kind: the callbacks of
+/// asyncio's `BaseProtocol` and a name for messages.
+pub(crate) trait ProtocolHandle: Clone + 'static {
+    /// "<Protocol my::Echo>", for the exception handler's context.
+    fn describe(&self) -> String;
+    /// True while one of the protocol's callbacks runs (it is borrowed).
+    fn is_busy(&self) -> bool;
+    fn connection_lost(&self, error: Option<Error>);
+    fn pause_writing(&self);
+    fn resume_writing(&self);
+}
+
+impl ProtocolHandle for ProtocolSlot {
+    fn describe(&self) -> String {
+        ProtocolSlot::describe(self)
+    }
+    fn is_busy(&self) -> bool {
+        ProtocolSlot::is_busy(self)
+    }
+    fn connection_lost(&self, error: Option<Error>) {
+        ProtocolSlot::connection_lost(self, error)
+    }
+    fn pause_writing(&self) {
+        ProtocolSlot::pause_writing(self)
+    }
+    fn resume_writing(&self) {
+        ProtocolSlot::resume_writing(self)
+    }
+}
+
+pub(crate) struct TransportBase<P: ProtocolHandle = ProtocolSlot> {
     pub(crate) ev: Weak<LoopInner>,
     /// `None` after `connection_lost` (breaks the transport <-> protocol cycle).
-    protocol: RefCell<Option<ProtocolSlot>>,
+    protocol: RefCell<Option<P>>,
     /// What the transport is, for messages ("<Transport 127.0.0.1:1 -> 127.0.0.1:2>").
     pub(crate) name: String,
     closing: Cell<bool>,
@@ -40,10 +71,10 @@ pub(crate) struct TransportBase {
     on_lost: RefCell<Option<Box<dyn FnOnce()>>>,
 }
 
-impl TransportBase {
+impl<P: ProtocolHandle> TransportBase<P> {
     pub(crate) fn new(
         ev: &EventLoop,
-        protocol: ProtocolSlot,
+        protocol: P,
         name: String,
         on_lost: Option<Box<dyn FnOnce()>>,
     ) -> Self {
@@ -69,7 +100,7 @@ impl TransportBase {
         self.ev().ok_or(Error::LoopClosed)
     }
 
-    pub(crate) fn protocol(&self) -> Option<ProtocolSlot> {
+    pub(crate) fn protocol(&self) -> Option<P> {
         self.protocol.borrow().clone()
     }
 
@@ -147,7 +178,7 @@ impl TransportBase {
     /// asyncio's `_maybe_pause_protocol`, given the buffer's size now.
     pub(crate) fn maybe_pause_protocol(&self, buffered: usize) {
         if buffered > self.high.get() && !self.protocol_paused.replace(true) {
-            self.notify_protocol(ProtocolSlot::pause_writing, "pause_writing");
+            self.notify_protocol(P::pause_writing, "pause_writing");
         }
     }
 
@@ -155,13 +186,13 @@ impl TransportBase {
     pub(crate) fn maybe_resume_protocol(&self, buffered: usize) {
         if self.protocol_paused.get() && buffered <= self.low.get() {
             self.protocol_paused.set(false);
-            self.notify_protocol(ProtocolSlot::resume_writing, "resume_writing");
+            self.notify_protocol(P::resume_writing, "resume_writing");
         }
     }
 
     /// Calls a flow-control method now, or, when the protocol is in the middle of one of
     /// its own callbacks (it called `write` from `data_received`), right after it.
-    fn notify_protocol(&self, call: fn(&ProtocolSlot), what: &'static str) {
+    fn notify_protocol(&self, call: fn(&P), what: &'static str) {
         let Some(protocol) = self.protocol() else {
             return;
         };

@@ -14,11 +14,16 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 mod base;
+mod datagram;
+mod datagram_handle;
 mod source;
 mod stream;
 mod tcp;
 
 pub use base::{DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX};
+pub(crate) use datagram::DatagramEngine;
+pub(crate) use datagram_handle::DatagramSlot;
+pub use datagram_handle::{DatagramProtocol, DatagramSocketInfo, DatagramTransport};
 pub(crate) use stream::StreamTransport;
 pub(crate) use tcp::TcpSource;
 
@@ -94,6 +99,8 @@ pub enum ExtraInfo {
     Addr(SocketAddr),
     /// `socket`: what is known of the underlying socket.
     Socket(SocketInfo),
+    /// `socket` of a [`DatagramTransport`].
+    Datagram(DatagramSocketInfo),
 }
 
 /// A description of a transport's socket (asyncio's `TransportSocket`, without the power

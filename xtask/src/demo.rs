@@ -77,6 +77,15 @@ const DEMOS: &[Entry] = &[
         },
         enabled_by: Some("examples/tcp_echo_client.rs"),
     },
+    Entry {
+        demo: Demo::ClientServer {
+            server: "udp_echo_server",
+            server_args: &["127.0.0.1:0"],
+            client: "udp_echo_client",
+            client_args: &["--count", "100"],
+        },
+        enabled_by: Some("examples/udp_echo_server.rs"),
+    },
 ];
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -8,9 +8,13 @@ use super::Event;
 
 mod lookup;
 mod net;
+mod socket;
 mod source;
+mod udp;
 pub(crate) use lookup::{name_info, Lookup};
 pub(crate) use net::{TcpListener, TcpStream};
+pub(crate) use socket::Socket;
+pub(crate) use udp::UdpSocket;
 
 /// Name of this target in `Error::Unsupported`.
 pub(crate) const TARGET: &str = std::env::consts::OS;

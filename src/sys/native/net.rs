@@ -52,16 +52,7 @@ impl TcpStream {
     /// `Ok(true)` once connected, `Ok(false)` while the connect is in progress, or the
     /// connect's error.
     pub(crate) fn finish_connect(&mut self) -> io::Result<bool> {
-        if let Some(e) = self.inner.take_error()? {
-            return Err(e);
-        }
-        match self.inner.peer_addr() {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            #[cfg(unix)]
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
-            Err(e) => Err(e),
-        }
+        connect_outcome(socket2::SockRef::from(&self.inner))
     }
 
     /// Reads into `buf`: `Ok(0)` at end of stream, `WouldBlock` when nothing is there yet.
@@ -185,13 +176,28 @@ impl MioSource for TcpListener {
     }
 }
 
+/// Where a non-blocking connect stands: `Ok(true)` connected, `Ok(false)` still going, or
+/// its error.
+pub(super) fn connect_outcome(socket: socket2::SockRef<'_>) -> io::Result<bool> {
+    if let Some(e) = socket.take_error()? {
+        return Err(e);
+    }
+    match socket.peer_addr() {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 #[cfg(all(unix, not(any(target_os = "solaris", target_os = "illumos"))))]
-fn set_reuse_port(socket: &Socket) -> io::Result<()> {
+pub(super) fn set_reuse_port(socket: &Socket) -> io::Result<()> {
     socket.set_reuse_port(true)
 }
 
 #[cfg(not(all(unix, not(any(target_os = "solaris", target_os = "illumos")))))]
-fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
+pub(super) fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "reuse_port is not supported on this platform",

@@ -27,6 +27,24 @@ impl<T: MioSource> Source for T {
         interest: Interest,
     ) -> io::Result<()> {
         let (source, registration) = self.mio_parts();
+        registration.set_interest(source, reactor, token, interest)
+    }
+
+    fn deregister(&mut self, reactor: &Reactor) {
+        let (source, registration) = self.mio_parts();
+        registration.deregister(source, reactor);
+    }
+}
+
+impl MioRegistration {
+    /// `Source::set_interest` for `source`, which this registration is the record of.
+    pub(super) fn set_interest(
+        &mut self,
+        source: &mut dyn mio::event::Source,
+        reactor: &Reactor,
+        token: usize,
+        interest: Interest,
+    ) -> io::Result<()> {
         let mio_interest = match (interest.read, interest.write) {
             (true, true) => Some(MioInterest::READABLE | MioInterest::WRITABLE),
             (true, false) => Some(MioInterest::READABLE),
@@ -34,27 +52,27 @@ impl<T: MioSource> Source for T {
             (false, false) => None,
         };
         let registry = reactor.registry();
-        match (mio_interest, registration.registered) {
+        match (mio_interest, self.registered) {
             (Some(i), false) => {
                 registry.register(source, Token(token), i)?;
-                registration.registered = true;
+                self.registered = true;
             }
             (Some(i), true) => registry.reregister(source, Token(token), i)?,
             (None, true) => {
                 registry.deregister(source)?;
-                registration.registered = false;
+                self.registered = false;
             }
             (None, false) => {}
         }
         Ok(())
     }
 
-    fn deregister(&mut self, reactor: &Reactor) {
-        let (source, registration) = self.mio_parts();
-        if registration.registered {
+    /// `Source::deregister` for `source`.
+    pub(super) fn deregister(&mut self, source: &mut dyn mio::event::Source, reactor: &Reactor) {
+        if self.registered {
             // The socket is about to close, which removes it from the poller anyway.
             let _ = reactor.registry().deregister(source);
-            registration.registered = false;
+            self.registered = false;
         }
     }
 }

@@ -2,7 +2,8 @@
 //! timer, `wasi:sockets` for the network (all through the `wasi` crate's bindings).
 //!
 //! - `reactor`: the poller (one persistent pollable list, one `poll` per iteration).
-//! - `net`: TCP streams and listeners; `linger`: closing them without blocking the guest;
+//! - `net`: TCP streams and listeners; `udp`: UDP sockets; `socket`: sockets for the
+//!   `sock_*` methods; `linger`: closing TCP streams without blocking the guest;
 //!   `lookup`: name resolution.
 //! - `addr`: address conversions and the guest's `network` resource; `error`: WASI error
 //!   codes as `io::Error`s.
@@ -16,11 +17,15 @@ mod lookup;
 mod net;
 mod pthread_stubs;
 mod reactor;
+mod socket;
 mod source;
+mod udp;
 
 pub(crate) use lookup::{interface_index, name_info, Lookup};
 pub(crate) use net::{TcpListener, TcpStream};
 pub(crate) use reactor::{Reactor, Waker};
+pub(crate) use socket::Socket;
+pub(crate) use udp::UdpSocket;
 
 /// Name of this target in `Error::Unsupported`.
 pub(crate) const TARGET: &str = "wasm32-wasip1";

@@ -53,7 +53,7 @@ fn finish(
     }
 }
 
-fn bind(socket: &TcpSocket, addr: SocketAddr) -> Result<(), ErrorCode> {
+pub(super) fn bind(socket: &TcpSocket, addr: SocketAddr) -> Result<(), ErrorCode> {
     with_network(|network| socket.start_bind(network, to_wasi(addr)))?;
     finish(socket, TcpSocket::finish_bind)
 }
@@ -100,6 +100,11 @@ impl TcpStream {
             bind(&socket, local)
                 .map_err(|code| error::socket_while(code, format_args!("bind {local}")))?;
         }
+        TcpStream::start_connect(socket, addr)
+    }
+
+    /// Starts connecting `socket` (fresh or bound) to `addr`.
+    pub(super) fn start_connect(socket: TcpSocket, addr: SocketAddr) -> io::Result<TcpStream> {
         with_network(|network| socket.start_connect(network, to_wasi(addr)))
             .map_err(error::socket)?;
         Ok(TcpStream::new(Connection::Connecting(socket)))
@@ -359,20 +364,29 @@ impl TcpListener {
             );
         }
         let socket = create_tcp_socket(family(&addr)).map_err(error::socket)?;
-        // wasmtime rejects a backlog of 0, which POSIX listen() accepts.
-        socket
-            .set_listen_backlog_size(u64::from(options.backlog.max(1)))
-            .map_err(|code| error::socket_while(code, "set listen backlog"))?;
         bind(&socket, addr).map_err(|code| {
             error::socket_while(
                 code,
                 format_args!("error while attempting to bind on address {addr}"),
             )
         })?;
+        TcpListener::listen(socket, options.backlog)
+    }
+
+    /// Listens on a bound `socket`.
+    pub(super) fn listen(socket: TcpSocket, backlog: u32) -> io::Result<TcpListener> {
+        // wasmtime rejects a backlog of 0, which POSIX listen() accepts.
+        socket
+            .set_listen_backlog_size(u64::from(backlog.max(1)))
+            .map_err(|code| error::socket_while(code, "set listen backlog"))?;
+        let on = || socket.local_address().map(from_wasi).ok();
         socket
             .start_listen()
             .and_then(|()| finish(&socket, TcpSocket::finish_listen))
-            .map_err(|code| error::socket_while(code, format_args!("listen on {addr}")))?;
+            .map_err(|code| match on() {
+                Some(addr) => error::socket_while(code, format_args!("listen on {addr}")),
+                None => error::socket_while(code, "listen"),
+            })?;
         Ok(TcpListener {
             registration: Registration::default(),
             socket,
