@@ -46,6 +46,7 @@ mod event_loop;
 mod exception;
 mod executor;
 mod future;
+mod gather;
 mod handle;
 mod io_registry;
 mod net;
@@ -53,8 +54,10 @@ mod protocol;
 mod ready_queue;
 mod registration;
 mod remote;
+mod run;
 mod sys;
 mod task;
+mod time_limit;
 mod timer_heap;
 mod transport;
 
@@ -64,6 +67,7 @@ pub use event_loop::{EventLoop, DEBUG_ENV_VAR};
 pub use exception::{ExceptionContext, ExceptionHandler};
 pub use executor::{Executor, Job, ThreadPoolExecutor};
 pub use future::{CallbackId, LoopFuture};
+pub use gather::{gather, gather_all};
 pub use handle::{Handle, TimerHandle};
 pub use net::{
     ConnectOptions, Family, Hosts, Port, Server, ServerGuard, ServerOptions, ServerSocket,
@@ -71,7 +75,9 @@ pub use net::{
 };
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
 pub use remote::{RemoteHandle, ThreadsafeHandle};
+pub use run::run;
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
+pub use time_limit::{timeout, timeout_at, wait_for, TimeLimited, Timeout};
 pub use transport::{
     ExtraInfo, SocketInfo, Transport, DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX,
 };
