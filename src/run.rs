@@ -62,11 +62,7 @@ where
 /// The end of `run`: cancel what is left, stop the executor, close.
 fn shut_down(ev: &EventLoop) -> Result<()> {
     let cancelled = cancel_all_tasks(ev);
-    let l = ev.clone();
-    let joined = ev.run_until_complete(async move {
-        l.shutdown_default_executor(Some(EXECUTOR_JOIN_TIMEOUT))
-            .await
-    });
+    let joined = ev.run_until_complete(ev.shutdown_default_executor(Some(EXECUTOR_JOIN_TIMEOUT)));
     ev.close()?;
     cancelled?;
     joined?

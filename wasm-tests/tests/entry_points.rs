@@ -440,3 +440,38 @@ fn sleep_zero_yields_once_behind_the_ready_callbacks() {
         ["first callback", "task resumed", "callback it scheduled"]
     );
 }
+
+struct Quiet;
+impl twinloop::BaseProtocol for Quiet {}
+impl twinloop::Protocol for Quiet {}
+
+#[test]
+fn loop_methods_hand_out_futures_that_own_their_arguments() {
+    let ev = new_loop();
+    let host = String::from("127.0.0.1");
+    let resolving = ev.getaddrinfo(&host, 80, twinloop::Family::Any);
+    drop(host); // the future has its own copy
+    let addrs = run_until_complete(&ev, resolving).unwrap().unwrap();
+    assert_eq!(addrs, ["127.0.0.1:80".parse().unwrap()]);
+    let listening = ev.create_server(|| Quiet, "127.0.0.1", 0, Default::default());
+    let server = run_until_complete(&ev, listening).unwrap().unwrap();
+    let port = server.sockets()[0].local_addr().port();
+    let connecting = ev
+        .create_task(ev.create_connection(|| Quiet, "127.0.0.1", port, Default::default()))
+        .unwrap();
+    let serving = ev.create_task(server.serve_forever()).unwrap();
+    let (transport, _) = run_until_complete(&ev, connecting)
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    transport.close();
+    server.close();
+    run_until_complete(&ev, server.wait_closed())
+        .unwrap()
+        .unwrap();
+    let ended = run_until_complete(&ev, serving).unwrap().unwrap();
+    assert!(matches!(ended, Err(Error::Cancelled(_))), "{ended:?}");
+    run_until_complete(&ev, ev.shutdown_default_executor(None))
+        .unwrap()
+        .unwrap();
+}
