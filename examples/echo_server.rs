@@ -10,7 +10,7 @@
 
 use std::io::Write;
 
-use twinloop::{BaseProtocol, EventLoop, Protocol, ServerOptions, Transport};
+use twinloop::{BaseProtocol, Protocol, ServerOptions, Transport};
 
 struct EchoServerProtocol {
     transport: Option<Transport>,
@@ -70,23 +70,20 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let outcome = EventLoop::new().and_then(|ev| {
-        let server_loop = ev.clone();
-        ev.run_until_complete(async move {
-            let server = server_loop
-                .create_server(
-                    || EchoServerProtocol { transport: None },
-                    host.as_str(),
-                    port,
-                    ServerOptions::default(),
-                )
-                .await?;
-            for socket in server.sockets() {
-                println!("listening on {}", socket.local_addr());
-            }
-            let _ = std::io::stdout().flush();
-            server.serve_forever().await
-        })?
+    let outcome = twinloop::run(|ev| async move {
+        let server = ev
+            .create_server(
+                || EchoServerProtocol { transport: None },
+                host.as_str(),
+                port,
+                ServerOptions::default(),
+            )
+            .await?;
+        for socket in server.sockets() {
+            println!("listening on {}", socket.local_addr());
+        }
+        let _ = std::io::stdout().flush();
+        server.serve_forever().await
     });
     if let Err(e) = outcome {
         eprintln!("echo_server: {e}");

@@ -51,6 +51,7 @@ mod handle;
 mod io_registry;
 mod net;
 mod protocol;
+mod protocol_handle;
 mod ready_queue;
 mod registration;
 mod remote;
@@ -74,6 +75,7 @@ pub use net::{
     ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
 };
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
+pub use protocol_handle::ProtocolHandle;
 pub use remote::{RemoteHandle, ThreadsafeHandle};
 pub use run::run;
 pub use task::{sleep, Task, TaskFactory, TaskFuture};

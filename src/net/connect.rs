@@ -9,6 +9,7 @@ use crate::error::{io_context, Error, Result};
 use crate::net::readiness::Watched;
 use crate::net::resolve::{Family, Port};
 use crate::protocol::AnyProtocol;
+use crate::protocol_handle::ProtocolHandle;
 use crate::sys::{self, Interest};
 use crate::transport::{TcpSource, Transport};
 use crate::EventLoop;
@@ -41,7 +42,7 @@ pub struct ConnectOptions {
 impl EventLoop {
     /// asyncio's `loop.create_connection(protocol_factory, host, port, ...)`: resolves
     /// `host`, tries each address in order until one connects, and returns the transport
-    /// and the protocol (shared with the transport: borrow it only briefly). The protocol's
+    /// and a [`ProtocolHandle`] to the protocol (look at it with `with`). The protocol's
     /// `connection_made` has run when this returns. TCP_NODELAY is on.
     ///
     /// The returned future owns what it needs (`'static`): hand it to
@@ -68,7 +69,7 @@ impl EventLoop {
     /// // a server listens on 127.0.0.1:port
     /// let connecting = ev.create_connection(|| Client { greeted: false }, "127.0.0.1", port, ConnectOptions::default());
     /// let (transport, client) = ev.run_until_complete(connecting)??;
-    /// assert!(client.borrow().greeted); // connection_made has run
+    /// assert!(client.with(|c| c.greeted)?); // connection_made has run
     /// transport.close();
     /// # Ok::<(), twinloop::Error>(())
     /// ```
@@ -78,7 +79,7 @@ impl EventLoop {
         host: &str,
         port: impl Into<Port>,
         options: ConnectOptions,
-    ) -> impl Future<Output = Result<(Transport, Rc<RefCell<P>>)>> + 'static {
+    ) -> impl Future<Output = Result<(Transport, ProtocolHandle<P>)>> + 'static {
         connect(
             self.clone(),
             factory(),
@@ -113,7 +114,7 @@ impl EventLoop {
         &self,
         factory: impl FnOnce() -> P,
         sock: std::net::TcpStream,
-    ) -> impl Future<Output = Result<(Transport, Rc<RefCell<P>>)>> + 'static {
+    ) -> impl Future<Output = Result<(Transport, ProtocolHandle<P>)>> + 'static {
         let ev = self.clone();
         let protocol = factory();
         let stream = sys::TcpStream::from_std(sock)
@@ -125,7 +126,7 @@ impl EventLoop {
         &self,
         stream: sys::TcpStream,
         protocol: P,
-    ) -> Result<(Transport, Rc<RefCell<P>>)> {
+    ) -> Result<(Transport, ProtocolHandle<P>)> {
         let protocol = Rc::new(RefCell::new(protocol));
         let source = TcpSource::new(stream, None)?;
         let transport = Transport::start(self, source, P::into_slot(protocol.clone()), None)?;
@@ -136,7 +137,7 @@ impl EventLoop {
             let _ = done.set_result(());
         })?;
         made.await?;
-        Ok((transport, protocol))
+        Ok((transport, ProtocolHandle::new(protocol)))
     }
 
     /// Tries each address in order; the first connected stream wins.
@@ -191,7 +192,7 @@ async fn connect<P: AnyProtocol>(
     host: String,
     port: Port,
     options: ConnectOptions,
-) -> Result<(Transport, Rc<RefCell<P>>)> {
+) -> Result<(Transport, ProtocolHandle<P>)> {
     let ConnectOptions {
         family,
         local_addr,

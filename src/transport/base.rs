@@ -8,7 +8,8 @@
 //! gone (`release`).
 
 use std::cell::{Cell, RefCell};
-use std::rc::Weak;
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
 
 use crate::error::{Error, Result};
 use crate::event_loop::LoopInner;
@@ -38,7 +39,13 @@ pub(crate) struct TransportBase {
     protocol_paused: Cell<bool>,
     /// Called once after `connection_lost` (a server counting its connections).
     on_lost: RefCell<Option<Box<dyn FnOnce()>>>,
+    /// Flow-control calls that found the protocol in use, oldest first: made from the
+    /// loop once it is free (see `notify_protocol`).
+    waiting: Rc<RefCell<VecDeque<ProtocolCall>>>,
 }
+
+/// A call into the protocol, waiting its turn.
+type ProtocolCall = fn(&ProtocolSlot);
 
 impl TransportBase {
     pub(crate) fn new(
@@ -58,6 +65,7 @@ impl TransportBase {
             max: Cell::new(DEFAULT_WRITE_BUFFER_MAX),
             protocol_paused: Cell::new(false),
             on_lost: RefCell::new(on_lost),
+            waiting: Rc::default(),
         }
     }
 
@@ -159,22 +167,35 @@ impl TransportBase {
         }
     }
 
-    /// Calls a flow-control method now, or, when the protocol is in the middle of one of
-    /// its own callbacks (it called `write` from `data_received`), right after it.
-    fn notify_protocol(&self, call: fn(&ProtocolSlot), what: &'static str) {
+    /// Calls a flow-control method now, or, when the protocol is in use (it called `write`
+    /// from one of its callbacks, or from a `ProtocolHandle::with` closure) or earlier
+    /// calls still wait, after them from the loop: the protocol is never re-entered and
+    /// sees its callbacks in the order they happened.
+    fn notify_protocol(&self, call: ProtocolCall, what: &'static str) {
         let Some(protocol) = self.protocol() else {
             return;
         };
-        if !protocol.is_busy() {
+        if !self.calls_waiting() && !protocol.is_busy() {
             call(&protocol);
             return;
         }
-        let Some(ev) = self.ev() else {
-            return;
+        let first = {
+            let mut waiting = self.waiting.borrow_mut();
+            waiting.push_back(call);
+            waiting.len() == 1
         };
-        if ev.call_soon(move |_| call(&protocol)).is_err() {
-            log::debug!("{what} dropped: loop closed");
+        if first {
+            match self.ev() {
+                Some(ev) => schedule_waiting(&ev, self.waiting.clone(), protocol),
+                None => log::debug!("{what} dropped: loop closed"),
+            }
         }
+    }
+
+    /// True while protocol calls wait for their turn: the transport's other calls into
+    /// the protocol (data, `connection_lost`) wait behind them.
+    pub(crate) fn calls_waiting(&self) -> bool {
+        !self.waiting.borrow().is_empty()
     }
 
     /// Reports a fatal error to the exception handler with asyncio's context keys: the
@@ -194,5 +215,26 @@ impl TransportBase {
         } else if let Some(ev) = self.ev() {
             self.report_fatal(&ev, error.clone(), message);
         }
+    }
+}
+
+/// Makes the waiting protocol calls from the loop, in order, once the protocol is free.
+fn schedule_waiting(
+    ev: &EventLoop,
+    waiting: Rc<RefCell<VecDeque<ProtocolCall>>>,
+    protocol: ProtocolSlot,
+) {
+    let scheduled = ev.call_soon(move |ev| loop {
+        if protocol.is_busy() {
+            schedule_waiting(ev, waiting, protocol);
+            return;
+        }
+        let Some(call) = waiting.borrow_mut().pop_front() else {
+            return;
+        };
+        call(&protocol);
+    });
+    if scheduled.is_err() {
+        log::debug!("protocol calls dropped: loop closed");
     }
 }
