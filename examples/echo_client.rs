@@ -5,10 +5,7 @@
 //! `echo_client ADDR [--size BYTES] [--count N]` prints `ok N messages`, or exits non-zero
 //! saying what differed. The same on both targets.
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use twinloop::{BaseProtocol, ConnectOptions, EventLoop, LoopFuture, Protocol, Transport};
+use twinloop::{BaseProtocol, ConnectOptions, EventLoop, LoopFuture, Protocol};
 
 struct Args {
     host: String,
@@ -127,7 +124,7 @@ async fn run(ev: EventLoop, args: Args) -> twinloop::Result<()> {
         done: None,
         lost: Some(lost.clone()),
     };
-    let (transport, client): (Transport, Rc<RefCell<EchoClientProtocol>>) = ev
+    let (transport, client) = ev
         .create_connection(
             move || protocol,
             &args.host,
@@ -139,12 +136,11 @@ async fn run(ev: EventLoop, args: Args) -> twinloop::Result<()> {
     for _ in 0..args.count {
         let message = random_bytes(&mut seed, args.size);
         let done = ev.create_future::<()>();
-        {
-            let mut c = client.borrow_mut();
+        client.with(|c| {
             c.expected.clone_from(&message);
             c.received = 0;
             c.done = Some(done.clone());
-        }
+        })?;
         transport.write(&message)?;
         done.await?;
     }
@@ -162,7 +158,7 @@ fn main() {
         }
     };
     let count = args.count;
-    let outcome = EventLoop::new().and_then(|ev| ev.run_until_complete(run(ev.clone(), args))?);
+    let outcome = twinloop::run(|ev| run(ev, args));
     match outcome {
         Ok(()) => println!("ok {count} messages"),
         Err(e) => {

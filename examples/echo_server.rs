@@ -171,15 +171,13 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let outcome = EventLoop::new().and_then(|ev| {
-        ev.run_until_complete(async move {
-            let server = serve(twinloop::get_running_loop()?, host, port, mode).await?;
-            for socket in server.sockets() {
-                println!("listening on {}", socket.local_addr());
-            }
-            let _ = std::io::stdout().flush();
-            server.serve_forever().await
-        })?
+    let outcome = twinloop::run(|ev| async move {
+        let server = serve(ev, host, port, mode).await?;
+        for socket in server.sockets() {
+            println!("listening on {}", socket.local_addr());
+        }
+        let _ = std::io::stdout().flush();
+        server.serve_forever().await
     });
     if let Err(e) = outcome {
         eprintln!("echo_server: {e}");

@@ -6,7 +6,7 @@
 //! tcp_echo_client -- 127.0.0.1:8888`, or in the guest `twinloop-host run --allow-net
 //! 127.0.0.1 tcp_echo_client.wasm -- 127.0.0.1:8888`.
 
-use twinloop::{EventLoop, Result};
+use twinloop::Result;
 
 async fn tcp_echo_client(host: &str, port: u16, message: &str) -> Result<bool> {
     let (mut reader, writer) = twinloop::open_connection(host, port, Default::default()).await?;
@@ -36,9 +36,7 @@ fn main() {
         eprintln!("tcp_echo_client: expected HOST:PORT, got {addr:?}");
         std::process::exit(2);
     };
-    let outcome = EventLoop::new().and_then(|ev| {
-        ev.run_until_complete(async move { tcp_echo_client(&host, port, &message).await })?
-    });
+    let outcome = twinloop::run(|_ev| async move { tcp_echo_client(&host, port, &message).await });
     match outcome {
         Ok(true) => {}
         Ok(false) => {

@@ -5,9 +5,7 @@
 //! `udp_echo_client ADDR [--count N]` prints `ok N datagrams, 0 lost` (exit 0), or how many
 //! were lost (exit 1). The same on both targets.
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::Duration;
 
 use twinloop::{
@@ -41,7 +39,7 @@ impl DatagramProtocol for EchoClientProtocol {
 }
 
 async fn run(ev: EventLoop, host: String, port: u16, count: usize) -> twinloop::Result<usize> {
-    let (transport, client): (DatagramTransport, Rc<RefCell<EchoClientProtocol>>) = ev
+    let (transport, client) = ev
         .create_datagram_endpoint(
             || EchoClientProtocol { waiting: None },
             None,
@@ -53,16 +51,10 @@ async fn run(ev: EventLoop, host: String, port: u16, count: usize) -> twinloop::
     for i in 0..count {
         let message = format!("Hello World! {i}");
         let echo = ev.create_future::<Vec<u8>>();
-        client.borrow_mut().waiting = Some(echo.clone());
+        client.with(|c| c.waiting = Some(echo.clone()))?;
         println!("Send: {message}");
         transport.sendto(message.as_bytes(), None)?;
-        let timer = {
-            let echo = echo.clone();
-            ev.call_later(ECHO_TIMEOUT, move |_| {
-                echo.cancel();
-            })?
-        };
-        match echo.await {
+        match twinloop::wait_for(echo, ECHO_TIMEOUT).await {
             Ok(data) if data == message.as_bytes() => {
                 println!("Received: {}", String::from_utf8_lossy(&data));
             }
@@ -73,13 +65,12 @@ async fn run(ev: EventLoop, host: String, port: u16, count: usize) -> twinloop::
                 );
                 lost += 1;
             }
-            Err(e) if e.is_cancelled() => {
+            Err(Error::Timeout) => {
                 println!("Lost: {message}");
                 lost += 1;
             }
             Err(e) => return Err(e),
         }
-        timer.cancel();
     }
     transport.close();
     Ok(lost)
@@ -103,8 +94,7 @@ fn main() {
         (Some("--count"), Some(n)) => n.parse().unwrap_or_else(|_| usage()),
         _ => usage(),
     };
-    let outcome = EventLoop::new()
-        .and_then(|ev| ev.run_until_complete(run(ev.clone(), host, port, count))?);
+    let outcome = twinloop::run(|ev| run(ev, host, port, count));
     match outcome {
         Ok(0) => println!("ok {count} datagrams, 0 lost"),
         Ok(lost) => {

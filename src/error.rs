@@ -134,10 +134,7 @@ impl Error {
     /// let port = busy.local_addr()?.port();
     /// let opts = twinloop::ServerOptions { reuse_address: false, ..Default::default() };
     /// # struct Quiet; impl twinloop::BaseProtocol for Quiet {} impl twinloop::Protocol for Quiet {}
-    /// let l = ev.clone();
-    /// let err = ev
-    ///     .run_until_complete(async move { l.create_server(|| Quiet, "127.0.0.1", port, opts).await })?
-    ///     .unwrap_err();
+    /// let err = ev.run_until_complete(ev.create_server(|| Quiet, "127.0.0.1", port, opts))?.unwrap_err();
     /// assert_eq!(err.io_kind(), Some(std::io::ErrorKind::AddrInUse));
     /// let code = err.raw_os_error().expect("the OS's errno");
     /// assert_eq!(std::io::Error::from_raw_os_error(code).kind(), std::io::ErrorKind::AddrInUse);

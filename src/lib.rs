@@ -48,16 +48,20 @@ mod event_loop;
 mod exception;
 mod executor;
 mod future;
+mod gather;
 mod handle;
 mod io_registry;
 mod net;
 mod protocol;
+mod protocol_handle;
 mod ready_queue;
 mod registration;
 mod remote;
+mod run;
 mod streams;
 mod sys;
 mod task;
+mod time_limit;
 mod timer_heap;
 mod transport;
 
@@ -67,17 +71,21 @@ pub use event_loop::{EventLoop, DEBUG_ENV_VAR};
 pub use exception::{ExceptionContext, ExceptionHandler};
 pub use executor::{Executor, Job, ThreadPoolExecutor};
 pub use future::{CallbackId, LoopFuture};
+pub use gather::{gather, gather_all};
 pub use handle::{Handle, TimerHandle};
 pub use net::{
     ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Server, ServerGuard,
     ServerOptions, ServerSocket, Socket, SocketType, ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
 };
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
+pub use protocol_handle::ProtocolHandle;
 pub use remote::{RemoteHandle, ThreadsafeHandle};
+pub use run::run;
 pub use streams::{
     open_connection, start_server, StreamOptions, StreamReader, StreamWriter, DEFAULT_LIMIT,
 };
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
+pub use time_limit::{timeout, timeout_at, wait_for, TimeLimited, Timeout};
 pub use transport::{
     DatagramProtocol, DatagramSocketInfo, DatagramTransport, ExtraInfo, SocketInfo, Transport,
     DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX,

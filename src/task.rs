@@ -58,6 +58,28 @@ pub(crate) fn set_awaiting(fut: Rc<dyn ErasedFuture>) {
     });
 }
 
+/// Polls an inner future (`poll`) inside the current task and returns, with the poll's
+/// outcome, the loop future the inner future is now waiting on, if it awaited one: what
+/// a time limit or a gather cancels when it gives up on that inner future, as asyncio
+/// cancels the future a cancelled task waits on. The task's own slot ends as the poll
+/// left it, or as it was when the inner future set nothing.
+pub(crate) fn poll_capturing_awaited<R>(
+    poll: impl FnOnce() -> R,
+) -> (R, Option<Rc<dyn ErasedFuture>>) {
+    let task = POLLING.with(|p| p.borrow().clone());
+    let Some(task) = task else {
+        return (poll(), None);
+    };
+    let before = task.awaiting.borrow_mut().take();
+    let outcome = poll();
+    let mut slot = task.awaiting.borrow_mut();
+    let awaited = slot.clone();
+    if awaited.is_none() {
+        *slot = before;
+    }
+    (outcome, awaited)
+}
+
 /// The untyped part of a task, shared by the loop's task table, its `Waker` and `Task`.
 pub(crate) struct TaskCore {
     pub(crate) id: u64,
@@ -413,7 +435,8 @@ impl<T> fmt::Debug for Task<T> {
     }
 }
 
-/// asyncio's `asyncio.sleep(delay)` on the running loop.
+/// asyncio's `asyncio.sleep(delay)` on the running loop. A zero delay is asyncio's
+/// `sleep(0)`: the task yields once, resuming after the callbacks already ready (no timer).
 ///
 /// Fails with [`Error::NoRunningLoop`] when called outside a running loop. asyncio's
 /// `result` argument is not there: follow the sleep with the value.
@@ -430,5 +453,26 @@ impl<T> fmt::Debug for Task<T> {
 /// ```
 pub async fn sleep(delay: std::time::Duration) -> Result<()> {
     let ev = current::get_running_loop()?;
+    if delay.is_zero() {
+        // asyncio's `sleep(0)`: a bare yield, the task goes to the back of the ready queue.
+        YieldOnce(false).await;
+        return Ok(());
+    }
     ev.sleep(delay).await
+}
+
+/// Pending once (waking its task at once), then ready.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! [`LoopFuture`]. A closed loop refuses the report, so a job finishing late never calls
 //! back into it.
 
+use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,22 +156,27 @@ impl EventLoop {
     /// their jobs, or until `timeout` has passed: then it logs a warning (`log::warn!`, where
     /// asyncio emits a `RuntimeWarning`) and returns `Ok` without waiting longer. Afterwards
     /// `run_in_executor(None, ..)` fails with [`Error::InvalidState`]. In the guest nothing
-    /// runs in the background, so it returns at once.
+    /// runs in the background, so it returns at once. The future holds its own handle to
+    /// the loop (`'static`).
     ///
     /// ```
     /// use std::time::Duration;
     /// use twinloop::Error;
     /// let ev = twinloop::EventLoop::new()?;
-    /// ev.run_until_complete(async {
-    ///     let ev = twinloop::get_running_loop()?;
-    ///     ev.run_in_executor(None, || ())?.await?;
-    ///     ev.shutdown_default_executor(Some(Duration::from_secs(10))).await?;
-    ///     assert!(matches!(ev.run_in_executor(None, || ()), Err(Error::InvalidState(_))));
-    ///     Ok::<(), Error>(())
-    /// })??;
+    /// ev.run_until_complete(ev.run_in_executor(None, || ())?)??;
+    /// ev.run_until_complete(ev.shutdown_default_executor(Some(Duration::from_secs(10))))??;
+    /// assert!(matches!(ev.run_in_executor(None, || ()), Err(Error::InvalidState(_))));
     /// # Ok::<(), Error>(())
     /// ```
-    pub async fn shutdown_default_executor(&self, timeout: Option<Duration>) -> Result<()> {
+    pub fn shutdown_default_executor(
+        &self,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<()>> + 'static {
+        let ev = self.clone();
+        async move { ev.join_default_executor(timeout).await }
+    }
+
+    async fn join_default_executor(&self, timeout: Option<Duration>) -> Result<()> {
         let executor = {
             let mut default = self.inner.executor.borrow_mut();
             default.shutdown_called = true;

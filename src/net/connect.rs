@@ -1,6 +1,7 @@
 //! `create_connection` and `connect_accepted_socket`.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
@@ -8,6 +9,7 @@ use crate::error::{io_context, Error, Result};
 use crate::net::readiness::Watched;
 use crate::net::resolve::{Family, Port};
 use crate::protocol::AnyProtocol;
+use crate::protocol_handle::ProtocolHandle;
 use crate::sys::{self, Interest};
 use crate::transport::{TcpSource, Transport};
 use crate::EventLoop;
@@ -40,8 +42,13 @@ pub struct ConnectOptions {
 impl EventLoop {
     /// asyncio's `loop.create_connection(protocol_factory, host, port, ...)`: resolves
     /// `host`, tries each address in order until one connects, and returns the transport
-    /// and the protocol (shared with the transport: borrow it only briefly). The protocol's
+    /// and a [`ProtocolHandle`] to the protocol (look at it with `with`). The protocol's
     /// `connection_made` has run when this returns. TCP_NODELAY is on.
+    ///
+    /// The returned future owns what it needs (`'static`): hand it to
+    /// [`EventLoop::create_task`] or [`EventLoop::run_until_complete`] as it is. `factory`
+    /// is called at once (asyncio calls it once connected), so it may borrow; if the
+    /// connection fails, the protocol is dropped without any callback.
     ///
     /// Errors: [`Error::InvalidArgument`] (empty host without `sock`, host with `sock`, port
     /// out of range); the resolver's [`Error::Io`]; the connect error (e.g. kind
@@ -57,54 +64,35 @@ impl EventLoop {
     /// }
     /// impl Protocol for Client {}
     /// let ev = EventLoop::new()?;
-    /// # let l = ev.clone();
-    /// # let server = ev.run_until_complete(async move { l.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await })??;
+    /// # let server = ev.run_until_complete(ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()))??;
     /// # let port = server.sockets()[0].local_addr().port();
-    /// let fut = {
-    ///     let ev = ev.clone(); // a server listens on 127.0.0.1:port
-    ///     async move { ev.create_connection(|| Client { greeted: false }, "127.0.0.1", port, ConnectOptions::default()).await }
-    /// };
-    /// let (transport, client) = ev.run_until_complete(fut)??;
-    /// assert!(client.borrow().greeted); // connection_made has run
+    /// // a server listens on 127.0.0.1:port
+    /// let connecting = ev.create_connection(|| Client { greeted: false }, "127.0.0.1", port, ConnectOptions::default());
+    /// let (transport, client) = ev.run_until_complete(connecting)??;
+    /// assert!(client.with(|c| c.greeted)?); // connection_made has run
     /// transport.close();
     /// # Ok::<(), twinloop::Error>(())
     /// ```
-    pub async fn create_connection<P: AnyProtocol>(
+    pub fn create_connection<P: AnyProtocol>(
         &self,
         factory: impl FnOnce() -> P,
         host: &str,
         port: impl Into<Port>,
         options: ConnectOptions,
-    ) -> Result<(Transport, Rc<RefCell<P>>)> {
-        let port = port.into();
-        let ConnectOptions {
-            family,
-            local_addr,
-            sock,
-            all_errors,
-        } = options;
-        let stream =
-            match sock {
-                Some(_) if !host.is_empty() => return Err(Error::invalid_argument(
-                    "create_connection: host/port and sock can not be specified at the same time",
-                )),
-                Some(sock) => sys::TcpStream::from_std(sock)
-                    .map_err(|e| unsupported_or("create_connection(sock=...)", e))?,
-                None if host.is_empty() => {
-                    return Err(Error::invalid_argument(
-                        "create_connection: host and port was not specified and no sock specified",
-                    ))
-                }
-                None => {
-                    let addrs = self.getaddrinfo(host, port, family).await?;
-                    self.connect_first(&addrs, local_addr, all_errors).await?
-                }
-            };
-        self.make_transport(stream, factory).await
+    ) -> impl Future<Output = Result<(Transport, ProtocolHandle<P>)>> + 'static {
+        connect(
+            self.clone(),
+            factory(),
+            host.to_owned(),
+            port.into(),
+            options,
+        )
     }
 
     /// asyncio's `loop.connect_accepted_socket(protocol_factory, sock)`: wraps a socket
     /// accepted elsewhere in a transport. Native only ([`Error::Unsupported`] in the guest).
+    /// As with [`EventLoop::create_connection`], the future is `'static` and `factory` is
+    /// called at once.
     ///
     /// ```
     /// use std::io::Read;
@@ -114,9 +102,7 @@ impl EventLoop {
     /// let mut peer = TcpStream::connect(listener.local_addr()?)?;
     /// let (sock, _) = listener.accept()?;
     /// let ev = twinloop::EventLoop::new()?;
-    /// let l = ev.clone();
-    /// let fut = async move { l.connect_accepted_socket(|| Quiet, sock).await };
-    /// let (transport, _) = ev.run_until_complete(fut)??;
+    /// let (transport, _) = ev.run_until_complete(ev.connect_accepted_socket(|| Quiet, sock))??;
     /// assert_eq!(transport.peername(), Some(peer.local_addr()?));
     /// transport.write(b"hi")?; // two bytes into an empty socket buffer: sent at once
     /// let mut buf = [0; 2];
@@ -124,22 +110,24 @@ impl EventLoop {
     /// assert_eq!(&buf, b"hi");
     /// # Ok::<(), twinloop::Error>(())
     /// ```
-    pub async fn connect_accepted_socket<P: AnyProtocol>(
+    pub fn connect_accepted_socket<P: AnyProtocol>(
         &self,
         factory: impl FnOnce() -> P,
         sock: std::net::TcpStream,
-    ) -> Result<(Transport, Rc<RefCell<P>>)> {
+    ) -> impl Future<Output = Result<(Transport, ProtocolHandle<P>)>> + 'static {
+        let ev = self.clone();
+        let protocol = factory();
         let stream = sys::TcpStream::from_std(sock)
-            .map_err(|e| unsupported_or("connect_accepted_socket", e))?;
-        self.make_transport(stream, factory).await
+            .map_err(|e| unsupported_or("connect_accepted_socket", e));
+        async move { ev.make_transport(stream?, protocol).await }
     }
 
     async fn make_transport<P: AnyProtocol>(
         &self,
         stream: sys::TcpStream,
-        factory: impl FnOnce() -> P,
-    ) -> Result<(Transport, Rc<RefCell<P>>)> {
-        let protocol = Rc::new(RefCell::new(factory()));
+        protocol: P,
+    ) -> Result<(Transport, ProtocolHandle<P>)> {
+        let protocol = Rc::new(RefCell::new(protocol));
         let source = TcpSource::new(stream, None)?;
         let transport = Transport::start(self, source, P::into_slot(protocol.clone()), None)?;
         // connection_made was scheduled first; this callback runs right after it.
@@ -149,7 +137,7 @@ impl EventLoop {
             let _ = done.set_result(());
         })?;
         made.await?;
-        Ok((transport, protocol))
+        Ok((transport, ProtocolHandle::new(protocol)))
     }
 
     /// Tries each address in order; the first connected stream wins.
@@ -195,6 +183,41 @@ impl EventLoop {
         }
         Ok(pending.into_source())
     }
+}
+
+/// The future of [`EventLoop::create_connection`]: owns what it needs.
+async fn connect<P: AnyProtocol>(
+    ev: EventLoop,
+    protocol: P,
+    host: String,
+    port: Port,
+    options: ConnectOptions,
+) -> Result<(Transport, ProtocolHandle<P>)> {
+    let ConnectOptions {
+        family,
+        local_addr,
+        sock,
+        all_errors,
+    } = options;
+    let stream = match sock {
+        Some(_) if !host.is_empty() => {
+            return Err(Error::invalid_argument(
+                "create_connection: host/port and sock can not be specified at the same time",
+            ))
+        }
+        Some(sock) => sys::TcpStream::from_std(sock)
+            .map_err(|e| unsupported_or("create_connection(sock=...)", e))?,
+        None if host.is_empty() => {
+            return Err(Error::invalid_argument(
+                "create_connection: host and port was not specified and no sock specified",
+            ))
+        }
+        None => {
+            let addrs = ev.resolve(&host, port.get()?, family).await?;
+            ev.connect_first(&addrs, local_addr, all_errors).await?
+        }
+    };
+    ev.make_transport(stream, protocol).await
 }
 
 /// asyncio's rule for several failed attempts.

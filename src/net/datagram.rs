@@ -8,6 +8,7 @@ use std::rc::Rc;
 use crate::error::{Error, Result};
 use crate::net::connect::unsupported_or;
 use crate::net::resolve::Family;
+use crate::protocol_handle::ProtocolHandle;
 use crate::sys::{self, UdpOptions};
 use crate::transport::{DatagramEngine, DatagramProtocol, DatagramSlot, DatagramTransport};
 use crate::EventLoop;
@@ -48,8 +49,8 @@ impl EventLoop {
     /// asyncio's `loop.create_datagram_endpoint(protocol_factory, local_addr, remote_addr,
     /// ...)`: a UDP socket bound to `local_addr` (by default the unspecified address of
     /// the remote's family, any port) and connected to `remote_addr` if given, with a
-    /// [`DatagramTransport`] and the protocol from `factory` (shared with the transport:
-    /// borrow it only briefly). The protocol's `connection_made` has run when this
+    /// [`DatagramTransport`] and a [`ProtocolHandle`] to the protocol from `factory` (look
+    /// at it with `with`). The protocol's `connection_made` has run when this
     /// returns. The future owns what it needs (`'static`).
     ///
     /// Both addresses are resolved with [`EventLoop::getaddrinfo`] (IP literals skip the
@@ -84,7 +85,7 @@ impl EventLoop {
         local_addr: Option<HostPort<'_>>,
         remote_addr: Option<HostPort<'_>>,
         options: DatagramOptions,
-    ) -> impl Future<Output = Result<(DatagramTransport, Rc<RefCell<P>>)>> + 'static {
+    ) -> impl Future<Output = Result<(DatagramTransport, ProtocolHandle<P>)>> + 'static {
         let ev = self.clone();
         let local = local_addr.map(|(host, port)| (host.to_owned(), port));
         let remote = remote_addr.map(|(host, port)| (host.to_owned(), port));
@@ -95,7 +96,7 @@ impl EventLoop {
             let engine = DatagramEngine::new(&ev, socket, peer, slot)?;
             let (transport, made) = DatagramTransport::start(&ev, engine)?;
             made.await?;
-            Ok((transport, protocol))
+            Ok((transport, ProtocolHandle::new(protocol)))
         }
     }
 

@@ -1,5 +1,6 @@
 //! Name resolution: `getaddrinfo` and `getnameinfo` as loop methods, never blocking the loop.
 
+use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use crate::error::{io_context, Error, Result};
@@ -142,7 +143,8 @@ impl EventLoop {
     /// loop's default executor (see [`EventLoop::run_in_executor`]: a burst of lookups
     /// uses at most its bounded number of threads); in the guest it is
     /// `wasi:sockets/ip-name-lookup` (the host must allow DNS: `twinloop-host
-    /// --allow-dns`). The loop keeps running meanwhile.
+    /// --allow-dns`). The loop keeps running meanwhile. The future owns its arguments
+    /// (`'static`), so it can be handed to `run_until_complete` or `create_task` as it is.
     ///
     /// Errors: [`Error::InvalidArgument`] for an empty host, a bad port or a scoped literal
     /// naming an unknown interface; [`Error::Io`] when the name does not resolve or no
@@ -153,24 +155,29 @@ impl EventLoop {
     /// use std::net::SocketAddr;
     /// use twinloop::Family;
     /// let ev = twinloop::EventLoop::new()?;
-    /// let (plain, scoped) = ev.run_until_complete(async {
-    ///     let ev = twinloop::get_running_loop()?;
-    ///     let plain = ev.getaddrinfo("127.0.0.1", 80, Family::Any).await?;
-    ///     let scoped = ev.getaddrinfo("fe80::1%1", 80, Family::Any).await?;
-    ///     Ok::<_, twinloop::Error>((plain, scoped))
-    /// })??;
+    /// let plain = ev.run_until_complete(ev.getaddrinfo("127.0.0.1", 80, Family::Any))??;
+    /// let scoped = ev.run_until_complete(ev.getaddrinfo("fe80::1%1", 80, Family::Any))??;
     /// assert_eq!(plain, ["127.0.0.1:80".parse().unwrap()]);
     /// let SocketAddr::V6(v6) = scoped[0] else { panic!("{scoped:?}") };
     /// assert_eq!((v6.ip().segments()[0], v6.scope_id()), (0xfe80, 1));
     /// # Ok::<(), twinloop::Error>(())
     /// ```
-    pub async fn getaddrinfo(
+    pub fn getaddrinfo(
         &self,
         host: &str,
         port: impl Into<Port>,
         family: Family,
+    ) -> impl Future<Output = Result<Vec<SocketAddr>>> + 'static {
+        getaddrinfo_owned(self.clone(), host.to_owned(), port.into(), family)
+    }
+
+    /// [`EventLoop::getaddrinfo`] for a port already checked, borrowing the loop.
+    pub(crate) async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        family: Family,
     ) -> Result<Vec<SocketAddr>> {
-        let port = port.into().get()?;
         if host.is_empty() {
             return Err(Error::invalid_argument("getaddrinfo: empty host name"));
         }
@@ -220,18 +227,33 @@ impl EventLoop {
     ///
     /// ```
     /// let ev = twinloop::EventLoop::new()?;
-    /// let name = ev.run_until_complete(async {
-    ///     let addr = "127.0.0.1:8080".parse().unwrap();
-    ///     twinloop::get_running_loop()?.getnameinfo(addr, true).await
-    /// })??;
+    /// let addr = "127.0.0.1:8080".parse().unwrap();
+    /// let name = ev.run_until_complete(ev.getnameinfo(addr, true))??;
     /// assert_eq!(name, ("127.0.0.1".to_owned(), "8080".to_owned()));
     /// # Ok::<(), twinloop::Error>(())
     /// ```
-    pub async fn getnameinfo(&self, addr: SocketAddr, numeric: bool) -> Result<(String, String)> {
-        if numeric || !sys::HAS_THREADS {
-            return Ok(sys::name_info(addr, numeric)?);
+    pub fn getnameinfo(
+        &self,
+        addr: SocketAddr,
+        numeric: bool,
+    ) -> impl Future<Output = Result<(String, String)>> + 'static {
+        let ev = self.clone();
+        async move {
+            if numeric || !sys::HAS_THREADS {
+                return Ok(sys::name_info(addr, numeric)?);
+            }
+            let answer = ev.run_in_executor(None, move || sys::name_info(addr, numeric))?;
+            Ok(answer.await??)
         }
-        let answer = self.run_in_executor(None, move || sys::name_info(addr, numeric))?;
-        Ok(answer.await??)
     }
+}
+
+/// The future of [`EventLoop::getaddrinfo`]: owns what it needs.
+async fn getaddrinfo_owned(
+    ev: EventLoop,
+    host: String,
+    port: Port,
+    family: Family,
+) -> Result<Vec<SocketAddr>> {
+    ev.resolve(&host, port.get()?, family).await
 }

@@ -3,6 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Deref;
 use std::rc::{Rc, Weak};
@@ -95,7 +96,7 @@ impl EventLoop {
     /// asyncio's `loop.create_server(protocol_factory, host, port, ...)`: listens on every
     /// address of `host` (see [`Hosts`]); port 0 picks a free port (shared by all the
     /// sockets when `host` is all interfaces). Each accepted connection gets a new protocol
-    /// from `factory` and a [`Transport`].
+    /// from `factory` and a [`Transport`]. The future owns its arguments (`'static`).
     ///
     /// Errors: [`Error::InvalidArgument`] (empty host list, host with `sock`, bad port); the
     /// resolver's errors; bind errors such as kind `AddrInUse`; [`Error::Unsupported`] for
@@ -107,28 +108,31 @@ impl EventLoop {
     /// struct Nothing;
     /// impl BaseProtocol for Nothing {} impl Protocol for Nothing {}
     /// let ev = EventLoop::new()?;
-    /// let fut = {
-    ///     let ev = ev.clone();
-    ///     async move {
-    ///         let server = ev.create_server(|| Nothing, "127.0.0.1", 0, ServerOptions::default()).await?;
-    ///         let port = server.sockets()[0].local_addr().port();
-    ///         server.close();
-    ///         server.wait_closed().await?;
-    ///         Ok::<u16, twinloop::Error>(port)
-    ///     }
-    /// };
-    /// assert_ne!(ev.run_until_complete(fut)??, 0);
+    /// let server = ev.run_until_complete(ev.create_server(|| Nothing, "127.0.0.1", 0, ServerOptions::default()))??;
+    /// assert_ne!(server.sockets()[0].local_addr().port(), 0);
+    /// server.close();
+    /// ev.run_until_complete(server.wait_closed())??;
     /// # Ok::<(), twinloop::Error>(())
     /// ```
-    pub async fn create_server<P: AnyProtocol>(
+    pub fn create_server<P: AnyProtocol>(
         &self,
         factory: impl Fn() -> P + 'static,
         host: impl Into<Hosts>,
         port: impl Into<Port>,
         options: ServerOptions,
+    ) -> impl Future<Output = Result<Server>> + 'static {
+        let ev = self.clone();
+        let (hosts, port) = (host.into(), port.into());
+        async move { ev.listen(factory, hosts, port.get()?, options).await }
+    }
+
+    async fn listen<P: AnyProtocol>(
+        &self,
+        factory: impl Fn() -> P + 'static,
+        hosts: Hosts,
+        port: u16,
+        options: ServerOptions,
     ) -> Result<Server> {
-        let hosts = host.into();
-        let port = port.into().get()?;
         let ServerOptions {
             family,
             backlog,
@@ -239,7 +243,7 @@ impl EventLoop {
             }
             Hosts::List(list) => {
                 for host in list {
-                    for addr in self.getaddrinfo(host, port, family).await? {
+                    for addr in self.resolve(host, port, family).await? {
                         if !addrs.contains(&addr) {
                             addrs.push(addr);
                         }
@@ -305,22 +309,27 @@ impl Server {
     /// running this is cancelled; either way the server ends closed, and this returns
     /// [`Error::Cancelled`]. [`Error::InvalidState`] if the server is already closed or
     /// already serving forever. Unlike asyncio's, it does not wait for the open
-    /// connections on the way out: await [`Server::wait_closed`] for that.
+    /// connections on the way out: await [`Server::wait_closed`] for that. The future holds
+    /// its own handle to the server (`'static`): `ev.create_task(server.serve_forever())`.
     ///
     /// ```
     /// # use twinloop::{BaseProtocol, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// use std::time::Duration;
     /// let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
-    /// let serving = server.clone();
-    /// let task = ev.create_task(async move { serving.serve_forever().await })?;
+    /// let task = ev.create_task(server.serve_forever())?;
     /// twinloop::sleep(Duration::from_millis(10)).await?; // serving meanwhile
     /// task.cancel();
     /// assert!(task.await.unwrap_err().is_cancelled());
     /// assert!(!server.is_serving() && server.sockets().is_empty()); // closed on the way out
     /// # Ok::<(), twinloop::Error>(()) })??; Ok::<(), twinloop::Error>(())
     /// ```
-    pub async fn serve_forever(&self) -> Result<()> {
+    pub fn serve_forever(&self) -> impl Future<Output = Result<()>> + 'static {
+        let server = self.clone();
+        async move { server.serve_until_closed().await }
+    }
+
+    async fn serve_until_closed(&self) -> Result<()> {
         if self.inner.closed.get() {
             return Err(Error::invalid_state("the server is closed"));
         }
@@ -400,14 +409,18 @@ impl Server {
     }
 
     /// asyncio's `Server.wait_closed`: completes once the server is closed and every
-    /// connection it accepted is gone.
-    pub async fn wait_closed(&self) -> Result<()> {
-        if self.inner.closed.get() && self.inner.active.get() == 0 {
-            return Ok(());
+    /// connection it accepted is gone. The future holds its own handle (`'static`).
+    /// Example: [`EventLoop::create_server`].
+    pub fn wait_closed(&self) -> impl Future<Output = Result<()>> + 'static {
+        let inner = self.inner.clone();
+        async move {
+            if inner.closed.get() && inner.active.get() == 0 {
+                return Ok(());
+            }
+            let fut = inner.ev()?.create_future();
+            inner.waiters.borrow_mut().push(fut.clone());
+            fut.await
         }
-        let fut = self.inner.ev()?.create_future();
-        self.inner.waiters.borrow_mut().push(fut.clone());
-        fut.await
     }
 
     /// asyncio's `async with server:`: a guard that closes the server when dropped.

@@ -6,10 +6,11 @@
 //! The layer above (the stream transport, the datagram transport) owns the buffer and the
 //! source, and tells the base how big its buffer is and when the source is gone
 //! (`release`). The base is generic over the kind of protocol it holds
-//! ([`ProtocolHandle`]): stream protocols and datagram protocols.
+//! ([`ProtocolCallbacks`]): stream protocols and datagram protocols.
 
 use std::cell::{Cell, RefCell};
-use std::rc::Weak;
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
 
 use crate::error::{Error, Result};
 use crate::event_loop::LoopInner;
@@ -26,7 +27,7 @@ pub const DEFAULT_WRITE_BUFFER_MAX: usize = 64 * 1024 * 1024;
 
 /// What the base needs of a transport's protocol, whatever its kind: the callbacks of
 /// asyncio's `BaseProtocol` and a name for messages.
-pub(crate) trait ProtocolHandle: Clone + 'static {
+pub(crate) trait ProtocolCallbacks: Clone + 'static {
     /// "<Protocol my::Echo>", for the exception handler's context.
     fn describe(&self) -> String;
     /// True while one of the protocol's callbacks runs (it is borrowed).
@@ -36,7 +37,7 @@ pub(crate) trait ProtocolHandle: Clone + 'static {
     fn resume_writing(&self);
 }
 
-impl ProtocolHandle for ProtocolSlot {
+impl ProtocolCallbacks for ProtocolSlot {
     fn describe(&self) -> String {
         ProtocolSlot::describe(self)
     }
@@ -54,7 +55,7 @@ impl ProtocolHandle for ProtocolSlot {
     }
 }
 
-pub(crate) struct TransportBase<P: ProtocolHandle = ProtocolSlot> {
+pub(crate) struct TransportBase<P: ProtocolCallbacks = ProtocolSlot> {
     pub(crate) ev: Weak<LoopInner>,
     /// `None` after `connection_lost` (breaks the transport <-> protocol cycle).
     protocol: RefCell<Option<P>>,
@@ -69,9 +70,15 @@ pub(crate) struct TransportBase<P: ProtocolHandle = ProtocolSlot> {
     protocol_paused: Cell<bool>,
     /// Called once after `connection_lost` (a server counting its connections).
     on_lost: RefCell<Option<Box<dyn FnOnce()>>>,
+    /// Flow-control calls that found the protocol in use, oldest first: made from the
+    /// loop once it is free (see `notify_protocol`).
+    waiting: Rc<RefCell<VecDeque<ProtocolCall<P>>>>,
 }
 
-impl<P: ProtocolHandle> TransportBase<P> {
+/// A call into the protocol, waiting its turn.
+type ProtocolCall<P> = fn(&P);
+
+impl<P: ProtocolCallbacks> TransportBase<P> {
     pub(crate) fn new(
         ev: &EventLoop,
         protocol: P,
@@ -89,6 +96,7 @@ impl<P: ProtocolHandle> TransportBase<P> {
             max: Cell::new(DEFAULT_WRITE_BUFFER_MAX),
             protocol_paused: Cell::new(false),
             on_lost: RefCell::new(on_lost),
+            waiting: Rc::default(),
         }
     }
 
@@ -190,22 +198,35 @@ impl<P: ProtocolHandle> TransportBase<P> {
         }
     }
 
-    /// Calls a flow-control method now, or, when the protocol is in the middle of one of
-    /// its own callbacks (it called `write` from `data_received`), right after it.
-    fn notify_protocol(&self, call: fn(&P), what: &'static str) {
+    /// Calls a flow-control method now, or, when the protocol is in use (it called `write`
+    /// from one of its callbacks, or from a `ProtocolHandle::with` closure) or earlier
+    /// calls still wait, after them from the loop: the protocol is never re-entered and
+    /// sees its callbacks in the order they happened.
+    fn notify_protocol(&self, call: ProtocolCall<P>, what: &'static str) {
         let Some(protocol) = self.protocol() else {
             return;
         };
-        if !protocol.is_busy() {
+        if !self.calls_waiting() && !protocol.is_busy() {
             call(&protocol);
             return;
         }
-        let Some(ev) = self.ev() else {
-            return;
+        let first = {
+            let mut waiting = self.waiting.borrow_mut();
+            waiting.push_back(call);
+            waiting.len() == 1
         };
-        if ev.call_soon(move |_| call(&protocol)).is_err() {
-            log::debug!("{what} dropped: loop closed");
+        if first {
+            match self.ev() {
+                Some(ev) => schedule_waiting(&ev, self.waiting.clone(), protocol),
+                None => log::debug!("{what} dropped: loop closed"),
+            }
         }
+    }
+
+    /// True while protocol calls wait for their turn: the transport's other calls into
+    /// the protocol (data, `connection_lost`) wait behind them.
+    pub(crate) fn calls_waiting(&self) -> bool {
+        !self.waiting.borrow().is_empty()
     }
 
     /// Reports a fatal error to the exception handler with asyncio's context keys: the
@@ -225,5 +246,26 @@ impl<P: ProtocolHandle> TransportBase<P> {
         } else if let Some(ev) = self.ev() {
             self.report_fatal(&ev, error.clone(), message);
         }
+    }
+}
+
+/// Makes the waiting protocol calls from the loop, in order, once the protocol is free.
+fn schedule_waiting<P: ProtocolCallbacks>(
+    ev: &EventLoop,
+    waiting: Rc<RefCell<VecDeque<ProtocolCall<P>>>>,
+    protocol: P,
+) {
+    let scheduled = ev.call_soon(move |ev| loop {
+        if protocol.is_busy() {
+            schedule_waiting(ev, waiting, protocol);
+            return;
+        }
+        let Some(call) = waiting.borrow_mut().pop_front() else {
+            return;
+        };
+        call(&protocol);
+    });
+    if scheduled.is_err() {
+        log::debug!("protocol calls dropped: loop closed");
     }
 }

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use super::base::{ProtocolHandle, TransportBase};
+use super::base::{ProtocolCallbacks, TransportBase};
 use super::datagram_handle::DatagramSlot;
 use super::stream::READ_CHUNK;
 use crate::error::{panic_message, Error, Result};
@@ -258,6 +258,11 @@ impl DatagramEngine {
             let Some(protocol) = self.base.protocol() else {
                 return false;
             };
+            if self.base.calls_waiting() || protocol.is_busy() {
+                // Datagrams go to the protocol after the calls waiting for it, never inside
+                // one of its callbacks: they stay in the socket until the next turn.
+                return true;
+            }
             match self.with_socket(|s| s.recv_from(buf)) {
                 Some(Ok((n, addr))) => {
                     let data = &buf[..n];
@@ -353,13 +358,27 @@ impl DatagramEngine {
         }
         self.update_interest();
         let this = self.clone();
-        let lost = move |_: &EventLoop| {
-            this.base.call_connection_lost(error);
-            this.release();
-        };
+        let lost = move |_: &EventLoop| this.connection_lost(error);
         if self.base.ev().is_none_or(|ev| ev.call_soon(lost).is_err()) {
             self.release();
         }
+    }
+
+    /// asyncio's `_call_connection_lost`: last, after the protocol calls still waiting and
+    /// once the protocol is free; then the socket closes.
+    fn connection_lost(self: &Rc<Self>, error: Option<Error>) {
+        let busy = self.base.protocol().is_some_and(|p| p.is_busy());
+        if self.base.calls_waiting() || busy {
+            if let Some(ev) = self.base.ev() {
+                let this = self.clone();
+                let again = error.clone();
+                if ev.call_soon(move |_| this.connection_lost(again)).is_ok() {
+                    return;
+                }
+            }
+        }
+        self.base.call_connection_lost(error);
+        self.release();
     }
 
     /// Closes the socket (leaving the reactor first) and lets the protocol go.

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use super::base::ProtocolHandle;
+use super::base::ProtocolCallbacks;
 use super::datagram::DatagramEngine;
 use super::ExtraInfo;
 use crate::error::{Error, Result};
@@ -69,7 +69,7 @@ impl DatagramSlot {
     }
 }
 
-impl ProtocolHandle for DatagramSlot {
+impl ProtocolCallbacks for DatagramSlot {
     fn describe(&self) -> String {
         format!("<Protocol {}>", self.name)
     }

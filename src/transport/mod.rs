@@ -58,9 +58,7 @@ use crate::EventLoop;
 /// impl Protocol for Hello {
 ///     fn data_received(&mut self, data: &[u8]) { self.0.extend_from_slice(data); }
 /// }
-/// let ev = twinloop::EventLoop::new()?;
-/// let reply = ev.run_until_complete(async {
-///     let ev = twinloop::get_running_loop()?;
+/// let reply = twinloop::run(|ev| async move {
 ///     let server = ev.create_server(|| Echo(None), "127.0.0.1", 0, ServerOptions::default()).await?;
 ///     let addr = server.sockets()[0].local_addr(); // an echo server
 ///     let done = ev.create_future();
@@ -69,7 +67,7 @@ use crate::EventLoop;
 ///         .await?;
 ///     println!("connected to {:?}", transport.peername());
 ///     done.await
-/// })??;
+/// })?;
 /// assert_eq!(reply, b"hello\n");
 /// # Ok::<(), twinloop::Error>(())
 /// ```

@@ -304,6 +304,12 @@ impl StreamTransport {
             let Some(protocol) = self.base.protocol() else {
                 return;
             };
+            if self.base.calls_waiting() || protocol.is_busy() {
+                // Data goes to the protocol after the calls waiting for it, never inside
+                // one of its callbacks: it stays in the socket until then.
+                self.come_back(Interest::READ);
+                return;
+            }
             // Protocol code may panic (natively it unwinds): asyncio's rule makes that a
             // fatal error of this transport, reported, and the loop goes on.
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| match &protocol.kind {
@@ -435,6 +441,17 @@ impl StreamTransport {
 
     /// asyncio's `_call_connection_lost`: tell the protocol, then close the source.
     fn connection_lost(self: &Rc<Self>, error: Option<Error>) {
+        let busy = self.base.protocol().is_some_and(|p| p.is_busy());
+        if self.base.calls_waiting() || busy {
+            // Last: after the protocol calls still waiting, once the protocol is free.
+            if let Some(ev) = self.base.ev() {
+                let this = self.clone();
+                let again = error.clone();
+                if ev.call_soon(move |_| this.connection_lost(again)).is_ok() {
+                    return;
+                }
+            }
+        }
         self.base.call_connection_lost(error);
         self.release();
     }

@@ -120,13 +120,9 @@ fn run_in_executor_after_shutdown_default_executor_is_an_error() {
 #[test]
 fn shutdown_default_executor_before_any_use_returns_and_refuses_later_use() {
     let ev = new_loop();
-    let ev2 = ev.clone();
-    run_until_complete(
-        &ev,
-        async move { ev2.shutdown_default_executor(None).await },
-    )
-    .unwrap()
-    .unwrap();
+    run_until_complete(&ev, ev.shutdown_default_executor(None))
+        .unwrap()
+        .unwrap();
     assert!(matches!(
         ev.run_in_executor(None, || ()),
         Err(Error::InvalidState(_))
@@ -373,13 +369,8 @@ fn a_cancelled_job_finishing_after_close_does_not_call_back_into_the_loop() {
         std::thread::sleep(Duration::from_millis(1));
     }
     assert!(fut.cancel());
-    let ev2 = ev.clone();
-    run_until_complete(&ev, async move {
-        ev2.shutdown_default_executor(Some(Duration::from_millis(10)))
-            .await
-    })
-    .unwrap()
-    .unwrap();
+    let shutdown = ev.shutdown_default_executor(Some(Duration::from_millis(10)));
+    run_until_complete(&ev, shutdown).unwrap().unwrap();
     ev.close().unwrap();
     release.send(()).unwrap();
     wait_for_no_threads(&pool);
@@ -419,24 +410,19 @@ fn a_burst_of_lookups_queues_on_the_bounded_default_executor() {
     let mut lookups = Vec::new();
     for _ in 0..LOOKUPS {
         let done = done.clone();
-        let ev2 = ev.clone();
+        let lookup = ev.getaddrinfo("localhost", 80, Family::Any);
         lookups.push(
             ev.create_task(async move {
-                let addrs = ev2.getaddrinfo("localhost", 80, Family::Any).await;
+                let addrs = lookup.await;
                 done.fetch_add(1, Ordering::SeqCst);
                 addrs
             })
             .unwrap(),
         );
     }
-    let reverse = {
-        let ev2 = ev.clone();
-        ev.create_task(async move {
-            let addr = "127.0.0.1:80".parse().unwrap();
-            ev2.getnameinfo(addr, false).await
-        })
-        .unwrap()
-    };
+    let reverse = ev
+        .create_task(ev.getnameinfo("127.0.0.1:80".parse().unwrap(), false))
+        .unwrap();
     let ev2 = ev.clone();
     let done2 = done.clone();
     let (done_while_blocked, threads_while_blocked) = run_until_complete(&ev, async move {

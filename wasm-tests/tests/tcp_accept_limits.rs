@@ -135,17 +135,9 @@ mod child {
         })));
         let served = Rc::new(Cell::new(0));
         let counter = served.clone();
-        let l = ev.clone();
+        let factory = move || OneShot(None, counter.clone());
         let server = ev
-            .run_until_complete(async move {
-                l.create_server(
-                    move || OneShot(None, counter.clone()),
-                    "127.0.0.1",
-                    0,
-                    ServerOptions::default(),
-                )
-                .await
-            })
+            .run_until_complete(ev.create_server(factory, "127.0.0.1", 0, ServerOptions::default()))
             .expect("run")
             .expect("listen");
         let limit = open_fds() + SPARE;

@@ -239,7 +239,7 @@ fn buffered_protocol_echo() {
             )
             .await?;
         assert_eq!(
-            protocol.borrow().0.buf.len(),
+            protocol.with(|p| p.0.buf.len())?,
             7,
             "the protocol is the one made"
         );
@@ -305,7 +305,7 @@ fn connection_made_once_before_any_data() {
             )
             .await?;
         // create_connection returns after connection_made.
-        assert_eq!(protocol.borrow().0.get(|l| l.made), 1);
+        assert_eq!(protocol.with(|p| p.0.get(|l| l.made))?, 1);
         assert!(log.get(|l| l.transport.is_some()));
         log.until(&ev, "client connection_lost", PeerLog::is_lost)
             .await?;

@@ -52,8 +52,7 @@ fn connect_to_closed_port_is_refused() {
                 opts,
             )
             .await
-            .err()
-            .expect("connected to a port where nothing listens");
+            .expect_err("connected to a port where nothing listens");
         match &err {
             Error::Multiple(errors) => {
                 assert_eq!(errors.len(), 1, "{errors:?}");

@@ -30,8 +30,7 @@ fn wait_closed_waits_for_open_connections() {
         srv.server.close();
         assert!(!srv.server.is_serving());
         assert!(srv.server.sockets().is_empty());
-        let server = srv.server.clone();
-        let waiting = ev.create_task(async move { server.wait_closed().await })?;
+        let waiting = ev.create_task(srv.server.wait_closed())?;
         turns(&ev, 5).await?;
         assert!(
             !waiting.done(),
@@ -79,8 +78,7 @@ fn wait_closed_after_close_clients() {
         let (_client_b, log_b) = connect(&ev, srv.port, PeerOptions::default()).await?;
         srv.peer(&ev, 1).await?;
         srv.server.close();
-        let server = srv.server.clone();
-        let waiting = ev.create_task(async move { server.wait_closed().await })?;
+        let waiting = ev.create_task(srv.server.wait_closed())?;
         turns(&ev, 3).await?;
         assert!(!waiting.done());
         srv.server.close_clients();
@@ -104,8 +102,7 @@ fn serve_forever_cancelled_closes_the_server() {
         };
         let srv = serve_with(&ev, PeerOptions::echo(), options).await?;
         assert!(!srv.server.is_serving());
-        let server = srv.server.clone();
-        let forever = ev.create_task(async move { server.serve_forever().await })?;
+        let forever = ev.create_task(srv.server.serve_forever())?;
         turns(&ev, 2).await?;
         assert!(srv.server.is_serving(), "serve_forever starts serving");
         assert!(!forever.done());

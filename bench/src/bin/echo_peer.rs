@@ -249,7 +249,7 @@ fn twinloop_client(args: &ClientArgs) -> Result<Measured, String> {
         let cpu = cpu_time();
         let start = Instant::now();
         for (transport, protocol, _) in &peers {
-            let payload = protocol.borrow().payload.clone();
+            let payload = protocol.with(|p| p.payload.clone())?;
             transport.write(&payload)?;
         }
         for (_, _, done) in &peers {
