@@ -4,7 +4,9 @@
 //! - `--mode protocol` (the default): a `Protocol` that writes back in `data_received`;
 //! - `--mode buffered`: a `BufferedProtocol` that reads into its own buffer;
 //! - `--mode streams`: `start_server` with a task per connection, `read` + `write` +
-//!   `drain`.
+//!   `drain`;
+//! - `--mode sock`: a listening `Socket` with `sock_accept`, and a task per connection
+//!   with `sock_recv` + `sock_sendall`.
 //!
 //! Every mode honours flow control: while the write buffer is over the high-water mark
 //! (the peer is not reading its echo), it stops reading, so a peer that only sends cannot
@@ -16,10 +18,11 @@
 //! guest `twinloop-host run --allow-net 127.0.0.1 echo_server.wasm -- 127.0.0.1:0`.
 
 use std::io::Write;
+use std::net::SocketAddr;
 
 use twinloop::{
-    BaseProtocol, Buffered, BufferedProtocol, EventLoop, Protocol, Server, ServerOptions,
-    StreamReader, StreamWriter, Transport,
+    BaseProtocol, Buffered, BufferedProtocol, EventLoop, Family, Protocol, ServerOptions, Socket,
+    SocketType, StreamReader, StreamWriter, Transport, DEFAULT_BACKLOG,
 };
 
 /// The protocol modes: one type is both a `Protocol` (`--mode protocol`) and a
@@ -99,31 +102,73 @@ async fn echo_stream(mut reader: StreamReader, writer: StreamWriter) -> twinloop
     }
 }
 
+/// The sock mode: a listening `Socket`, `sock_accept`, and one task per connection doing
+/// `sock_recv` + `sock_sendall` (asyncio's "Working with socket objects directly").
+async fn serve_sock(ev: EventLoop, host: &str, port: u16) -> twinloop::Result<()> {
+    let addr = ev.getaddrinfo(host, port, Family::Any).await?[0];
+    let family = if addr.is_ipv4() {
+        Family::V4
+    } else {
+        Family::V6
+    };
+    let listener = Socket::new(family, SocketType::Stream)?;
+    listener.bind(addr)?;
+    listener.listen(DEFAULT_BACKLOG)?;
+    announce(&[listener.local_addr()?]);
+    loop {
+        let (conn, _peer) = ev.sock_accept(&listener).await?;
+        let ev2 = ev.clone();
+        ev.create_task(async move {
+            loop {
+                let data = ev2.sock_recv(&conn, 256 * 1024).await?;
+                if data.is_empty() {
+                    conn.close();
+                    return Ok::<(), twinloop::Error>(());
+                }
+                ev2.sock_sendall(&conn, data).await?;
+            }
+        })?;
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Mode {
     Protocol,
     Buffered,
     Streams,
+    Sock,
 }
 
-async fn serve(ev: EventLoop, host: String, port: u16, mode: Mode) -> twinloop::Result<Server> {
+/// Prints the `listening on IP:PORT` lines (the first line of output).
+fn announce(addrs: &[SocketAddr]) {
+    for addr in addrs {
+        println!("listening on {addr}");
+    }
+    let _ = std::io::stdout().flush();
+}
+
+async fn serve(ev: EventLoop, host: String, port: u16, mode: Mode) -> twinloop::Result<()> {
     let host = host.as_str();
-    match mode {
+    let server = match mode {
         Mode::Protocol => {
             let factory = || Echo::new(0);
             ev.create_server(factory, host, port, ServerOptions::default())
-                .await
+                .await?
         }
         Mode::Buffered => {
             let factory = || Buffered(Echo::new(256 * 1024));
             ev.create_server(factory, host, port, ServerOptions::default())
-                .await
+                .await?
         }
         Mode::Streams => {
             ev.start_server(echo_stream, host, port, Default::default())
-                .await
+                .await?
         }
-    }
+        Mode::Sock => return serve_sock(ev, host, port).await,
+    };
+    let addrs: Vec<SocketAddr> = server.sockets().iter().map(|s| s.local_addr()).collect();
+    announce(&addrs);
+    server.serve_forever().await
 }
 
 fn parse_args() -> Result<(String, u16, Mode), String> {
@@ -136,9 +181,10 @@ fn parse_args() -> Result<(String, u16, Mode), String> {
                 Some("protocol") => Mode::Protocol,
                 Some("buffered") => Mode::Buffered,
                 Some("streams") => Mode::Streams,
+                Some("sock") => Mode::Sock,
                 other => {
                     return Err(format!(
-                        "--mode takes protocol, buffered or streams, not {other:?}"
+                        "--mode takes protocol, buffered, streams or sock, not {other:?}"
                     ))
                 }
             };
@@ -171,14 +217,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let outcome = twinloop::run(|ev| async move {
-        let server = serve(ev, host, port, mode).await?;
-        for socket in server.sockets() {
-            println!("listening on {}", socket.local_addr());
-        }
-        let _ = std::io::stdout().flush();
-        server.serve_forever().await
-    });
+    let outcome = twinloop::run(|ev| serve(ev, host, port, mode));
     if let Err(e) = outcome {
         eprintln!("echo_server: {e}");
         std::process::exit(1);

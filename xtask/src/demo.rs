@@ -50,43 +50,61 @@ const DEMOS: &[Entry] = &[
         demo: Demo::Single("display_date"),
         enabled_by: None,
     },
-    Entry {
-        demo: Demo::ClientServer {
-            server: "echo_server",
-            server_args: &["127.0.0.1:0"],
-            client: "echo_client",
-            client_args: &["--size", "65536", "--count", "100"],
-        },
-        enabled_by: Some("examples/echo_server.rs"),
-    },
-    Entry {
-        demo: Demo::ClientServer {
-            server: "echo_server",
-            server_args: &["127.0.0.1:0", "--mode", "buffered"],
-            client: "echo_client",
-            client_args: &["--size", "65536", "--count", "100"],
-        },
-        enabled_by: Some("examples/echo_server.rs"),
-    },
-    Entry {
-        demo: Demo::ClientServer {
-            server: "echo_server",
-            server_args: &["127.0.0.1:0", "--mode", "streams"],
-            client: "tcp_echo_client",
-            client_args: &["Hello World!"],
-        },
-        enabled_by: Some("examples/tcp_echo_client.rs"),
-    },
-    Entry {
-        demo: Demo::ClientServer {
-            server: "udp_echo_server",
-            server_args: &["127.0.0.1:0"],
-            client: "udp_echo_client",
-            client_args: &["--count", "100"],
-        },
-        enabled_by: Some("examples/udp_echo_server.rs"),
-    },
+    pair(
+        "echo_server",
+        &["127.0.0.1:0"],
+        "echo_client",
+        &["--size", "65536", "--count", "100"],
+        "examples/echo_server.rs",
+    ),
+    pair(
+        "echo_server",
+        &["127.0.0.1:0", "--mode", "buffered"],
+        "echo_client",
+        &["--size", "65536", "--count", "100"],
+        "examples/echo_server.rs",
+    ),
+    pair(
+        "echo_server",
+        &["127.0.0.1:0", "--mode", "sock"],
+        "echo_client",
+        &["--size", "65536", "--count", "100"],
+        "examples/echo_server.rs",
+    ),
+    pair(
+        "echo_server",
+        &["127.0.0.1:0", "--mode", "streams"],
+        "tcp_echo_client",
+        &["Hello World!"],
+        "examples/tcp_echo_client.rs",
+    ),
+    pair(
+        "udp_echo_server",
+        &["127.0.0.1:0"],
+        "udp_echo_client",
+        &["--count", "100"],
+        "examples/udp_echo_server.rs",
+    ),
 ];
+
+/// A client/server entry, shown once `enabled_by` exists.
+const fn pair(
+    server: &'static str,
+    server_args: &'static [&'static str],
+    client: &'static str,
+    client_args: &'static [&'static str],
+    enabled_by: &'static str,
+) -> Entry {
+    Entry {
+        demo: Demo::ClientServer {
+            server,
+            server_args,
+            client,
+            client_args,
+        },
+        enabled_by: Some(enabled_by),
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
