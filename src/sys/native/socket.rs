@@ -21,6 +21,9 @@ use crate::sys::{Interest, Source};
 /// A non-blocking socket the program drives with `sock_*`.
 pub(crate) struct Socket {
     inner: socket2::Socket,
+    /// The address family (`SO_DOMAIN` is not available everywhere, so it is kept).
+    v6: bool,
+    #[cfg_attr(not(unix), allow(dead_code))] // sock_* is Unix-only natively
     registration: MioRegistration,
 }
 
@@ -39,12 +42,13 @@ impl Socket {
         };
         let inner = socket2::Socket::new(domain, ty, Some(protocol))?;
         inner.set_nonblocking(true)?;
-        Ok(Socket::adopt(inner))
+        Ok(Socket::adopt(inner, v6))
     }
 
-    fn adopt(inner: socket2::Socket) -> Socket {
+    fn adopt(inner: socket2::Socket, v6: bool) -> Socket {
         Socket {
             inner,
+            v6,
             registration: MioRegistration::default(),
         }
     }
@@ -58,16 +62,17 @@ impl Socket {
                 "the socket must be non-blocking (call set_nonblocking(true) first)",
             ));
         }
-        let domain = inner.domain()?;
-        let ty = inner.r#type()?;
-        if ![Domain::IPV4, Domain::IPV6].contains(&domain)
-            || ![Type::STREAM, Type::DGRAM].contains(&ty)
-        {
-            return Err(Error::invalid_argument(
-                "only IPv4 and IPv6 stream or datagram sockets are supported",
-            ));
+        let unsupported = || {
+            Error::invalid_argument("only IPv4 and IPv6 stream or datagram sockets are supported")
+        };
+        // The family from the local address (unbound sockets report the unspecified one).
+        let Some(local) = inner.local_addr()?.as_socket() else {
+            return Err(unsupported());
+        };
+        if ![Type::STREAM, Type::DGRAM].contains(&inner.r#type()?) {
+            return Err(unsupported());
         }
-        Ok(Socket::adopt(inner))
+        Ok(Socket::adopt(inner, local.is_ipv6()))
     }
 
     pub(crate) fn into_socket2(self) -> socket2::Socket {
@@ -75,7 +80,7 @@ impl Socket {
     }
 
     pub(crate) fn is_ipv6(&self) -> io::Result<bool> {
-        Ok(self.inner.domain()? == Domain::IPV6)
+        Ok(self.v6)
     }
 
     pub(crate) fn kind(&self) -> io::Result<SocketType> {
@@ -123,7 +128,7 @@ impl Socket {
     pub(crate) fn accept(&mut self) -> io::Result<(Socket, SocketAddr)> {
         let (conn, peer) = retry(|| self.inner.accept())?;
         conn.set_nonblocking(true)?;
-        Ok((Socket::adopt(conn), addr_of(peer)?))
+        Ok((Socket::adopt(conn, self.v6), addr_of(peer)?))
     }
 
     /// `recv(2)`: `Ok(0)` at the end of a stream (or for an empty datagram).
