@@ -18,7 +18,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use super::base::{ProtocolCallbacks, TransportBase};
-use super::datagram_handle::DatagramSlot;
+use super::datagram_transport::DatagramSlot;
 use super::stream::READ_CHUNK;
 use crate::error::{panic_message, Error, Result};
 use crate::io_registry::IoHandler;

@@ -15,15 +15,15 @@ use std::rc::Rc;
 
 mod base;
 mod datagram;
-mod datagram_handle;
+mod datagram_transport;
 mod source;
 mod stream;
 mod tcp;
 
 pub use base::{DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX};
 pub(crate) use datagram::DatagramEngine;
-pub(crate) use datagram_handle::DatagramSlot;
-pub use datagram_handle::{DatagramProtocol, DatagramSocketInfo, DatagramTransport};
+pub(crate) use datagram_transport::DatagramSlot;
+pub use datagram_transport::{DatagramProtocol, DatagramSocketInfo, DatagramTransport};
 pub(crate) use stream::StreamTransport;
 pub(crate) use tcp::TcpSource;
 
