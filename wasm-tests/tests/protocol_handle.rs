@@ -147,7 +147,7 @@ async fn client(
 
 #[test]
 fn the_protocol_can_be_looked_at_between_awaits_while_data_arrives() {
-    const SIZE: usize = 300_000;
+    const SIZE: usize = 2 << 20; // at least 8 readiness reports (256 KiB each)
     let (looks, received, events) = run_tcp(|ev| async move {
         let (_server, port) = sender(&ev, SIZE, false).await?;
         let (_t, client, lost) = client(&ev, port, |_| {}).await?;

@@ -21,6 +21,9 @@ const LISTEN_LIMIT: Duration = Duration::from_secs(60);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Server {
     Twinloop,
+    /// The same example in `--mode streams` (StreamReader/StreamWriter, a task per
+    /// connection).
+    TwinloopStreams,
     Tokio,
     Guest,
 }
@@ -80,10 +83,13 @@ pub(super) fn echo_cases(
     tokio_cmd.args(["server", "--rt", "tokio", "127.0.0.1:0"]);
     let mut twinloop_cmd = Command::new(native_echo_server());
     twinloop_cmd.arg("127.0.0.1:0");
+    let mut streams_cmd = Command::new(native_echo_server());
+    streams_cmd.args(["127.0.0.1:0", "--mode", "streams"]);
     let mut servers: Vec<(Server, Background)> = Vec::new();
     for (server, cmd) in [
         (Server::Tokio, &mut tokio_cmd),
         (Server::Twinloop, &mut twinloop_cmd),
+        (Server::TwinloopStreams, &mut streams_cmd),
     ] {
         match start_server(cmd) {
             Ok(bg) => servers.push((server, bg)),
@@ -198,6 +204,10 @@ pub(super) fn echo_cases(
         };
         let twinloop = get(size, EchoRun::Server(Server::Twinloop));
         push(format!("{label}: server"), twinloop, |s| s.server_cpu);
+        let streams = get(size, EchoRun::Server(Server::TwinloopStreams));
+        push(format!("{label}: server, streams mode"), streams, |s| {
+            s.server_cpu
+        });
         if guest_ran {
             let guest = get(size, EchoRun::Server(Server::Guest));
             push(format!("{label}: server in wasm guest"), guest, |s| {

@@ -152,7 +152,7 @@ fn describe(plan: &Plan) {
             large / 1024
         ),
         "                   server rows: one tokio client (echo_peer) for every server; twinloop \
-         = examples/echo_server,"
+         = examples/echo_server (protocol mode; streams mode: --mode streams),"
             .into(),
         "                   tokio = echo_peer server, wasm guest = examples/echo_server.wasm in \
          twinloop-host; cpu: the server's"
