@@ -19,6 +19,7 @@ use crate::current;
 use crate::error::{Error, Result};
 use crate::exception::ExceptionHandler;
 use crate::executor::DefaultExecutor;
+use crate::fd_watch::FdWatchers;
 use crate::future::LoopFuture;
 use crate::handle::{Handle, HandleInner, TimerHandle};
 use crate::io_registry::IoRegistry;
@@ -98,6 +99,8 @@ pub(crate) struct LoopInner {
     read_buffer: RefCell<Box<[u8]>>,
     /// Turns run so far (lets a source tell two reports of one turn apart).
     turns: Cell<u64>,
+    /// Descriptors watched with `add_reader` / `add_writer`.
+    pub(crate) fd_watchers: RefCell<FdWatchers>,
 }
 
 impl Drop for LoopInner {
@@ -142,6 +145,7 @@ impl EventLoop {
             executor: RefCell::default(),
             read_buffer: RefCell::new(Box::default()),
             turns: Cell::new(0),
+            fd_watchers: RefCell::default(),
         });
         current::register_local(id, &inner);
         Ok(EventLoop { inner })
@@ -372,11 +376,12 @@ impl EventLoop {
             task.discard();
         }
         let io = self.inner.io.borrow_mut().take_all();
+        let fd_watches = self.inner.fd_watchers.borrow_mut().take_all();
         let executor = self.inner.executor.borrow_mut().close();
         if let Some(executor) = &executor {
             executor.shutdown(false);
         }
-        drop((ready, timers, tasks, io, executor));
+        drop((ready, timers, tasks, io, fd_watches, executor));
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! endpoints.
 
 mod accept;
-mod connect;
+pub(crate) mod connect;
 mod datagram;
 mod readiness;
 mod resolve;

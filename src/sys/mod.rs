@@ -39,6 +39,12 @@
 //!   `local_addr`, `peer_addr`, all `WouldBlock` when they cannot go on now. Natively it
 //!   is any non-blocking socket2/std socket (`from_socket2`, `into_socket2`); in the guest
 //!   a state machine over `wasi:sockets` `tcp-socket` or `udp-socket`.
+//! - **`FdSource`**: a raw file descriptor (`RawFd`) the program owns and watches with
+//!   `add_reader` / `add_writer`: `new(fd)` checks it is open (`Unsupported` where there
+//!   are no such descriptors: off Unix, and in the guest); `still_ready(interest)` says,
+//!   without waiting, in which directions it is ready now (natively one `poll(2)`), so the
+//!   core can give `add_reader` asyncio's level-triggered behaviour over an
+//!   edge-triggered reactor.
 //! - **`Lookup`**: `start(host, port, notify, executor)` resolves a host name without
 //!   blocking the loop. Natively the system resolver runs as a job on `executor` (the
 //!   loop's default executor, a bounded thread pool), which calls `notify` when done; in

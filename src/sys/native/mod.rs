@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use super::Event;
 
+mod fd;
 mod lookup;
 mod net;
 mod socket;
 mod source;
 mod udp;
+pub(crate) use fd::FdSource;
 pub(crate) use lookup::{name_info, Lookup};
 pub(crate) use net::{TcpListener, TcpStream};
 pub(crate) use socket::Socket;

@@ -11,20 +11,30 @@ use std::net::SocketAddr;
 use socket2::{Domain, Protocol, SockAddr, Type};
 
 use super::net::connect_outcome;
-use super::source::MioRegistration;
+use super::source::{MioRegistration, MioSource, RawFdSource};
 use super::udp::retry;
-use super::Reactor;
 use crate::error::Error;
 use crate::net::SocketType;
-use crate::sys::{Interest, Source};
 
 /// A non-blocking socket the program drives with `sock_*`.
 pub(crate) struct Socket {
     inner: socket2::Socket,
     /// The address family (`SO_DOMAIN` is not available everywhere, so it is kept).
     v6: bool,
-    #[cfg_attr(not(unix), allow(dead_code))] // sock_* is Unix-only natively
+    /// Its descriptor, for the reactor (off Unix, registering it is `Unsupported`).
+    fd: RawFdSource,
     registration: MioRegistration,
+}
+
+#[cfg(unix)]
+fn raw_fd(sock: &socket2::Socket) -> i32 {
+    std::os::fd::AsRawFd::as_raw_fd(sock)
+}
+
+/// Off Unix the reactor cannot watch a raw socket (see `RawFdSource`).
+#[cfg(not(unix))]
+fn raw_fd(_sock: &socket2::Socket) -> i32 {
+    -1
 }
 
 fn addr_of(addr: SockAddr) -> io::Result<SocketAddr> {
@@ -47,6 +57,7 @@ impl Socket {
 
     fn adopt(inner: socket2::Socket, v6: bool) -> Socket {
         Socket {
+            fd: RawFdSource(raw_fd(&inner)),
             inner,
             v6,
             registration: MioRegistration::default(),
@@ -169,39 +180,10 @@ impl Socket {
     }
 }
 
-impl Source for Socket {
-    #[cfg(unix)]
-    fn set_interest(
-        &mut self,
-        reactor: &Reactor,
-        token: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let fd = self.inner.as_raw_fd();
-        let mut source = mio::unix::SourceFd(&fd);
-        self.registration
-            .set_interest(&mut source, reactor, token, interest)
+impl MioSource for Socket {
+    fn mio_parts(&mut self) -> (&mut dyn mio::event::Source, &mut MioRegistration) {
+        (&mut self.fd, &mut self.registration)
     }
-
-    #[cfg(not(unix))]
-    fn set_interest(&mut self, _: &Reactor, _: usize, _: Interest) -> io::Result<()> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "sock_* methods are available on Unix only",
-        ))
-    }
-
-    #[cfg(unix)]
-    fn deregister(&mut self, reactor: &Reactor) {
-        use std::os::fd::AsRawFd;
-        let fd = self.inner.as_raw_fd();
-        self.registration
-            .deregister(&mut mio::unix::SourceFd(&fd), reactor);
-    }
-
-    #[cfg(not(unix))]
-    fn deregister(&mut self, _: &Reactor) {}
 }
 
 /// Natively a [`crate::Socket`] can be made from the program's own socket2 socket. It must

@@ -76,3 +76,49 @@ impl MioRegistration {
         }
     }
 }
+
+/// A raw descriptor as a mio source (`mio::unix::SourceFd` without the borrow, so a type
+/// can keep one next to its registration and implement [`MioSource`]). Off Unix there
+/// are no such descriptors: every call is `Unsupported`.
+#[cfg_attr(not(unix), allow(dead_code))] // off Unix the number is never used
+pub(super) struct RawFdSource(pub(super) i32);
+
+#[cfg(unix)]
+impl mio::event::Source for RawFdSource {
+    fn register(
+        &mut self,
+        registry: &mio::Registry,
+        token: Token,
+        interests: MioInterest,
+    ) -> io::Result<()> {
+        mio::unix::SourceFd(&self.0).register(registry, token, interests)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &mio::Registry,
+        token: Token,
+        interests: MioInterest,
+    ) -> io::Result<()> {
+        mio::unix::SourceFd(&self.0).reregister(registry, token, interests)
+    }
+
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        mio::unix::SourceFd(&self.0).deregister(registry)
+    }
+}
+
+#[cfg(not(unix))]
+impl mio::event::Source for RawFdSource {
+    fn register(&mut self, _: &mio::Registry, _: Token, _: MioInterest) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    fn reregister(&mut self, _: &mio::Registry, _: Token, _: MioInterest) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    fn deregister(&mut self, _: &mio::Registry) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+}

@@ -10,6 +10,7 @@
 
 mod addr;
 mod error;
+mod fd;
 
 pub(crate) use error::attached_os_code;
 mod linger;
@@ -21,6 +22,7 @@ mod socket;
 mod source;
 mod udp;
 
+pub(crate) use fd::FdSource;
 pub(crate) use lookup::{interface_index, name_info, Lookup};
 pub(crate) use net::{TcpListener, TcpStream};
 pub(crate) use reactor::{Reactor, Waker};
