@@ -76,7 +76,7 @@ pub use future::{CallbackId, LoopFuture};
 pub use gather::{gather, gather_all};
 pub use handle::{Handle, TimerHandle};
 pub use net::{
-    ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Server, ServerGuard,
+    ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Resolver, Server, ServerGuard,
     ServerOptions, ServerSocket, Socket, SocketType, ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
 };
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};

@@ -101,6 +101,8 @@ pub(crate) struct LoopInner {
     turns: Cell<u64>,
     /// Descriptors watched with `add_reader` / `add_writer`.
     pub(crate) fd_watchers: RefCell<FdWatchers>,
+    /// The name table asked before the system resolver (`set_resolver`).
+    pub(crate) resolver: RefCell<Option<crate::net::Resolver>>,
 }
 
 impl Drop for LoopInner {
@@ -146,6 +148,7 @@ impl EventLoop {
             read_buffer: RefCell::new(Box::default()),
             turns: Cell::new(0),
             fd_watchers: RefCell::default(),
+            resolver: RefCell::new(None),
         });
         current::register_local(id, &inner);
         Ok(EventLoop { inner })

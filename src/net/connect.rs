@@ -4,8 +4,10 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Duration;
 
 use crate::error::{io_context, Error, Result};
+use crate::net::happy_eyeballs;
 use crate::net::readiness::Watched;
 use crate::net::resolve::{Family, Port};
 use crate::protocol::AnyProtocol;
@@ -37,6 +39,16 @@ pub struct ConnectOptions {
     /// error; `false` (asyncio's default) returns the single error, or, when the attempts
     /// failed differently, [`Error::Multiple`] as well (asyncio's "Multiple exceptions").
     pub all_errors: bool,
+    /// Happy Eyeballs (RFC 8305): when set, the next address is tried once this much time
+    /// passed without the previous attempt connecting (or at once when it failed), and
+    /// the first to connect wins. RFC 8305 recommends 250 ms. `None` (asyncio's default):
+    /// one address after the other.
+    pub happy_eyeballs_delay: Option<Duration>,
+    /// Alternate address families in the order tried, starting with the first address's
+    /// family, leading with this many of its addresses (asyncio's `interleave`). `None`
+    /// means 1 when `happy_eyeballs_delay` is set, and the resolver's order otherwise;
+    /// `Some(0)` keeps the resolver's order.
+    pub interleave: Option<usize>,
 }
 
 impl EventLoop {
@@ -145,27 +157,32 @@ impl EventLoop {
         &self,
         addrs: &[SocketAddr],
         local_addr: Option<SocketAddr>,
-        all_errors: bool,
-    ) -> Result<sys::TcpStream> {
+    ) -> std::result::Result<sys::TcpStream, Vec<Error>> {
         let mut errors = Vec::new();
         for &addr in addrs {
-            if local_addr.is_some_and(|l| l.is_ipv4() != addr.is_ipv4()) {
-                errors.push(Error::from(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    format!(
-                        "local address {} does not match the family of {addr}",
-                        local_addr.unwrap_or(addr)
-                    ),
-                )));
-                continue;
-            }
-            match self.connect_one(addr, local_addr).await {
+            match self.connect_attempt(addr, local_addr).await {
                 Ok(stream) => return Ok(stream),
-                Err(e @ Error::Cancelled(_)) => return Err(e),
+                Err(e @ Error::Cancelled(_)) => return Err(vec![e]),
                 Err(e) => errors.push(e),
             }
         }
-        Err(combine(errors, all_errors))
+        Err(errors)
+    }
+
+    /// One attempt, from `local` when given (whose family must match `addr`'s).
+    pub(super) async fn connect_attempt(
+        &self,
+        addr: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> Result<sys::TcpStream> {
+        match local {
+            Some(l) if l.is_ipv4() != addr.is_ipv4() => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("local address {l} does not match the family of {addr}"),
+            )
+            .into()),
+            _ => self.connect_one(addr, local).await,
+        }
     }
 
     async fn connect_one(
@@ -198,6 +215,8 @@ async fn connect<P: AnyProtocol>(
         local_addr,
         sock,
         all_errors,
+        happy_eyeballs_delay,
+        interleave,
     } = options;
     let stream = match sock {
         Some(_) if !host.is_empty() => {
@@ -213,8 +232,16 @@ async fn connect<P: AnyProtocol>(
             ))
         }
         None => {
-            let addrs = ev.resolve(&host, port.get()?, family).await?;
-            ev.connect_first(&addrs, local_addr, all_errors).await?
+            let mut addrs = ev.resolve(&host, port.get()?, family).await?;
+            let interleave = interleave.or(happy_eyeballs_delay.map(|_| 1));
+            if let Some(count) = interleave.filter(|&c| c > 0) {
+                addrs = happy_eyeballs::interleave(&addrs, count);
+            }
+            let connected = match happy_eyeballs_delay {
+                Some(delay) => ev.connect_staggered(&addrs, local_addr, delay).await,
+                None => ev.connect_first(&addrs, local_addr).await,
+            };
+            connected.map_err(|errors| combine(errors, all_errors))?
         }
     };
     ev.make_transport(stream, protocol).await
@@ -222,6 +249,9 @@ async fn connect<P: AnyProtocol>(
 
 /// asyncio's rule for several failed attempts.
 fn combine(mut errors: Vec<Error>, all_errors: bool) -> Error {
+    if let [Error::Cancelled(_)] = errors.as_slice() {
+        return errors.remove(0);
+    }
     if errors.is_empty() {
         return Error::invalid_argument("no addresses to connect to");
     }

@@ -4,6 +4,7 @@
 mod accept;
 pub(crate) mod connect;
 mod datagram;
+mod happy_eyeballs;
 mod readiness;
 mod resolve;
 mod server;
@@ -14,7 +15,7 @@ mod socket;
 pub use accept::ACCEPT_RETRY_DELAY;
 pub use connect::ConnectOptions;
 pub use datagram::{DatagramOptions, HostPort};
-pub use resolve::{Family, Port};
+pub use resolve::{Family, Port, Resolver};
 pub use server::{Server, ServerGuard, ServerSocket};
 pub use server_options::{Hosts, ServerOptions, DEFAULT_BACKLOG};
 pub use socket::{Socket, SocketType};

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::rc::Rc;
 
 use crate::error::{io_context, Error, Result};
 use crate::net::readiness::Watched;
@@ -133,7 +134,33 @@ fn ip_literal(host: &str, port: u16) -> Result<Option<SocketAddr>> {
     ))))
 }
 
+/// A name table consulted before the system resolver (see [`EventLoop::set_resolver`]):
+/// `Some(addresses)` answers for `(host, port)`, `None` leaves the name to the system.
+pub type Resolver = Rc<dyn Fn(&str, u16) -> Option<Vec<SocketAddr>>>;
+
 impl EventLoop {
+    /// Installs (or, with `None`, removes) a [`Resolver`] that every name lookup of this
+    /// loop asks first: [`EventLoop::getaddrinfo`] and everything that resolves a host
+    /// (`create_connection`, `create_server`, `sock_connect`, ...). It is the loop's
+    /// "hosts file": a static name table for a sandboxed guest, or a stub that gives a
+    /// name the addresses a test needs (asyncio's tests patch `getaddrinfo` for that). IP
+    /// literals never reach it.
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use twinloop::Family;
+    /// let ev = twinloop::EventLoop::new()?;
+    /// ev.set_resolver(Some(Rc::new(|host: &str, port: u16| {
+    ///     (host == "db.internal").then(|| vec![([10, 0, 0, 7], port).into()])
+    /// })));
+    /// let addrs = ev.run_until_complete(ev.getaddrinfo("db.internal", 5432, Family::Any))??;
+    /// assert_eq!(addrs, ["10.0.0.7:5432".parse().unwrap()]);
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    pub fn set_resolver(&self, resolver: Option<Resolver>) {
+        *self.inner.resolver.borrow_mut() = resolver;
+    }
+
     /// asyncio's `loop.getaddrinfo(host, port, family=...)`: the socket addresses for a host
     /// name, in the resolver's order, without duplicates (asyncio returns
     /// `(family, type, proto, canonname, sockaddr)` tuples; here only the `sockaddr`s, for
@@ -181,9 +208,16 @@ impl EventLoop {
         if host.is_empty() {
             return Err(Error::invalid_argument("getaddrinfo: empty host name"));
         }
-        let addrs = match ip_literal(host, port)? {
-            Some(addr) => vec![addr],
-            None => self.lookup(host, port).await?,
+        let overridden = self
+            .inner
+            .resolver
+            .borrow()
+            .clone()
+            .and_then(|r| r(host, port));
+        let addrs = match (ip_literal(host, port)?, overridden) {
+            (Some(addr), _) => vec![addr],
+            (None, Some(addrs)) => addrs,
+            (None, None) => self.lookup(host, port).await?,
         };
         let mut matching: Vec<SocketAddr> = Vec::with_capacity(addrs.len());
         for addr in addrs.into_iter().filter(|a| family.admits(a)) {
