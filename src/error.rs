@@ -82,6 +82,10 @@ pub enum Error {
         /// How many bytes were asked for; `None` for `readuntil` (no separator came).
         expected: Option<usize>,
     },
+    /// `sendfile` with `fallback: false` where there is no zero-copy path (asyncio's
+    /// `SendfileNotAvailableError`): nothing was sent. Allow the fallback, which reads
+    /// the file and writes it through the transport.
+    SendfileNotAvailable(String),
     /// A [`StreamReader`](crate::StreamReader) found no separator within its limit
     /// (asyncio's `LimitOverrunError`). `readuntil` leaves the buffer as it was, so the
     /// data can still be read with `read`; `readline` drops the overlong line, as asyncio
@@ -197,6 +201,10 @@ impl fmt::Display for Error {
                     partial.len()
                 ),
             },
+            Error::SendfileNotAvailable(why) => write!(
+                f,
+                "sendfile is not available: {why}; pass fallback = true to read and write instead"
+            ),
             Error::LimitOverrun { message, consumed } => write!(
                 f,
                 "{message} (after {consumed} bytes); raise the stream's limit for longer lines"

@@ -90,7 +90,7 @@ pub use task::{sleep, Task, TaskFactory, TaskFuture};
 pub use time_limit::{timeout, timeout_at, wait_for, TimeLimited, Timeout};
 pub use transport::{
     DatagramProtocol, DatagramSocketInfo, DatagramTransport, ExtraInfo, SocketInfo, Transport,
-    DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX,
+    DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX, SENDFILE_FALLBACK_READBUFFER_SIZE,
 };
 
 /// The target this build of twinloop runs on, as named in [`Error::Unsupported`]

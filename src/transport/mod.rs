@@ -16,6 +16,7 @@ use std::rc::Rc;
 mod base;
 mod datagram;
 mod datagram_transport;
+mod sendfile;
 mod source;
 mod stream;
 mod tcp;
@@ -24,6 +25,7 @@ pub use base::{DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX};
 pub(crate) use datagram::DatagramEngine;
 pub(crate) use datagram_transport::DatagramSlot;
 pub use datagram_transport::{DatagramProtocol, DatagramSocketInfo, DatagramTransport};
+pub use sendfile::SENDFILE_FALLBACK_READBUFFER_SIZE;
 pub(crate) use stream::StreamTransport;
 pub(crate) use tcp::TcpSource;
 

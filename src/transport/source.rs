@@ -26,6 +26,13 @@ pub(crate) trait ByteStream {
     fn extra_info(&self) -> Vec<(&'static str, ExtraInfo)>;
     /// A short name for messages ("127.0.0.1:5000 -> 127.0.0.1:8888").
     fn describe(&self) -> String;
+    /// Sends up to `len` bytes of `file` from `offset` without copying them through the
+    /// process (`sendfile(2)`); `Unsupported` (the default) where the source has no such
+    /// path, and the transport reads and writes instead.
+    fn send_file(&mut self, file: &std::fs::File, offset: u64, len: usize) -> io::Result<usize> {
+        let _ = (file, offset, len);
+        Err(io::ErrorKind::Unsupported.into())
+    }
 }
 
 /// Any [`ByteStream`], as the one source type a stream transport registers.

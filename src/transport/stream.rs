@@ -38,10 +38,10 @@ pub(crate) struct StreamTransport {
     /// asyncio's `_extra`: what `get_extra_info` answers; `"socket"` goes with the source.
     extra: RefCell<Vec<(&'static str, ExtraInfo)>>,
     can_write_eof: bool,
-    state: RefCell<State>,
+    pub(super) state: RefCell<State>,
 }
 
-struct State {
+pub(super) struct State {
     write_buf: VecDeque<u8>,
     reading_paused: bool,
     started: bool,
@@ -53,6 +53,14 @@ struct State {
     read_turn: u64,
     eof_requested: bool,
     eof_sent: bool,
+    /// A `sendfile` runs: `write` refuses meanwhile (asyncio's rule).
+    pub(super) sendfile_active: bool,
+    /// The running `sendfile` waits for writability of the source itself.
+    pub(super) sendfile_wants_write: bool,
+    /// Writability reports so far (a waiting `sendfile` compares them).
+    pub(super) writable_reports: u64,
+    /// Tasks waiting for the write side to make progress (`sendfile`).
+    progress: Vec<std::task::Waker>,
 }
 
 impl StreamTransport {
@@ -81,6 +89,10 @@ impl StreamTransport {
                 read_turn: u64::MAX,
                 eof_requested: false,
                 eof_sent: false,
+                sendfile_active: false,
+                sendfile_wants_write: false,
+                writable_reports: 0,
+                progress: Vec::new(),
             }),
         });
         registration.set_handler(this.clone());
@@ -131,14 +143,17 @@ impl StreamTransport {
     }
 
     /// Registers the directions this transport needs now; a backend call only on change.
-    fn update_interest(&self) {
+    pub(super) fn update_interest(&self) {
         let wanted = {
             let st = self.state.borrow();
             let closing = self.base.is_closing();
             Interest {
                 read: st.started && !closing && !st.reading_paused && !st.eof_received,
                 write: !self.base.is_lost()
-                    && (!st.write_buf.is_empty() || closing || (st.eof_requested && !st.eof_sent)),
+                    && (!st.write_buf.is_empty()
+                        || closing
+                        || (st.eof_requested && !st.eof_sent)
+                        || st.sendfile_wants_write),
             }
         };
         let mut source = self.source.borrow_mut();
@@ -157,7 +172,7 @@ impl StreamTransport {
         }
     }
 
-    fn with_source<T>(
+    pub(super) fn with_source<T>(
         &self,
         f: impl FnOnce(&mut dyn ByteStream) -> io::Result<T>,
     ) -> Option<io::Result<T>> {
@@ -168,6 +183,16 @@ impl StreamTransport {
     }
 
     pub(crate) fn write(self: &Rc<Self>, data: &[u8]) -> Result<()> {
+        if self.state.borrow().sendfile_active {
+            return Err(Error::invalid_state(
+                "cannot write() while sendfile is in progress",
+            ));
+        }
+        self.write_data(data)
+    }
+
+    /// `write` without the `sendfile` check (its fallback writes through here).
+    pub(super) fn write_data(self: &Rc<Self>, data: &[u8]) -> Result<()> {
         if self.state.borrow().eof_requested {
             return Err(Error::invalid_state("cannot write() after write_eof()"));
         }
@@ -408,7 +433,7 @@ impl StreamTransport {
     }
 
     /// asyncio's `_fatal_error`: report unless it is an OS error, then close now.
-    fn fatal_error(self: &Rc<Self>, error: Error, message: &str) {
+    pub(super) fn fatal_error(self: &Rc<Self>, error: Error, message: &str) {
         self.base.report_unless_os_error(&error, message);
         self.force_close(Some(error));
     }
@@ -463,13 +488,32 @@ impl StreamTransport {
         drop(source);
         self.extra.borrow_mut().retain(|(key, _)| *key != "socket");
         self.base.finish();
+        self.wake_progress();
+    }
+
+    /// Wakes the tasks waiting for the write side (`sendfile`).
+    pub(super) fn wake_progress(&self) {
+        let waiters = std::mem::take(&mut self.state.borrow_mut().progress);
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+
+    /// Registers a task to wake on the write side's next progress.
+    pub(super) fn wait_progress(&self, waker: &std::task::Waker) {
+        let mut st = self.state.borrow_mut();
+        if !st.progress.iter().any(|w| w.will_wake(waker)) {
+            st.progress.push(waker.clone());
+        }
     }
 }
 
 impl IoHandler for StreamTransport {
     fn io_ready(self: Rc<Self>, ev: &EventLoop, readable: bool, writable: bool) {
         if writable {
+            self.state.borrow_mut().writable_reports += 1;
             self.flush_and_finish();
+            self.wake_progress();
         }
         if readable {
             self.read_ready(ev);

@@ -75,4 +75,8 @@ impl ByteStream for TcpSource {
     fn describe(&self) -> String {
         format!("{} -> {}", self.local, self.peer)
     }
+
+    fn send_file(&mut self, file: &std::fs::File, offset: u64, len: usize) -> io::Result<usize> {
+        self.stream.send_file(file, offset, len)
+    }
 }

@@ -223,6 +223,16 @@ impl TcpStream {
         Ok(n)
     }
 
+    /// WASI 0.2 has no zero-copy file-to-socket call: the caller reads and writes.
+    pub(crate) fn send_file(
+        &mut self,
+        _file: &std::fs::File,
+        _offset: u64,
+        _len: usize,
+    ) -> io::Result<usize> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
     /// `WouldBlock` until everything written has been handed to the host's socket: the
     /// first call requests a flush, and `check-write` stays 0 until it has completed.
     pub(crate) fn flush(&mut self) -> io::Result<()> {

@@ -1,0 +1,234 @@
+//! loop.sendfile over TCP: a 64 MiB file checked by hash, with and without the fallback
+//! allowed; offset and count; order with writes before and after; the rules while it runs.
+//! The guest has no file system (twinloop-host grants it no directory), so these run
+//! natively only.
+
+#[cfg(not(target_os = "wasi"))]
+mod native {
+    use std::fs::File;
+    use std::io::{Seek, Write};
+    use std::path::PathBuf;
+    use std::rc::Rc;
+
+    use twinloop::{
+        BaseProtocol, ConnectOptions, Error, EventLoop, LoopFuture, Protocol, Result,
+        ServerOptions, Transport,
+    };
+    use wasm_tests::tcp_support::run_tcp;
+
+    /// A running hash of a byte stream (SipHash from std: fed in any chunking, the same
+    /// bytes give the same hash).
+    #[derive(Clone)]
+    pub struct StreamHash(std::collections::hash_map::DefaultHasher);
+
+    impl StreamHash {
+        pub fn new() -> StreamHash {
+            StreamHash(Default::default())
+        }
+        pub fn update(&mut self, data: &[u8]) {
+            std::hash::Hasher::write(&mut self.0, data);
+        }
+        pub fn of(data: &[u8]) -> u64 {
+            let mut h = StreamHash::new();
+            h.update(data);
+            h.value()
+        }
+        pub fn value(&self) -> u64 {
+            std::hash::Hasher::finish(&self.0)
+        }
+    }
+
+    /// A temporary file with `len` bytes of a pattern; removed when dropped.
+    pub struct TempFile {
+        pub path: PathBuf,
+        pub hash: u64,
+        pub bytes: Option<Vec<u8>>,
+    }
+
+    impl TempFile {
+        pub fn new(name: &str, len: usize, keep_bytes: bool) -> TempFile {
+            let path = std::env::temp_dir()
+                .join(format!("twinloop-sendfile-{name}-{}", std::process::id()));
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 + i / 4099) as u8).collect();
+            File::create(&path).unwrap().write_all(&data).unwrap();
+            TempFile {
+                path,
+                hash: StreamHash::of(&data),
+                bytes: keep_bytes.then_some(data),
+            }
+        }
+        pub fn open(&self) -> File {
+            File::open(&self.path).unwrap()
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+
+    /// The server side: hashes (and keeps, if asked) what arrives; done at the end.
+    struct Sink {
+        hash: StreamHash,
+        len: u64,
+        keep: Option<Vec<u8>>,
+        done: LoopFuture<(u64, u64, Vec<u8>)>,
+    }
+    impl BaseProtocol for Sink {
+        fn connection_lost(&mut self, _: Option<Error>) {
+            let kept = self.keep.take().unwrap_or_default();
+            let _ = self.done.set_result((self.hash.value(), self.len, kept));
+        }
+    }
+    impl Protocol for Sink {
+        fn data_received(&mut self, data: &[u8]) {
+            self.hash.update(data);
+            self.len += data.len() as u64;
+            if let Some(keep) = &mut self.keep {
+                keep.extend_from_slice(data);
+            }
+        }
+    }
+
+    struct Quiet;
+    impl BaseProtocol for Quiet {}
+    impl Protocol for Quiet {}
+
+    type Received = LoopFuture<(u64, u64, Vec<u8>)>;
+
+    /// A sink server and a client transport to it.
+    pub async fn connected(ev: &EventLoop, keep: bool) -> Result<(Transport, Received)> {
+        let done: Received = ev.create_future();
+        let d = done.clone();
+        let sink = move || Sink {
+            hash: StreamHash::new(),
+            len: 0,
+            keep: keep.then(Vec::new),
+            done: d.clone(),
+        };
+        let server = ev
+            .create_server(sink, "127.0.0.1", 0, ServerOptions::default())
+            .await?;
+        let port = server.sockets()[0].local_addr().port();
+        let (t, _) = ev
+            .create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default())
+            .await?;
+        server.close();
+        Ok((t, done))
+    }
+
+    pub fn whole_file(fallback: bool) {
+        const LEN: usize = 64 << 20;
+        let file = Rc::new(TempFile::new(&format!("whole-{fallback}"), LEN, false));
+        let f = file.clone();
+        let (sent, position, got) = run_tcp(|ev| async move {
+            let (t, received) = connected(&ev, false).await?;
+            let mut handle = f.open();
+            let sent = ev.sendfile(&t, &handle, 0, None, fallback).await?;
+            let position = handle.stream_position()?;
+            t.close();
+            Ok((sent, position, received.await?))
+        });
+        assert_eq!(sent, LEN as u64);
+        assert_eq!(
+            position, LEN as u64,
+            "the file position ends after what was sent"
+        );
+        assert_eq!(
+            (got.0, got.1),
+            (file.hash, LEN as u64),
+            "the received stream differs"
+        );
+    }
+
+    fn prefix() -> Vec<u8> {
+        (0..16 << 20).map(|i: u32| (i % 251) as u8).collect()
+    }
+
+    pub fn offset_count_and_order() {
+        let file = Rc::new(TempFile::new("slice", 10_000, true));
+        let f = file.clone();
+        let (sent, position, refused, got) = run_tcp(|ev| async move {
+            let (t, received) = connected(&ev, true).await?;
+            let mut handle = f.open();
+            // A prefix much larger than the socket buffers: most of it waits in the
+            // transport, so the sendfile below is still waiting for it to go first.
+            t.write(&prefix())?;
+            let running = ev.create_task(ev.sendfile(&t, &handle, 1000, Some(100), false))?;
+            wasm_tests::yield_now().await; // the task takes its first step
+            let refused = t.write(b"x").err();
+            let sent = running.await??;
+            t.write(b"suffix")?;
+            let position = handle.stream_position()?;
+            t.close();
+            Ok((sent, position, refused, received.await?))
+        });
+        assert_eq!(sent, 100);
+        assert_eq!(position, 1100, "offset + count");
+        let refused = refused.expect("write during sendfile was accepted");
+        assert!(matches!(refused, Error::InvalidState(_)), "{refused:?}");
+        let bytes = file.bytes.as_ref().unwrap();
+        let mut want = prefix();
+        want.extend_from_slice(&bytes[1000..1100]);
+        want.extend_from_slice(b"suffix");
+        assert_eq!(got.2, want);
+    }
+
+    pub fn closing_transport() {
+        let file = TempFile::new("closing", 1000, false);
+        let outcome = run_tcp(|ev| async move {
+            let (t, received) = connected(&ev, false).await?;
+            t.close();
+            let mut handle = file.open();
+            let outcome = ev.sendfile(&t, &handle, 0, None, true).await;
+            assert_eq!(handle.stream_position()?, 0, "nothing was sent");
+            received.await?;
+            Ok(outcome)
+        });
+        assert!(
+            matches!(outcome, Err(Error::InvalidState(_))),
+            "{outcome:?}"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "the guest has no file system to send from"
+)]
+fn a_64_mib_file_arrives_intact_without_the_fallback() {
+    #[cfg(not(target_os = "wasi"))]
+    native::whole_file(false);
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "the guest has no file system to send from"
+)]
+fn a_64_mib_file_arrives_intact_with_the_fallback_allowed() {
+    #[cfg(not(target_os = "wasi"))]
+    native::whole_file(true);
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "the guest has no file system to send from"
+)]
+fn offset_and_count_send_exactly_that_between_the_writes_around_it() {
+    #[cfg(not(target_os = "wasi"))]
+    native::offset_count_and_order();
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "the guest has no file system to send from"
+)]
+fn sendfile_on_a_closing_transport_is_refused() {
+    #[cfg(not(target_os = "wasi"))]
+    native::closing_transport();
+}
