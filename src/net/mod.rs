@@ -10,6 +10,7 @@ mod resolve;
 mod server;
 mod server_options;
 mod sock_ops;
+mod sock_sendfile;
 mod socket;
 
 pub use accept::ACCEPT_RETRY_DELAY;

@@ -25,6 +25,7 @@ pub use base::{DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX};
 pub(crate) use datagram::DatagramEngine;
 pub(crate) use datagram_transport::DatagramSlot;
 pub use datagram_transport::{DatagramProtocol, DatagramSocketInfo, DatagramTransport};
+pub(crate) use sendfile::FilePieces;
 pub use sendfile::SENDFILE_FALLBACK_READBUFFER_SIZE;
 pub(crate) use stream::StreamTransport;
 pub(crate) use tcp::TcpSource;

@@ -29,6 +29,37 @@ fn next_piece(count: Option<u64>, sent: u64, max: usize) -> Option<usize> {
     }
 }
 
+/// The fallbacks' source: `file` from `offset`, in pieces of at most
+/// [`SENDFILE_FALLBACK_READBUFFER_SIZE`], up to `count` bytes.
+pub(crate) struct FilePieces<'a> {
+    file: &'a File,
+    count: Option<u64>,
+    buf: Vec<u8>,
+}
+
+impl<'a> FilePieces<'a> {
+    pub(crate) fn new(file: &'a File, offset: u64, count: Option<u64>) -> io::Result<Self> {
+        let mut reader = file;
+        reader.seek(SeekFrom::Start(offset))?;
+        Ok(FilePieces {
+            file,
+            count,
+            buf: vec![0; SENDFILE_FALLBACK_READBUFFER_SIZE],
+        })
+    }
+
+    /// The next piece, `sent` bytes having been sent; `None` at the end of the file or
+    /// of `count`.
+    pub(crate) fn next(&mut self, sent: u64) -> io::Result<Option<&[u8]>> {
+        let Some(want) = next_piece(self.count, sent, self.buf.len()) else {
+            return Ok(None);
+        };
+        let mut reader = self.file;
+        let n = reader.read(&mut self.buf[..want])?;
+        Ok((n > 0).then(|| &self.buf[..n]))
+    }
+}
+
 /// Clears the transport's "sendfile in progress" mark, also when the future is dropped.
 struct Active<'a>(&'a StreamTransport);
 
@@ -139,23 +170,15 @@ impl StreamTransport {
         count: Option<u64>,
         sent: &mut u64,
     ) -> Result<()> {
-        let mut reader = file;
-        reader.seek(SeekFrom::Start(offset))?;
-        let mut buf = vec![0; SENDFILE_FALLBACK_READBUFFER_SIZE];
-        loop {
-            let Some(want) = next_piece(count, *sent, buf.len()) else {
-                return Ok(());
-            };
-            let n = reader.read(&mut buf[..want])?;
-            if n == 0 {
-                return Ok(());
-            }
-            self.write_data(&buf[..n])?;
-            *sent += n as u64;
+        let mut pieces = FilePieces::new(file, offset, count)?;
+        while let Some(piece) = pieces.next(*sent)? {
+            self.write_data(piece)?;
+            *sent += piece.len() as u64;
             // Flow control, as a protocol honouring pause_writing would.
             let (low, _) = self.base.limits();
             self.wait_for(|t| t.write_buffer_size() <= low).await?;
         }
+        Ok(())
     }
 }
 

@@ -175,6 +175,57 @@ mod native {
         assert_eq!(got.2, want);
     }
 
+    /// sock_sendfile between two sock_sendall calls, from a std listener's point of view.
+    pub fn sock_sendfile_in_order(fallback: bool) {
+        use std::io::Read;
+        use twinloop::{Family, Socket, SocketType};
+        let file = Rc::new(TempFile::new(&format!("sock-{fallback}"), 3 << 20, true));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let reader = std::thread::spawn(move || {
+            let (mut peer, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).unwrap();
+            got
+        });
+        let f = file.clone();
+        let (sent, position) = run_tcp(|ev| async move {
+            let sock = Socket::new(Family::V4, SocketType::Stream)?;
+            ev.sock_connect(&sock, "127.0.0.1", port).await?;
+            let mut handle = f.open();
+            ev.sock_sendall(&sock, b"head".to_vec()).await?;
+            let sent = ev
+                .sock_sendfile(&sock, &handle, 3000, Some(2 << 20), fallback)
+                .await?;
+            ev.sock_sendall(&sock, b"tail".to_vec()).await?;
+            sock.close();
+            Ok((sent, handle.stream_position()?))
+        });
+        assert_eq!(sent, 2 << 20);
+        assert_eq!(position, 3000 + (2 << 20));
+        let bytes = file.bytes.as_ref().unwrap();
+        let mut want = b"head".to_vec();
+        want.extend_from_slice(&bytes[3000..3000 + (2 << 20)]);
+        want.extend_from_slice(b"tail");
+        assert!(
+            reader.join().unwrap() == want,
+            "the peer got something else"
+        );
+    }
+
+    pub fn sock_sendfile_needs_a_stream_socket() {
+        use twinloop::{Family, Socket, SocketType};
+        let file = TempFile::new("dgram", 10, false);
+        let outcome = run_tcp(|ev| async move {
+            let sock = Socket::new(Family::V4, SocketType::Datagram)?;
+            Ok(ev.sock_sendfile(&sock, &file.open(), 0, None, true).await)
+        });
+        assert!(
+            matches!(outcome, Err(Error::InvalidArgument(_))),
+            "{outcome:?}"
+        );
+    }
+
     pub fn closing_transport() {
         let file = TempFile::new("closing", 1000, false);
         let outcome = run_tcp(|ev| async move {
@@ -231,4 +282,34 @@ fn offset_and_count_send_exactly_that_between_the_writes_around_it() {
 fn sendfile_on_a_closing_transport_is_refused() {
     #[cfg(not(target_os = "wasi"))]
     native::closing_transport();
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "the guest has no file system to send from"
+)]
+fn sock_sendfile_sends_a_slice_between_sock_sendall_calls() {
+    #[cfg(not(target_os = "wasi"))]
+    native::sock_sendfile_in_order(false);
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "the guest has no file system to send from"
+)]
+fn sock_sendfile_with_the_fallback_allowed_sends_the_same() {
+    #[cfg(not(target_os = "wasi"))]
+    native::sock_sendfile_in_order(true);
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "the guest has no file system to send from"
+)]
+fn sock_sendfile_on_a_datagram_socket_is_refused() {
+    #[cfg(not(target_os = "wasi"))]
+    native::sock_sendfile_needs_a_stream_socket();
 }

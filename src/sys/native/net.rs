@@ -75,49 +75,31 @@ impl TcpStream {
         }
     }
 
-    /// `sendfile(2)`: up to `len` bytes of `file` from `offset` straight to the socket,
-    /// without copying them through the process. `Unsupported` where the kernel has no
-    /// such call for this pair (off Linux, or a file it cannot send from), so the caller
-    /// falls back to reading and writing.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    /// `sendfile(2)` from `file` to this socket: see [`send_file`].
+    #[cfg(unix)]
     pub(crate) fn send_file(
         &mut self,
         file: &std::fs::File,
         offset: u64,
         len: usize,
     ) -> io::Result<usize> {
-        use std::os::fd::AsRawFd;
-        let mut off = libc::off64_t::try_from(offset)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))?;
-        loop {
-            // SAFETY: both descriptors stay open for the call (borrowed from live objects);
-            // `off` is a valid off64_t the kernel reads and advances.
-            let n = unsafe {
-                libc::sendfile64(self.inner.as_raw_fd(), file.as_raw_fd(), &mut off, len)
-            };
-            if let Ok(n) = usize::try_from(n) {
-                return Ok(n);
-            }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => {
-                    return Err(io::Error::new(io::ErrorKind::Unsupported, e))
-                }
-                _ => return Err(e),
-            }
-        }
+        send_file(
+            std::os::fd::AsRawFd::as_raw_fd(&self.inner),
+            file,
+            offset,
+            len,
+        )
     }
 
-    /// No zero-copy path here: the caller reads and writes.
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    /// No zero-copy path off Unix: the caller reads and writes.
+    #[cfg(not(unix))]
     pub(crate) fn send_file(
         &mut self,
-        _file: &std::fs::File,
-        _offset: u64,
-        _len: usize,
+        file: &std::fs::File,
+        offset: u64,
+        len: usize,
     ) -> io::Result<usize> {
-        Err(io::ErrorKind::Unsupported.into())
+        send_file(-1, file, offset, len)
     }
 
     /// Everything written has left this process's hands (native: always, the kernel has it).
@@ -247,4 +229,47 @@ pub(super) fn set_reuse_port(_socket: &Socket) -> io::Result<()> {
         io::ErrorKind::Unsupported,
         "reuse_port is not supported on this platform",
     ))
+}
+
+/// `sendfile(2)`: up to `len` bytes of `file` from `offset` straight to the socket `fd`,
+/// without copying them through the process. `Unsupported` where the kernel has no such
+/// call for this pair (off Linux, or a file it cannot send from), so the caller falls back
+/// to reading and writing.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) fn send_file(
+    fd: i32,
+    file: &std::fs::File,
+    offset: u64,
+    len: usize,
+) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut off = libc::off64_t::try_from(offset)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "offset out of range"))?;
+    loop {
+        // SAFETY: both descriptors stay open for the call (borrowed from live objects);
+        // `off` is a valid off64_t the kernel reads and advances.
+        let n = unsafe { libc::sendfile64(fd, file.as_raw_fd(), &mut off, len) };
+        if let Ok(n) = usize::try_from(n) {
+            return Ok(n);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP) => {
+                return Err(io::Error::new(io::ErrorKind::Unsupported, e))
+            }
+            _ => return Err(e),
+        }
+    }
+}
+
+/// No zero-copy path here: the caller reads and writes.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(super) fn send_file(
+    _fd: i32,
+    _file: &std::fs::File,
+    _offset: u64,
+    _len: usize,
+) -> io::Result<usize> {
+    Err(io::ErrorKind::Unsupported.into())
 }

@@ -166,6 +166,16 @@ impl Socket {
         retry(|| self.inner.send_with_flags(buf, flags))
     }
 
+    /// `sendfile(2)` from `file` to this socket (see `net::send_file`).
+    pub(crate) fn send_file(
+        &mut self,
+        file: &std::fs::File,
+        offset: u64,
+        len: usize,
+    ) -> io::Result<usize> {
+        super::net::send_file(self.fd.0, file, offset, len)
+    }
+
     /// `sendto(2)`.
     pub(crate) fn send_to(&mut self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
         retry(|| self.inner.send_to(buf, &to.into()))

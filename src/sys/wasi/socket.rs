@@ -176,6 +176,16 @@ impl Socket {
         }
     }
 
+    /// WASI 0.2 has no zero-copy file-to-socket call: the caller reads and writes.
+    pub(crate) fn send_file(
+        &mut self,
+        _file: &std::fs::File,
+        _offset: u64,
+        _len: usize,
+    ) -> io::Result<usize> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
     pub(crate) fn send(&mut self, buf: &[u8]) -> io::Result<usize> {
         match &mut self.state {
             State::Stream(stream) => stream.write(buf),
