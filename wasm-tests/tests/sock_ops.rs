@@ -3,6 +3,7 @@
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Duration;
 
 use twinloop::{Error, EventLoop, Family, Result, Socket, SocketType};
 use wasm_tests::tcp_support::*;
@@ -227,4 +228,29 @@ fn a_blocking_socket_is_refused() {
         let sock = Socket::try_from(blocking).expect("non-blocking");
         assert_eq!(sock.local_addr().unwrap(), addr);
     }
+}
+
+#[test]
+fn an_accept_that_timed_out_keeps_nothing_alive() {
+    run_tcp(|ev| async move {
+        let listener = tcp_listener()?;
+        let port = listener.local_addr()?.port();
+        let waited =
+            twinloop::wait_for(ev.sock_accept(&listener), Duration::from_millis(100)).await;
+        assert!(
+            matches!(waited, Err(Error::Timeout)),
+            "{:?}",
+            waited.map(|_| ())
+        );
+        // Nothing registered on the loop keeps the listening socket open: dropping the
+        // last handle closes it, and connecting is refused.
+        drop(listener);
+        let client = Socket::new(Family::V4, SocketType::Stream)?;
+        let err = ev
+            .sock_connect(&client, LOCALHOST_V4, port)
+            .await
+            .expect_err("connected to a listener that was closed");
+        assert_eq!(err.io_kind(), Some(ErrorKind::ConnectionRefused), "{err:?}");
+        Ok(())
+    });
 }
