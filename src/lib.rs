@@ -52,12 +52,15 @@ mod gather;
 mod handle;
 mod io_registry;
 mod net;
+mod pipes;
+mod process;
 mod protocol;
 mod protocol_handle;
 mod ready_queue;
 mod registration;
 mod remote;
 mod run;
+mod signals;
 mod streams;
 mod sys;
 mod task;
@@ -77,18 +80,21 @@ pub use net::{
     ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Server, ServerGuard,
     ServerOptions, ServerSocket, Socket, SocketType, ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
 };
+pub use process::{Stdio, SubprocessOptions, SubprocessProtocol, SubprocessTransport};
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
 pub use protocol_handle::ProtocolHandle;
 pub use remote::{RemoteHandle, ThreadsafeHandle};
 pub use run::run;
+pub use signals::signal;
 pub use streams::{
     open_connection, start_server, StreamOptions, StreamReader, StreamWriter, DEFAULT_LIMIT,
 };
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
 pub use time_limit::{timeout, timeout_at, wait_for, TimeLimited, Timeout};
 pub use transport::{
-    DatagramProtocol, DatagramSocketInfo, DatagramTransport, ExtraInfo, SocketInfo, Transport,
-    DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX,
+    DatagramProtocol, DatagramSocketInfo, DatagramTransport, ExtraInfo, PipeTransport,
+    ReadTransport, SocketInfo, Transport, WriteTransport, DEFAULT_HIGH_WATER,
+    DEFAULT_WRITE_BUFFER_MAX,
 };
 
 /// The target this build of twinloop runs on, as named in [`Error::Unsupported`]

@@ -24,6 +24,7 @@ use crate::handle::{Handle, HandleInner, TimerHandle};
 use crate::io_registry::IoRegistry;
 use crate::ready_queue::{Ready, ReadyQueue};
 use crate::remote::{LoopShared, RemoteHandle, RemoteItem};
+use crate::signals::SignalHandlers;
 use crate::sys;
 use crate::task::{Task, TaskCore, TaskFactory};
 use crate::timer_heap::TimerHeap;
@@ -98,6 +99,8 @@ pub(crate) struct LoopInner {
     read_buffer: RefCell<Box<[u8]>>,
     /// Turns run so far (lets a source tell two reports of one turn apart).
     turns: Cell<u64>,
+    /// `add_signal_handler`'s handlers and their pipe, once there is one.
+    pub(crate) signals: RefCell<Option<Rc<SignalHandlers>>>,
 }
 
 impl Drop for LoopInner {
@@ -142,6 +145,7 @@ impl EventLoop {
             executor: RefCell::default(),
             read_buffer: RefCell::new(Box::default()),
             turns: Cell::new(0),
+            signals: RefCell::new(None),
         });
         current::register_local(id, &inner);
         Ok(EventLoop { inner })
@@ -371,12 +375,15 @@ impl EventLoop {
         for task in &tasks {
             task.discard();
         }
+        // asyncio's close removes the signal handlers: their signals get their default
+        // action back once the pipe is dropped.
+        let signals = self.inner.signals.borrow_mut().take();
         let io = self.inner.io.borrow_mut().take_all();
         let executor = self.inner.executor.borrow_mut().close();
         if let Some(executor) = &executor {
             executor.shutdown(false);
         }
-        drop((ready, timers, tasks, io, executor));
+        drop((ready, timers, tasks, signals, io, executor));
         Ok(())
     }
 

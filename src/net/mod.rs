@@ -12,6 +12,7 @@ mod sock_ops;
 mod socket;
 
 pub use accept::ACCEPT_RETRY_DELAY;
+pub(crate) use connect::unsupported_or;
 pub use connect::ConnectOptions;
 pub use datagram::{DatagramOptions, HostPort};
 pub use resolve::{Family, Port};

@@ -76,3 +76,33 @@ impl MioRegistration {
         }
     }
 }
+
+/// A file descriptor the program owns, as a mio source (mio's borrowed `SourceFd`,
+/// owning its descriptor): pipe ends, pidfds.
+#[cfg(unix)]
+pub(super) struct FdSource<T>(pub(super) T);
+
+#[cfg(unix)]
+impl<T: std::os::fd::AsRawFd> mio::event::Source for FdSource<T> {
+    fn register(
+        &mut self,
+        registry: &mio::Registry,
+        token: Token,
+        interests: MioInterest,
+    ) -> io::Result<()> {
+        mio::unix::SourceFd(&self.0.as_raw_fd()).register(registry, token, interests)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &mio::Registry,
+        token: Token,
+        interests: MioInterest,
+    ) -> io::Result<()> {
+        mio::unix::SourceFd(&self.0.as_raw_fd()).reregister(registry, token, interests)
+    }
+
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        mio::unix::SourceFd(&self.0.as_raw_fd()).deregister(registry)
+    }
+}
