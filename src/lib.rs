@@ -29,6 +29,7 @@
 //! | `run_in_executor` | on a bounded thread pool | inline on the loop's next turn |
 //! | `create_datagram_endpoint` (UDP) | yes | yes; no `reuse_port`, `allow_broadcast`, `sock` (`Unsupported`) |
 //! | `sock_*` on a [`Socket`] | Unix; also adopts socket2/std sockets | yes, on sockets made with `Socket::new` |
+//! | pipes, signals, subprocesses | Unix (Windows: [`Error::Unsupported`]) | [`Error::Unsupported`] |
 //! | a panicking callback (or unretrieved task) reaches the exception handler, loop goes on | yes | no: `panic=abort`, the guest traps |
 //!
 //! ## Panics

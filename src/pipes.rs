@@ -75,7 +75,7 @@ impl EventLoop {
 
     /// asyncio's `loop.connect_write_pipe(protocol_factory, pipe)`: a stream transport
     /// that writes to the pipe `pipe` (made non-blocking), with the write buffer and flow
-    /// control of a [`Transport`]. The protocol gets `connection_made`, then
+    /// control of a [`Transport`](crate::Transport). The protocol gets `connection_made`, then
     /// `connection_lost` once the transport closes: after [`WriteTransport::close`] or
     /// `write_eof` and the buffer is sent, or when the reader goes away (`None` with
     /// nothing buffered, a `BrokenPipe` error otherwise). `pipe` is any writable
