@@ -38,8 +38,9 @@ use crate::error::{Error, Result};
 use crate::protocol::ProtocolSlot;
 use crate::EventLoop;
 
-/// A stream transport (TCP): asyncio's `asyncio.Transport`. It is a handle: clones refer to
-/// the same connection, so a protocol can keep one and write back from its callbacks.
+/// A stream transport (TCP, or a pipe end): asyncio's `asyncio.Transport`. It is a
+/// handle: clones refer to the same connection, so a protocol can keep one and write back
+/// from its callbacks.
 ///
 /// ```
 /// use twinloop::{BaseProtocol, ConnectOptions, LoopFuture, Protocol, ServerOptions, Transport};

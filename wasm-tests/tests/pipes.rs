@@ -231,3 +231,56 @@ fn a_regular_file_is_refused() {
         "{err}"
     );
 }
+
+/// A pseudo-terminal: (controller, terminal), or `None` where there are none.
+fn pty() -> Option<(File, File)> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::FromRawFd;
+        let (mut controller, mut terminal) = (-1, -1);
+        // SAFETY: openpty writes two descriptors into the two c_ints; the name, termios
+        // and window-size arguments may be null.
+        let rc = unsafe {
+            libc::openpty(
+                &mut controller,
+                &mut terminal,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors are new and owned by nothing else.
+        unsafe { Some((File::from_raw_fd(controller), File::from_raw_fd(terminal))) }
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+#[test]
+fn a_pty_works_for_both_pipe_kinds() {
+    let Some((controller, terminal)) = pty() else {
+        return refuses(true);
+    };
+    let ev = new_loop();
+    let (w, _, _) = connect_writer(&ev, terminal);
+    let read_lost = ev.create_future();
+    let (protocol, _, bytes) = Recorder::new(&read_lost);
+    let started = ev.connect_read_pipe(|| protocol, controller);
+    let (r, _) = run_until_complete(&ev, started).unwrap().unwrap();
+    w.write(b"hi\n").unwrap();
+    let b = bytes.clone();
+    run_until_complete(&ev, async move {
+        // The terminal's line discipline turns "\n" into "\r\n".
+        while b.borrow().len() < 4 {
+            twinloop::sleep(std::time::Duration::from_millis(1)).await?;
+        }
+        Ok::<_, Error>(())
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(*bytes.borrow(), b"hi\r\n");
+    r.close();
+    w.close();
+    run_until_complete(&ev, read_lost).unwrap().unwrap();
+}
