@@ -29,6 +29,7 @@
 //! | `run_in_executor` | on a bounded thread pool | inline on the loop's next turn |
 //! | `create_datagram_endpoint` (UDP) | yes | yes; no `reuse_port`, `allow_broadcast`, `sock` (`Unsupported`) |
 //! | `sock_*` on a [`Socket`] | Unix; also adopts socket2/std sockets | yes, on sockets made with `Socket::new` |
+//! | pipes, signals, subprocesses | Unix (Windows: [`Error::Unsupported`]) | [`Error::Unsupported`] |
 //! | a panicking callback (or unretrieved task) reaches the exception handler, loop goes on | yes | no: `panic=abort`, the guest traps |
 //!
 //! ## Panics
@@ -53,12 +54,15 @@ mod gather;
 mod handle;
 mod io_registry;
 mod net;
+mod pipes;
+mod process;
 mod protocol;
 mod protocol_handle;
 mod ready_queue;
 mod registration;
 mod remote;
 mod run;
+mod signals;
 mod streams;
 mod sys;
 mod task;
@@ -79,18 +83,21 @@ pub use net::{
     ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Resolver, Server, ServerGuard,
     ServerOptions, ServerSocket, Socket, SocketType, ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
 };
+pub use process::{Stdio, SubprocessOptions, SubprocessProtocol, SubprocessTransport};
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
 pub use protocol_handle::ProtocolHandle;
 pub use remote::{RemoteHandle, ThreadsafeHandle};
 pub use run::run;
+pub use signals::signal;
 pub use streams::{
     open_connection, start_server, StreamOptions, StreamReader, StreamWriter, DEFAULT_LIMIT,
 };
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
 pub use time_limit::{timeout, timeout_at, wait_for, TimeLimited, Timeout};
 pub use transport::{
-    DatagramProtocol, DatagramSocketInfo, DatagramTransport, ExtraInfo, SocketInfo, Transport,
-    DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX, SENDFILE_FALLBACK_READBUFFER_SIZE,
+    DatagramProtocol, DatagramSocketInfo, DatagramTransport, ExtraInfo, PipeTransport,
+    ReadTransport, SocketInfo, Transport, WriteTransport, DEFAULT_HIGH_WATER,
+    DEFAULT_WRITE_BUFFER_MAX, SENDFILE_FALLBACK_READBUFFER_SIZE,
 };
 
 /// The target this build of twinloop runs on, as named in [`Error::Unsupported`]

@@ -89,6 +89,12 @@ impl<S: sys::Source> Registration<S> {
         }
     }
 
+    pub(crate) fn source_ref(&self) -> &S {
+        self.source
+            .as_ref()
+            .expect("source present until into_source")
+    }
+
     pub(crate) fn source_mut(&mut self) -> &mut S {
         self.source
             .as_mut()

@@ -25,6 +25,7 @@ use crate::handle::{Handle, HandleInner, TimerHandle};
 use crate::io_registry::IoRegistry;
 use crate::ready_queue::{Ready, ReadyQueue};
 use crate::remote::{LoopShared, RemoteHandle, RemoteItem};
+use crate::signals::SignalHandlers;
 use crate::sys;
 use crate::task::{Task, TaskCore, TaskFactory};
 use crate::timer_heap::TimerHeap;
@@ -103,6 +104,8 @@ pub(crate) struct LoopInner {
     pub(crate) fd_watchers: RefCell<FdWatchers>,
     /// The name table asked before the system resolver (`set_resolver`).
     pub(crate) resolver: RefCell<Option<crate::net::Resolver>>,
+    /// `add_signal_handler`'s handlers and their pipe, once there is one.
+    pub(crate) signals: RefCell<Option<Rc<SignalHandlers>>>,
 }
 
 impl Drop for LoopInner {
@@ -149,6 +152,7 @@ impl EventLoop {
             turns: Cell::new(0),
             fd_watchers: RefCell::default(),
             resolver: RefCell::new(None),
+            signals: RefCell::new(None),
         });
         current::register_local(id, &inner);
         Ok(EventLoop { inner })
@@ -378,13 +382,16 @@ impl EventLoop {
         for task in &tasks {
             task.discard();
         }
+        // asyncio's close removes the signal handlers: their signals get their default
+        // action back once the pipe is dropped.
+        let signals = self.inner.signals.borrow_mut().take();
         let io = self.inner.io.borrow_mut().take_all();
         let fd_watches = self.inner.fd_watchers.borrow_mut().take_all();
         let executor = self.inner.executor.borrow_mut().close();
         if let Some(executor) = &executor {
             executor.shutdown(false);
         }
-        drop((ready, timers, tasks, io, fd_watches, executor));
+        drop((ready, timers, tasks, signals, io, fd_watches, executor));
         Ok(())
     }
 

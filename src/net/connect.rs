@@ -13,7 +13,7 @@ use crate::net::resolve::{Family, Port};
 use crate::protocol::AnyProtocol;
 use crate::protocol_handle::ProtocolHandle;
 use crate::sys::{self, Interest};
-use crate::transport::{TcpSource, Transport};
+use crate::transport::{ByteStream, TcpSource, Transport};
 use crate::EventLoop;
 
 /// Keyword arguments of `create_connection` (asyncio's names; defaults as asyncio's).
@@ -139,8 +139,18 @@ impl EventLoop {
         stream: sys::TcpStream,
         protocol: P,
     ) -> Result<(Transport, ProtocolHandle<P>)> {
-        let protocol = Rc::new(RefCell::new(protocol));
         let source = TcpSource::new(stream, None)?;
+        self.start_stream(source, Rc::new(RefCell::new(protocol)))
+            .await
+    }
+
+    /// Starts a stream transport over `source` (TCP, a pipe end); completes once the
+    /// protocol's `connection_made` has run.
+    pub(crate) async fn start_stream<P: AnyProtocol>(
+        &self,
+        source: impl ByteStream + 'static,
+        protocol: Rc<RefCell<P>>,
+    ) -> Result<(Transport, ProtocolHandle<P>)> {
         let transport = Transport::start(self, source, P::into_slot(protocol.clone()), None)?;
         // connection_made was scheduled first; this callback runs right after it.
         let made = self.create_future::<()>();

@@ -14,6 +14,7 @@ mod sock_sendfile;
 mod socket;
 
 pub use accept::ACCEPT_RETRY_DELAY;
+pub(crate) use connect::unsupported_or;
 pub use connect::ConnectOptions;
 pub use datagram::{DatagramOptions, HostPort};
 pub use resolve::{Family, Port, Resolver};

@@ -65,6 +65,24 @@
 //!   source is dropped: in the guest, pollables are children of their streams. The core
 //!   never calls these two directly: its `Registration` owns a source, its token and its
 //!   interest, and deregisters and frees the token when dropped.
+//! - **`Pipe`**: one end of a pipe (or a FIFO, a PTY, a socket) adopted from a `File`
+//!   (`new` makes it non-blocking; regular files are refused); `read`/`write` as for
+//!   `TcpStream`; `reader_gone()` says whether a write end's reader has closed; `raw_fd`.
+//! - **`SignalPipe`**: where the signals routed to one loop arrive, as readability:
+//!   `watch(signal)` routes a signal to it (installing the process's handler on first
+//!   use), `unwatch` gives it back its default action, `take` lists the deliveries since
+//!   the last call, one entry each. `check_signal(signal)` refuses (`InvalidInput`) what
+//!   is no signal or cannot be caught; `is_main_thread()`; `signum`: signal numbers.
+//! - **`Child`**: a child process. `spawn(program, args, options, notify)` starts it
+//!   with its standard streams as the options say and hands back our ends of its pipes;
+//!   its exit is reported as readability (natively a pidfd on Linux; elsewhere a helper
+//!   thread waits and calls `notify`). `try_exit` reaps it and gives asyncio's
+//!   `returncode` (the exit code, or minus the signal); `send_signal`, `terminate`,
+//!   `kill`; `pid`. Dropping a child that still runs kills and reaps it: no zombie.
+//!   `shell_command(cmd)` is the shell's command line (`/bin/sh -c cmd`).
+//!
+//!   Pipes, signals and children are Unix only: in the guest and on Windows they come
+//!   from `shell.rs`, where each constructor returns `Unsupported`.
 //! - **`attached_os_code(error)`**: the OS code a backend attached to an error it made
 //!   itself (the guest numbers WASI's socket error codes as wasi-libc's `errno`; natively
 //!   `None`: OS errors carry their own), so `Error::raw_os_error` means the same on both.
@@ -78,6 +96,9 @@
 //! `wasi:sockets`). One is chosen at compile time with `cfg-if`.
 
 use std::io;
+
+#[cfg(any(target_os = "wasi", windows))]
+mod shell;
 
 cfg_if::cfg_if! {
     if #[cfg(target_os = "wasi")] {

@@ -4,7 +4,8 @@
 //!   `connection_lost` exactly once, write-buffer limits and flow control, fatal errors);
 //! - `stream`: the stream layer over any `ByteStream` (`source`): reads, the write
 //!   buffer, half-close, pause/resume reading;
-//! - per kind (`tcp`): a `ByteStream` that sets its options and names its extra info.
+//! - per kind (`tcp`, `pipe`): a `ByteStream` that sets its options and names its extra
+//!   info; `pipe_transport` has the one-way views of a pipe's transport.
 //!
 //! [`Transport`] is the public handle of a stream transport, the same type whatever the
 //! byte source, so a protocol written for TCP runs unchanged over any other stream.
@@ -16,6 +17,8 @@ use std::rc::Rc;
 mod base;
 mod datagram;
 mod datagram_transport;
+mod pipe;
+mod pipe_transport;
 mod sendfile;
 mod source;
 mod stream;
@@ -25,8 +28,11 @@ pub use base::{DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX};
 pub(crate) use datagram::DatagramEngine;
 pub(crate) use datagram_transport::DatagramSlot;
 pub use datagram_transport::{DatagramProtocol, DatagramSocketInfo, DatagramTransport};
+pub(crate) use pipe::PipeSource;
+pub use pipe_transport::{PipeTransport, ReadTransport, WriteTransport};
 pub(crate) use sendfile::FilePieces;
 pub use sendfile::SENDFILE_FALLBACK_READBUFFER_SIZE;
+pub(crate) use source::ByteStream;
 pub(crate) use stream::StreamTransport;
 pub(crate) use tcp::TcpSource;
 
@@ -35,8 +41,9 @@ use crate::error::{Error, Result};
 use crate::protocol::ProtocolSlot;
 use crate::EventLoop;
 
-/// A stream transport (TCP): asyncio's `asyncio.Transport`. It is a handle: clones refer to
-/// the same connection, so a protocol can keep one and write back from its callbacks.
+/// A stream transport (TCP, or a pipe end): asyncio's `asyncio.Transport`. It is a
+/// handle: clones refer to the same connection, so a protocol can keep one and write back
+/// from its callbacks.
 ///
 /// ```
 /// use twinloop::{BaseProtocol, ConnectOptions, LoopFuture, Protocol, ServerOptions, Transport};
@@ -102,6 +109,8 @@ pub enum ExtraInfo {
     Socket(SocketInfo),
     /// `socket` of a [`DatagramTransport`].
     Datagram(DatagramSocketInfo),
+    /// `pipe` of a pipe transport: the pipe's file descriptor.
+    Pipe(i32),
 }
 
 /// A description of a transport's socket (asyncio's `TransportSocket`, without the power
@@ -125,10 +134,11 @@ pub struct SocketInfo {
 }
 
 impl Transport {
-    /// Wraps a connected TCP stream: schedules `connection_made`, then starts reading.
+    /// Wraps a connected byte stream (TCP, a pipe end): schedules `connection_made`, then
+    /// starts reading.
     pub(crate) fn start(
         ev: &EventLoop,
-        stream: TcpSource,
+        stream: impl ByteStream + 'static,
         protocol: ProtocolSlot,
         on_lost: Option<Box<dyn FnOnce()>>,
     ) -> Result<Transport> {

@@ -7,11 +7,24 @@ use std::io;
 use super::ExtraInfo;
 use crate::sys::{self, Interest};
 
-/// A non-blocking, watchable source of bytes in both directions.
+/// Which way a byte stream's bytes go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// A socket: both ways.
+    Both,
+    /// The read end of a pipe (asyncio's `ReadTransport`): `write` is refused.
+    ReadOnly,
+    /// The write end of a pipe (asyncio's `WriteTransport`): nothing is read; its
+    /// readability means the reader is gone (see [`ByteStream::read`]).
+    WriteOnly,
+}
+
+/// A non-blocking, watchable source of bytes, both ways or one way.
 pub(crate) trait ByteStream {
     /// What the reactor watches for this stream (the socket, for TCP).
     fn watched(&mut self) -> &mut dyn sys::Source;
     /// Reads what is there: `Ok(0)` at end of stream, `WouldBlock` when nothing is yet.
+    /// On a write-only stream: `Ok(0)` once the reader is gone, else `WouldBlock`.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
     /// Writes what the source takes now; `WouldBlock` when it takes nothing.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
@@ -24,6 +37,10 @@ pub(crate) trait ByteStream {
     /// The transport's `get_extra_info` keys for this kind, read once at the start
     /// (asyncio's `_extra`), e.g. `peername` and `sockname` for TCP.
     fn extra_info(&self) -> Vec<(&'static str, ExtraInfo)>;
+    /// Which way the bytes go (both, unless a pipe end says otherwise).
+    fn direction(&self) -> Direction {
+        Direction::Both
+    }
     /// A short name for messages ("127.0.0.1:5000 -> 127.0.0.1:8888").
     fn describe(&self) -> String;
     /// Sends up to `len` bytes of `file` from `offset` without copying them through the

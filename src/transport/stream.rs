@@ -14,7 +14,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
 use super::base::TransportBase;
-use super::source::{ByteStream, StreamSource};
+use super::source::{ByteStream, Direction, StreamSource};
 use super::ExtraInfo;
 use crate::error::{panic_message, Error, Result};
 use crate::io_registry::IoHandler;
@@ -38,6 +38,8 @@ pub(crate) struct StreamTransport {
     /// asyncio's `_extra`: what `get_extra_info` answers; `"socket"` goes with the source.
     extra: RefCell<Vec<(&'static str, ExtraInfo)>>,
     can_write_eof: bool,
+    /// A pipe end goes one way (asyncio's `ReadTransport` and `WriteTransport`).
+    direction: Direction,
     pub(super) state: RefCell<State>,
 }
 
@@ -75,12 +77,14 @@ impl StreamTransport {
         let name = format!("<Transport {}>", stream.describe());
         let extra = stream.extra_info();
         let can_write_eof = stream.can_write_eof();
+        let direction = stream.direction();
         let registration = Registration::new(ev, StreamSource(stream));
         let this = Rc::new(StreamTransport {
             base: TransportBase::new(ev, protocol, name, on_lost),
             source: RefCell::new(None),
             extra: RefCell::new(extra),
             can_write_eof,
+            direction,
             state: RefCell::new(State {
                 write_buf: VecDeque::new(),
                 reading_paused: false,
@@ -147,8 +151,13 @@ impl StreamTransport {
         let wanted = {
             let st = self.state.borrow();
             let closing = self.base.is_closing();
+            let reading = match self.direction {
+                // A write end is watched for its reader going away.
+                Direction::WriteOnly => st.started && !closing,
+                _ => st.started && !closing && !st.reading_paused && !st.eof_received,
+            };
             Interest {
-                read: st.started && !closing && !st.reading_paused && !st.eof_received,
+                read: reading,
                 write: !self.base.is_lost()
                     && (!st.write_buf.is_empty()
                         || closing
@@ -193,6 +202,9 @@ impl StreamTransport {
 
     /// `write` without the `sendfile` check (its fallback writes through here).
     pub(super) fn write_data(self: &Rc<Self>, data: &[u8]) -> Result<()> {
+        if self.direction == Direction::ReadOnly {
+            return Err(Error::invalid_state("cannot write() to a read pipe"));
+        }
         if self.state.borrow().eof_requested {
             return Err(Error::invalid_state("cannot write() after write_eof()"));
         }
@@ -232,6 +244,17 @@ impl StreamTransport {
     }
 
     pub(crate) fn write_eof(self: &Rc<Self>) -> Result<()> {
+        match self.direction {
+            Direction::ReadOnly => {
+                return Err(Error::invalid_state("cannot write_eof() on a read pipe"))
+            }
+            // A pipe's end of file is its closing (asyncio's write pipe transport).
+            Direction::WriteOnly => {
+                self.close();
+                return Ok(());
+            }
+            Direction::Both => {}
+        }
         if self.base.is_closing() || self.state.borrow().eof_requested {
             return Ok(());
         }
@@ -320,6 +343,10 @@ impl StreamTransport {
 
     /// Reads up to [`READ_BUDGET`] bytes and hands them to the protocol.
     fn read_ready(self: &Rc<Self>, ev: &EventLoop) {
+        if self.direction == Direction::WriteOnly {
+            self.check_reader();
+            return;
+        }
         let turn = ev.turn_number();
         if std::mem::replace(&mut self.state.borrow_mut().read_turn, turn) == turn {
             return;
@@ -404,6 +431,20 @@ impl StreamTransport {
         }
     }
 
+    /// asyncio's write pipe `_read_ready`: the reader is gone, so what is buffered cannot
+    /// be sent (BrokenPipe); with nothing buffered the transport just closes.
+    fn check_reader(self: &Rc<Self>) {
+        if !matches!(self.read_into(&mut []), Ok(0)) {
+            return;
+        }
+        if self.write_buffer_size() > 0 {
+            let error = io::Error::from(io::ErrorKind::BrokenPipe);
+            self.fatal_error(error.into(), "Fatal error on pipe transport");
+        } else {
+            self.close();
+        }
+    }
+
     fn read_into(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.with_source(|s| s.read(buf))
             .unwrap_or_else(|| Err(io::ErrorKind::WouldBlock.into()))
@@ -424,7 +465,9 @@ impl StreamTransport {
                 return;
             }
         };
-        if keep_open {
+        // A read pipe closes at its end whatever the protocol says (asyncio's read pipe
+        // transport): nothing could be written on it.
+        if keep_open && self.direction == Direction::Both {
             self.state.borrow_mut().eof_received = true;
             self.update_interest();
         } else {

@@ -321,4 +321,5 @@ impl Thread {
 }
 
 pub mod log_capture;
+pub mod os_support;
 pub mod tcp_support;

@@ -8,7 +8,7 @@
 
 use std::io;
 
-use super::source::{MioRegistration, MioSource, RawFdSource};
+use super::source::{MioFd, MioRegistration, MioSource};
 use crate::sys::Interest;
 
 /// A file descriptor number, as the program passes it to `add_reader`.
@@ -17,7 +17,7 @@ type RawFd = i32;
 /// A descriptor the program owns and the reactor watches; closing it is the program's
 /// business (after removing the watch).
 pub(crate) struct FdSource {
-    fd: RawFdSource,
+    fd: MioFd<i32>,
     registration: MioRegistration,
 }
 
@@ -31,7 +31,7 @@ impl FdSource {
                 return Err(io::Error::last_os_error());
             }
             Ok(FdSource {
-                fd: RawFdSource(fd),
+                fd: MioFd(fd),
                 registration: MioRegistration::default(),
             })
         }

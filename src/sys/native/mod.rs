@@ -1,4 +1,5 @@
 //! The native backend: `mio` (epoll on Linux, kqueue on macOS/BSD, IOCP on Windows).
+//! Pipes (`pipe`), signals (`signal`) and child processes (`process`) on Unix only.
 
 use std::io;
 use std::sync::Arc;
@@ -17,6 +18,31 @@ pub(crate) use lookup::{name_info, Lookup};
 pub(crate) use net::{TcpListener, TcpStream};
 pub(crate) use socket::Socket;
 pub(crate) use udp::UdpSocket;
+
+cfg_if::cfg_if! {
+    if #[cfg(unix)] {
+        mod pipe;
+        mod process;
+        mod signal;
+        pub(crate) use pipe::Pipe;
+        pub(crate) use process::{shell_command, Child};
+        pub(crate) use signal::{check_signal, is_main_thread, SignalPipe};
+
+        /// Signal numbers for `twinloop::signal`: the platform's own.
+        pub(crate) mod signum {
+            pub(crate) use libc::{
+                SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGKILL, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1,
+                SIGUSR2, SIGWINCH,
+            };
+        }
+    } else {
+        // Windows: mio watches sockets and named pipes, not the anonymous pipes of
+        // `std::process` nor process handles; and there are no POSIX signals.
+        pub(crate) use super::shell::{
+            check_signal, is_main_thread, shell_command, signum, Child, Pipe, SignalPipe,
+        };
+    }
+}
 
 /// Name of this target in `Error::Unsupported`.
 pub(crate) const TARGET: &str = std::env::consts::OS;

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use socket2::{Domain, Protocol, SockAddr, Type};
 
 use super::net::connect_outcome;
-use super::source::{MioRegistration, MioSource, RawFdSource};
+use super::source::{MioFd, MioRegistration, MioSource};
 use super::udp::retry;
 use crate::error::Error;
 use crate::net::SocketType;
@@ -22,7 +22,7 @@ pub(crate) struct Socket {
     /// The address family (`SO_DOMAIN` is not available everywhere, so it is kept).
     v6: bool,
     /// Its descriptor, for the reactor (off Unix, registering it is `Unsupported`).
-    fd: RawFdSource,
+    fd: MioFd<i32>,
     registration: MioRegistration,
 }
 
@@ -31,7 +31,7 @@ fn raw_fd(sock: &socket2::Socket) -> i32 {
     std::os::fd::AsRawFd::as_raw_fd(sock)
 }
 
-/// Off Unix the reactor cannot watch a raw socket (see `RawFdSource`).
+/// Off Unix the reactor cannot watch a raw socket (see `MioFd<i32>`).
 #[cfg(not(unix))]
 fn raw_fd(_sock: &socket2::Socket) -> i32 {
     -1
@@ -57,7 +57,7 @@ impl Socket {
 
     fn adopt(inner: socket2::Socket, v6: bool) -> Socket {
         Socket {
-            fd: RawFdSource(raw_fd(&inner)),
+            fd: MioFd(raw_fd(&inner)),
             inner,
             v6,
             registration: MioRegistration::default(),

@@ -77,21 +77,22 @@ impl MioRegistration {
     }
 }
 
-/// A raw descriptor as a mio source (`mio::unix::SourceFd` without the borrow, so a type
-/// can keep one next to its registration and implement [`MioSource`]). Off Unix there
-/// are no such descriptors: every call is `Unsupported`.
-#[cfg_attr(not(unix), allow(dead_code))] // off Unix the number is never used
-pub(super) struct RawFdSource(pub(super) i32);
+/// A file descriptor as a mio source: mio's `SourceFd` without the borrow, so a type can
+/// keep one next to its registration and implement [`MioSource`]. `T` owns the
+/// descriptor (a pipe end, a pidfd) or is the bare number of one the program owns
+/// (`add_reader`, `sock_*`). Off Unix there are no such descriptors: every call is
+/// `Unsupported`.
+pub(super) struct MioFd<T>(pub(super) T);
 
 #[cfg(unix)]
-impl mio::event::Source for RawFdSource {
+impl<T: std::os::fd::AsRawFd> mio::event::Source for MioFd<T> {
     fn register(
         &mut self,
         registry: &mio::Registry,
         token: Token,
         interests: MioInterest,
     ) -> io::Result<()> {
-        mio::unix::SourceFd(&self.0).register(registry, token, interests)
+        mio::unix::SourceFd(&self.0.as_raw_fd()).register(registry, token, interests)
     }
 
     fn reregister(
@@ -100,16 +101,16 @@ impl mio::event::Source for RawFdSource {
         token: Token,
         interests: MioInterest,
     ) -> io::Result<()> {
-        mio::unix::SourceFd(&self.0).reregister(registry, token, interests)
+        mio::unix::SourceFd(&self.0.as_raw_fd()).reregister(registry, token, interests)
     }
 
     fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
-        mio::unix::SourceFd(&self.0).deregister(registry)
+        mio::unix::SourceFd(&self.0.as_raw_fd()).deregister(registry)
     }
 }
 
 #[cfg(not(unix))]
-impl mio::event::Source for RawFdSource {
+impl<T> mio::event::Source for MioFd<T> {
     fn register(&mut self, _: &mio::Registry, _: Token, _: MioInterest) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }

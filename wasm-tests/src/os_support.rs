@@ -1,0 +1,137 @@
+//! Helpers for the tests of pipes, signals and subprocesses: native only (Unix), with
+//! the guest checking that each call returns `Error::Unsupported` naming itself.
+
+use std::fs::File;
+use std::time::Instant;
+
+use twinloop::{Error, Result};
+
+/// Natively, `result` unwrapped; in the guest (and on Windows), checks that it is
+/// `Error::Unsupported` naming `what`, and gives `None`: the test ends there.
+pub fn native_only<T>(result: Result<T>, what: &str) -> Option<T> {
+    if cfg!(unix) {
+        return Some(result.unwrap_or_else(|e| panic!("{what} failed: {e} ({e:?})")));
+    }
+    match result {
+        Err(Error::Unsupported { what: w, target }) => {
+            assert_eq!(w, what, "Unsupported names the call");
+            assert_eq!(target, twinloop::TARGET);
+            None
+        }
+        Err(e) => panic!("{what}: expected Unsupported, got {e:?}"),
+        Ok(_) => panic!("{what}: expected Unsupported, got Ok"),
+    }
+}
+
+/// A pipe: (read end, write end); `None` where there are no pipes (the guest).
+pub fn pipe() -> Option<(File, File)> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::OwnedFd;
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        Some((
+            File::from(OwnedFd::from(reader)),
+            File::from(OwnedFd::from(writer)),
+        ))
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// Where there are no pipes, a `File` to hand the pipe calls, to check that they refuse:
+/// this guest instance's stdin (each test runs in a fresh instance; call once per test).
+pub fn stand_in_file() -> File {
+    #[cfg(target_os = "wasi")]
+    {
+        use std::os::fd::FromRawFd;
+        // SAFETY: fd 0 is this instance's stdin, which nothing else in a test owns; the
+        // File takes it over once (the call refuses and closes it).
+        unsafe { File::from_raw_fd(0) }
+    }
+    #[cfg(not(target_os = "wasi"))]
+    panic!("stand_in_file is for the guest")
+}
+
+/// Whether `pid` is no longer a child waiting to be reaped (`waitpid` says ECHILD):
+/// natively, that the loop left no zombie behind.
+#[cfg(unix)]
+pub fn reaped(pid: u32) -> bool {
+    let mut status = 0;
+    // SAFETY: `status` is a valid c_int; WNOHANG never blocks.
+    let rc = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, libc::WNOHANG) };
+    rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD)
+}
+
+/// Where there are no processes, nothing is left behind.
+#[cfg(not(unix))]
+pub fn reaped(_pid: u32) -> bool {
+    true
+}
+
+/// Sends `signal` to this process (natively; a no-op where there are no signals).
+pub fn kill_self(signal: i32) {
+    #[cfg(unix)]
+    {
+        // SAFETY: kill has no memory preconditions.
+        let rc = unsafe { libc::kill(libc::getpid(), signal) };
+        assert_eq!(rc, 0, "kill: {}", std::io::Error::last_os_error());
+    }
+    #[cfg(not(unix))]
+    let _ = signal;
+}
+
+/// A minimal libtest for a `harness = false` test binary whose tests must run on the
+/// process's main thread (signal handlers): runs them there, one after the other, and
+/// prints libtest's lines, so `cargo xtask test` and `twinloop-host test` read it like
+/// any other. Understands `--list`, `--exact`, `--ignored` (nothing is ignored) and name
+/// filters; other options are accepted and ignored.
+pub fn run_main_thread_tests(tests: &[(&str, fn())]) {
+    let mut args = std::env::args().skip(1);
+    let (mut list, mut exact, mut ignored_only) = (false, false, false);
+    let mut filters = Vec::new();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--list" => list = true,
+            "--exact" => exact = true,
+            "--ignored" => ignored_only = true,
+            "--skip" | "--test-threads" | "--format" | "--color" | "-Z" => {
+                args.next();
+            }
+            flag if flag.starts_with('-') => {}
+            _ => filters.push(arg),
+        }
+    }
+    let chosen: Vec<_> = tests
+        .iter()
+        .filter(|_| !ignored_only)
+        .filter(|(name, _)| {
+            filters.is_empty()
+                || filters.iter().any(|f| {
+                    if exact {
+                        name == f
+                    } else {
+                        name.contains(f.as_str())
+                    }
+                })
+        })
+        .collect();
+    if list {
+        for (name, _) in &chosen {
+            println!("{name}: test");
+        }
+        println!("\n{} tests, 0 benchmarks", chosen.len());
+        return;
+    }
+    let started = Instant::now();
+    println!("\nrunning {} tests", chosen.len());
+    for (name, test) in &chosen {
+        test();
+        println!("test {name} ... ok");
+    }
+    println!(
+        "\ntest result: ok. {} passed; 0 failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
+        chosen.len(),
+        tests.len() - chosen.len(),
+        started.elapsed().as_secs_f64()
+    );
+}
