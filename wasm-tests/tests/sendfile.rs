@@ -226,6 +226,48 @@ mod native {
         );
     }
 
+    /// A pipe has no zero-copy path: with the fallback the file goes through reads and
+    /// writes; without it, nothing is sent.
+    pub fn over_a_pipe(fallback: bool) {
+        use std::io::Read;
+        use std::os::fd::OwnedFd;
+        let file = Rc::new(TempFile::new(&format!("pipe-{fallback}"), 3 << 20, false));
+        let (mut pipe_out, pipe_in) = std::io::pipe().unwrap();
+        let pipe_in = File::from(OwnedFd::from(pipe_in));
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            pipe_out.read_to_end(&mut got).unwrap();
+            got
+        });
+        let f = file.clone();
+        let (outcome, position) = run_tcp(|ev| async move {
+            let (wt, _) = ev.connect_write_pipe(|| Quiet, pipe_in).await?;
+            let mut handle = f.open();
+            let outcome = ev
+                .sendfile(wt.transport(), &handle, 0, None, fallback)
+                .await;
+            let position = handle.stream_position()?;
+            wt.close();
+            Ok((outcome, position))
+        });
+        let got = reader.join().unwrap();
+        if fallback {
+            assert_eq!(outcome.expect("sent through the fallback"), 3 << 20);
+            assert_eq!(position, 3 << 20);
+            assert!(
+                StreamHash::of(&got) == file.hash,
+                "the pipe's reader got something else"
+            );
+        } else {
+            assert!(
+                matches!(outcome, Err(Error::SendfileNotAvailable(_))),
+                "{outcome:?}"
+            );
+            assert_eq!(position, 0);
+            assert!(got.is_empty(), "{} bytes went out", got.len());
+        }
+    }
+
     pub fn closing_transport() {
         let file = TempFile::new("closing", 1000, false);
         let outcome = run_tcp(|ev| async move {
@@ -312,4 +354,24 @@ fn sock_sendfile_with_the_fallback_allowed_sends_the_same() {
 fn sock_sendfile_on_a_datagram_socket_is_refused() {
     #[cfg(not(target_os = "wasi"))]
     native::sock_sendfile_needs_a_stream_socket();
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "the guest has no file system to send from"
+)]
+fn over_a_pipe_the_fallback_reads_and_writes_the_whole_file() {
+    #[cfg(not(target_os = "wasi"))]
+    native::over_a_pipe(true);
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "the guest has no file system to send from"
+)]
+fn over_a_pipe_without_the_fallback_nothing_is_sent() {
+    #[cfg(not(target_os = "wasi"))]
+    native::over_a_pipe(false);
 }
