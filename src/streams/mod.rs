@@ -17,6 +17,7 @@ use crate::transport::Transport;
 use crate::{current, EventLoop};
 
 mod connection;
+mod io_traits;
 mod reader;
 mod writer;
 

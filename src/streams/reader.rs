@@ -4,8 +4,6 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::io;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
@@ -215,7 +213,7 @@ impl StreamReader {
     }
 
     /// Moves what the protocol fed into `buf` (a swap when `buf` is drained).
-    fn pull(&mut self) {
+    pub(super) fn pull(&mut self) {
         let mut feed = self.feed.0.borrow_mut();
         if feed.inbox.is_empty() {
             return;
@@ -234,13 +232,13 @@ impl StreamReader {
         }
     }
 
-    fn data(&self) -> &[u8] {
+    pub(super) fn data(&self) -> &[u8] {
         &self.buf[self.pos..]
     }
 
     /// Marks `n` unread bytes read; resumes the transport once the buffer is back at the
     /// limit (asyncio's `_maybe_resume_transport`).
-    fn consume(&mut self, n: usize) {
+    pub(super) fn consume(&mut self, n: usize) {
         self.pos += n;
         if self.pos == self.buf.len() {
             self.buf.clear();
@@ -285,12 +283,12 @@ impl StreamReader {
     }
 
     /// The stream ended and everything fed was pulled.
-    fn ended(&self) -> bool {
+    pub(super) fn ended(&self) -> bool {
         let feed = self.feed.0.borrow();
         feed.eof && feed.inbox.is_empty()
     }
 
-    fn check_error(&self) -> Result<()> {
+    pub(super) fn check_error(&self) -> Result<()> {
         match self.feed.0.borrow().error.clone() {
             Some(error) => Err(error),
             None => Ok(()),
@@ -299,7 +297,7 @@ impl StreamReader {
 
     /// Registers the task's waker; resumes reading if the reader had paused it, since
     /// the caller needs more than is buffered (asyncio's `_wait_for_data`).
-    fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(super) fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let resume = {
             let mut feed = self.feed.0.borrow_mut();
             if !feed.inbox.is_empty() || feed.eof || feed.error.is_some() {
@@ -555,57 +553,4 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
         return haystack.iter().position(|&b| b == needle[0]);
     }
     haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// An [`Error`] as an `io::Error` (for `futures-io`), keeping the OS error's kind.
-pub(crate) fn to_io_error(error: Error) -> io::Error {
-    match error.io_kind() {
-        Some(kind) => io::Error::new(kind, error),
-        None => io::Error::other(error),
-    }
-}
-
-impl futures_io::AsyncRead for StreamReader {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        out: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        match futures_io::AsyncBufRead::poll_fill_buf(Pin::new(&mut *this), cx) {
-            Poll::Ready(Ok(data)) => {
-                let n = data.len().min(out.len());
-                out[..n].copy_from_slice(&data[..n]);
-                this.consume(n);
-                Poll::Ready(Ok(n))
-            }
-            other => other.map_ok(|_| 0),
-        }
-    }
-}
-
-impl futures_io::AsyncBufRead for StreamReader {
-    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        let this = self.get_mut();
-        loop {
-            this.pull();
-            if !this.data().is_empty() {
-                return Poll::Ready(Ok(this.data()));
-            }
-            if let Err(error) = this.check_error() {
-                return Poll::Ready(Err(to_io_error(error)));
-            }
-            if this.ended() {
-                return Poll::Ready(Ok(&[]));
-            }
-            if this.poll_more(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-    }
-
-    fn consume(self: Pin<&mut Self>, amt: usize) {
-        let this = self.get_mut();
-        StreamReader::consume(this, amt.min(this.data().len()));
-    }
 }

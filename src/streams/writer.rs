@@ -3,13 +3,11 @@
 
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::io;
-use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::connection::{CloseOnDrop, ConnectionState};
-use super::reader::{to_io_error, FeedHandle};
+use super::reader::FeedHandle;
 use crate::error::Result;
 use crate::transport::{ExtraInfo, Transport};
 
@@ -167,7 +165,7 @@ impl StreamWriter {
         poll_fn(|cx| self.poll_drain(cx)).await
     }
 
-    fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+    pub(super) fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         if let Some(error) = self.state.lost_error() {
             return Poll::Ready(Err(error));
         }
@@ -211,33 +209,4 @@ fn yield_now() -> impl Future<Output = ()> {
             Poll::Pending
         }
     })
-}
-
-impl futures_io::AsyncWrite for StreamWriter {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.poll_drain(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(error)) => return Poll::Ready(Err(to_io_error(error))),
-            Poll::Pending => return Poll::Pending,
-        }
-        Poll::Ready(self.write(buf).map(|()| buf.len()).map_err(to_io_error))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_drain(cx).map_err(to_io_error)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let result = if self.can_write_eof() {
-            self.write_eof()
-        } else {
-            self.close();
-            Ok(())
-        };
-        Poll::Ready(result.map_err(to_io_error))
-    }
 }
