@@ -63,6 +63,7 @@ mod sys;
 mod task;
 mod time_limit;
 mod timer_heap;
+mod tls;
 mod transport;
 
 pub use current::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
@@ -74,18 +75,23 @@ pub use future::{CallbackId, LoopFuture};
 pub use gather::{gather, gather_all};
 pub use handle::{Handle, TimerHandle};
 pub use net::{
-    ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Server, ServerGuard,
-    ServerOptions, ServerSocket, Socket, SocketType, ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
+    AcceptedOptions, ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Server,
+    ServerGuard, ServerOptions, ServerSocket, Socket, SocketType, ACCEPT_RETRY_DELAY,
+    DEFAULT_BACKLOG,
 };
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
 pub use protocol_handle::ProtocolHandle;
 pub use remote::{RemoteHandle, ThreadsafeHandle};
 pub use run::run;
+pub use rustls;
 pub use streams::{
     open_connection, start_server, StreamOptions, StreamReader, StreamWriter, DEFAULT_LIMIT,
 };
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
 pub use time_limit::{timeout, timeout_at, wait_for, TimeLimited, Timeout};
+pub use tls::{
+    CipherInfo, ClientTls, StartTlsOptions, TlsConfig, SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT,
+};
 pub use transport::{
     DatagramProtocol, DatagramSocketInfo, DatagramTransport, ExtraInfo, SocketInfo, Transport,
     DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX,

@@ -4,6 +4,8 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::error::{io_context, Error, Result};
 use crate::net::readiness::Watched;
@@ -11,7 +13,8 @@ use crate::net::resolve::{Family, Port};
 use crate::protocol::AnyProtocol;
 use crate::protocol_handle::ProtocolHandle;
 use crate::sys::{self, Interest};
-use crate::transport::{TcpSource, Transport};
+use crate::tls::{self, ClientTls, TlsSetup};
+use crate::transport::{ByteStream, TcpSource, Transport};
 use crate::EventLoop;
 
 /// Keyword arguments of `create_connection` (asyncio's names; defaults as asyncio's).
@@ -37,6 +40,39 @@ pub struct ConnectOptions {
     /// error; `false` (asyncio's default) returns the single error, or, when the attempts
     /// failed differently, [`Error::Multiple`] as well (asyncio's "Multiple exceptions").
     pub all_errors: bool,
+    /// asyncio's `ssl`: connect with TLS using this configuration
+    /// ([`ClientTls::webpki_roots`] is asyncio's `ssl=True`). The protocol sees plaintext;
+    /// `connection_made` runs after the handshake.
+    pub ssl: Option<ClientTls>,
+    /// The name the server's certificate must show and that is sent (SNI); default `host`.
+    /// Required with `ssl` when `host` is empty (`sock=`). `Some("")` sends none and
+    /// checks none, which is a hole (anyone with a certificate the roots trust can pose as
+    /// the server): it is refused unless `ssl` was made with
+    /// [`ClientTls::dangerous_without_hostname_check`]. Only meaningful with `ssl`.
+    pub server_hostname: Option<String>,
+    /// Default [`SSL_HANDSHAKE_TIMEOUT`](crate::SSL_HANDSHAKE_TIMEOUT) (60 s); past it the
+    /// connection is aborted with [`Error::TlsTimeout`]. Only meaningful with `ssl`.
+    pub ssl_handshake_timeout: Option<Duration>,
+    /// Default [`SSL_SHUTDOWN_TIMEOUT`](crate::SSL_SHUTDOWN_TIMEOUT) (30 s): how long
+    /// `close` may take to send what is left and `close_notify`. Only meaningful with `ssl`.
+    pub ssl_shutdown_timeout: Option<Duration>,
+}
+
+/// Keyword arguments of `connect_accepted_socket` (asyncio's `ssl`,
+/// `ssl_handshake_timeout`, `ssl_shutdown_timeout`): the accepted side is the TLS server.
+///
+/// ```
+/// let opts = twinloop::AcceptedOptions::default();
+/// assert!(opts.ssl.is_none());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct AcceptedOptions {
+    /// Serve TLS on the socket with this configuration.
+    pub ssl: Option<Arc<rustls::ServerConfig>>,
+    /// As [`ConnectOptions::ssl_handshake_timeout`].
+    pub ssl_handshake_timeout: Option<Duration>,
+    /// As [`ConnectOptions::ssl_shutdown_timeout`].
+    pub ssl_shutdown_timeout: Option<Duration>,
 }
 
 impl EventLoop {
@@ -50,10 +86,17 @@ impl EventLoop {
     /// is called at once (asyncio calls it once connected), so it may borrow; if the
     /// connection fails, the protocol is dropped without any callback.
     ///
+    /// With [`ConnectOptions::ssl`], the TLS handshake follows the connect, and the
+    /// transport carries TLS (see [`Transport`]'s extra info `sslcontext`, `peercert`,
+    /// `cipher`, `alpn`).
+    ///
     /// Errors: [`Error::InvalidArgument`] (empty host without `sock`, host with `sock`, port
-    /// out of range); the resolver's [`Error::Io`]; the connect error (e.g. kind
-    /// `ConnectionRefused`), or [`Error::Multiple`] (see [`ConnectOptions::all_errors`]);
-    /// in the guest, `PermissionDenied` when the host's policy forbids the address.
+    /// out of range, TLS arguments against asyncio's rules); the resolver's [`Error::Io`];
+    /// the connect error (e.g. kind `ConnectionRefused`), or [`Error::Multiple`] (see
+    /// [`ConnectOptions::all_errors`]); in the guest, `PermissionDenied` when the host's
+    /// policy forbids the address; with TLS, [`Error::Tls`] (e.g. an untrusted
+    /// certificate), [`Error::TlsTimeout`], or `ConnectionReset` if the peer hung up
+    /// during the handshake.
     ///
     /// ```
     /// use twinloop::{BaseProtocol, ConnectOptions, EventLoop, Protocol, Transport};
@@ -119,16 +162,50 @@ impl EventLoop {
         let protocol = factory();
         let stream = sys::TcpStream::from_std(sock)
             .map_err(|e| unsupported_or("connect_accepted_socket", e));
-        async move { ev.make_transport(stream?, protocol).await }
+        async move { ev.make_transport(stream?, protocol, None).await }
+    }
+
+    /// [`EventLoop::connect_accepted_socket`] with asyncio's keyword arguments: with
+    /// [`AcceptedOptions::ssl`], this side runs the TLS handshake as the server first.
+    /// Native only.
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc; use twinloop::{AcceptedOptions, BaseProtocol, Protocol};
+    /// # struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
+    /// # fn serve(ev: &twinloop::EventLoop, sock: std::net::TcpStream, config: Arc<twinloop::rustls::ServerConfig>) {
+    /// let opts = AcceptedOptions { ssl: Some(config), ..Default::default() };
+    /// let accepting = ev.connect_accepted_socket_with(|| Quiet, sock, opts);
+    /// # drop(accepting); }
+    /// ```
+    pub fn connect_accepted_socket_with<P: AnyProtocol>(
+        &self,
+        factory: impl FnOnce() -> P,
+        sock: std::net::TcpStream,
+        options: AcceptedOptions,
+    ) -> impl Future<Output = Result<(Transport, ProtocolHandle<P>)>> + 'static {
+        let ev = self.clone();
+        let protocol = factory();
+        let setup = tls::server_setup(
+            options.ssl,
+            options.ssl_handshake_timeout,
+            options.ssl_shutdown_timeout,
+        );
+        let stream = sys::TcpStream::from_std(sock)
+            .map_err(|e| unsupported_or("connect_accepted_socket", e));
+        async move { ev.make_transport(stream?, protocol, setup?).await }
     }
 
     async fn make_transport<P: AnyProtocol>(
         &self,
         stream: sys::TcpStream,
         protocol: P,
+        tls: Option<TlsSetup>,
     ) -> Result<(Transport, ProtocolHandle<P>)> {
         let protocol = Rc::new(RefCell::new(protocol));
-        let source = TcpSource::new(stream, None)?;
+        let mut source: Box<dyn ByteStream> = Box::new(TcpSource::new(stream, None)?);
+        if let Some(setup) = tls {
+            source = Box::new(tls::handshake(self, source, &setup, Vec::new()).await?);
+        }
         let transport = Transport::start(self, source, P::into_slot(protocol.clone()), None)?;
         // connection_made was scheduled first; this callback runs right after it.
         let made = self.create_future::<()>();
@@ -198,7 +275,18 @@ async fn connect<P: AnyProtocol>(
         local_addr,
         sock,
         all_errors,
+        ssl,
+        server_hostname,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
     } = options;
+    let tls = tls::client_setup(
+        ssl,
+        server_hostname.as_deref(),
+        &host,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
+    )?;
     let stream = match sock {
         Some(_) if !host.is_empty() => {
             return Err(Error::invalid_argument(
@@ -217,7 +305,7 @@ async fn connect<P: AnyProtocol>(
             ev.connect_first(&addrs, local_addr, all_errors).await?
         }
     };
-    ev.make_transport(stream, protocol).await
+    ev.make_transport(stream, protocol, tls).await
 }
 
 /// asyncio's rule for several failed attempts.

@@ -4,7 +4,7 @@
 mod accept;
 mod connect;
 mod datagram;
-mod readiness;
+pub(crate) mod readiness;
 mod resolve;
 mod server;
 mod server_options;
@@ -12,7 +12,7 @@ mod sock_ops;
 mod socket;
 
 pub use accept::ACCEPT_RETRY_DELAY;
-pub use connect::ConnectOptions;
+pub use connect::{AcceptedOptions, ConnectOptions};
 pub use datagram::{DatagramOptions, HostPort};
 pub use resolve::{Family, Port};
 pub use server::{Server, ServerGuard, ServerSocket};

@@ -4,7 +4,8 @@
 //!   `connection_lost` exactly once, write-buffer limits and flow control, fatal errors);
 //! - `stream`: the stream layer over any `ByteStream` (`source`): reads, the write
 //!   buffer, half-close, pause/resume reading;
-//! - per kind (`tcp`): a `ByteStream` that sets its options and names its extra info.
+//! - per kind (`tcp`, `tls`): a `ByteStream` that sets its options and names its extra
+//!   info; `tls` is a rustls session over another `ByteStream`.
 //!
 //! [`Transport`] is the public handle of a stream transport, the same type whatever the
 //! byte source, so a protocol written for TCP runs unchanged over any other stream.
@@ -19,17 +20,21 @@ mod datagram_transport;
 mod source;
 mod stream;
 mod tcp;
+mod tls;
 
 pub use base::{DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX};
 pub(crate) use datagram::DatagramEngine;
 pub(crate) use datagram_transport::DatagramSlot;
 pub use datagram_transport::{DatagramProtocol, DatagramSocketInfo, DatagramTransport};
+pub(crate) use source::{ByteStream, StreamSource};
 pub(crate) use stream::StreamTransport;
 pub(crate) use tcp::TcpSource;
+pub(crate) use tls::{receive_records, send_records, TlsSource};
 
 #[allow(unused_imports)] // doc links
 use crate::error::{Error, Result};
 use crate::protocol::ProtocolSlot;
+use crate::tls::{CipherInfo, TlsConfig};
 use crate::EventLoop;
 
 /// A stream transport (TCP): asyncio's `asyncio.Transport`. It is a handle: clones refer to
@@ -99,6 +104,13 @@ pub enum ExtraInfo {
     Socket(SocketInfo),
     /// `socket` of a [`DatagramTransport`].
     Datagram(DatagramSocketInfo),
+    /// `sslcontext` of a TLS transport: the configuration it was made with.
+    SslContext(TlsConfig),
+    /// `cipher` of a TLS transport.
+    Cipher(CipherInfo),
+    /// Bytes: `peercert` of a TLS transport (the peer's certificate, DER; absent when
+    /// the peer sent none), `alpn` (the negotiated protocol; absent when none was).
+    Bytes(Vec<u8>),
 }
 
 /// A description of a transport's socket (asyncio's `TransportSocket`, without the power
@@ -122,14 +134,15 @@ pub struct SocketInfo {
 }
 
 impl Transport {
-    /// Wraps a connected TCP stream: schedules `connection_made`, then starts reading.
+    /// Wraps a connected stream (TCP, or TLS over TCP once its handshake is done):
+    /// schedules `connection_made`, then starts reading.
     pub(crate) fn start(
         ev: &EventLoop,
-        stream: TcpSource,
+        stream: Box<dyn ByteStream>,
         protocol: ProtocolSlot,
         on_lost: Option<Box<dyn FnOnce()>>,
     ) -> Result<Transport> {
-        let inner = StreamTransport::start(ev, Box::new(stream), protocol, on_lost);
+        let inner = StreamTransport::start(ev, stream, protocol, on_lost);
         let transport = Transport { inner };
         let made = transport.clone();
         ev.call_soon(move |_| {

@@ -322,3 +322,4 @@ impl Thread {
 
 pub mod log_capture;
 pub mod tcp_support;
+pub mod tls_support;
