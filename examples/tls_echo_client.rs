@@ -1,0 +1,99 @@
+//! The echo client over TLS, made into a checker: it connects with TLS (trusting only the
+//! example CA of `examples/tls/`, checking the name `localhost`), sends `--count` messages
+//! of `--size` bytes one at a time, and checks that every byte comes back; then it closes
+//! with close_notify and expects the server's.
+//!
+//! `tls_echo_client ADDR [--size BYTES] [--count N]` prints `ok N messages (CIPHER)`, or
+//! exits non-zero saying what differed. The same on both targets.
+
+use twinloop::{ConnectOptions, ExtraInfo, StreamOptions};
+
+#[path = "tls/certs.rs"]
+mod certs;
+
+struct Args {
+    host: String,
+    port: u16,
+    size: usize,
+    count: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let usage = "usage: tls_echo_client ADDR [--size BYTES] [--count N]";
+    let addr = args.next().ok_or(usage)?;
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| format!("expected HOST:PORT, got {addr:?}"))?;
+    let mut parsed = Args {
+        host: host.trim_matches(['[', ']']).to_owned(),
+        port: port.parse().map_err(|_| format!("bad port in {addr:?}"))?,
+        size: 1024,
+        count: 1,
+    };
+    while let Some(flag) = args.next() {
+        let value: usize = args
+            .next()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{flag} needs a number"))?;
+        match flag.as_str() {
+            "--size" if value > 0 => parsed.size = value,
+            "--count" => parsed.count = value,
+            _ => return Err(format!("bad option {flag} {value}; {usage}")),
+        }
+    }
+    Ok(parsed)
+}
+
+async fn check(args: Args) -> Result<String, String> {
+    let ev = twinloop::get_running_loop().map_err(|e| e.to_string())?;
+    let options = StreamOptions {
+        options: ConnectOptions {
+            ssl: Some(certs::client_tls()?),
+            server_hostname: Some("localhost".into()),
+            ..ConnectOptions::default()
+        },
+        ..StreamOptions::default()
+    };
+    let (mut reader, writer) = ev
+        .open_connection(&args.host, args.port, options)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let cipher = match writer.get_extra_info("cipher") {
+        Some(ExtraInfo::Cipher(c)) => c.to_string(),
+        _ => "no cipher?".into(),
+    };
+    for n in 0..args.count {
+        let message: Vec<u8> = (0..args.size).map(|i| (i * 31 + n * 7) as u8).collect();
+        writer.write(&message).map_err(|e| e.to_string())?;
+        let echo = reader
+            .readexactly(args.size)
+            .await
+            .map_err(|e| format!("message {n}: {e}"))?;
+        if echo != message {
+            let at = echo.iter().zip(&message).position(|(a, b)| a != b);
+            return Err(format!("message {n}: the echo differs at byte {at:?}"));
+        }
+    }
+    writer.write_eof().map_err(|e| e.to_string())?;
+    let rest = reader.read(-1).await.map_err(|e| format!("closing: {e}"))?;
+    if !rest.is_empty() {
+        return Err(format!("{} unexpected bytes after the echoes", rest.len()));
+    }
+    Ok(format!("ok {} messages ({cipher})", args.count))
+}
+
+fn main() {
+    let outcome = parse_args().and_then(|args| {
+        twinloop::run(|_| async move { Ok(check(args).await) })
+            .map_err(|e| e.to_string())
+            .and_then(|checked| checked)
+    });
+    match outcome {
+        Ok(line) => println!("{line}"),
+        Err(e) => {
+            eprintln!("tls_echo_client: {e}");
+            std::process::exit(1);
+        }
+    }
+}
