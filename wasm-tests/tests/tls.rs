@@ -593,3 +593,140 @@ fn tls_arguments_follow_asyncio_rules() {
         srv.shut_down().await
     });
 }
+
+/// Natively: twinloop against a TLS peer no one here wrote, Debian's `openssl`, both
+/// ways. Skipped, saying why, where `openssl` is missing.
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "the guest cannot start processes; openssl runs natively"
+)]
+fn interop_with_openssl_both_ways() {
+    use std::process::{Command, Stdio};
+    if Command::new("openssl").arg("version").output().is_err() {
+        println!("skipped: `openssl` is not on PATH (apt-get install openssl)");
+        return;
+    }
+    let ca = TestCa::new();
+    let server_id = ca.server(&NAMES);
+    let dir = std::env::temp_dir().join(format!("twinloop-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let file = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write a PEM file");
+        path
+    };
+    let (cert, key, ca_file) = (
+        file("server.pem", &server_id.cert_pem),
+        file("server.key", &server_id.key_pem),
+        file("ca.pem", &ca.identity.cert_pem),
+    );
+
+    // 1. twinloop's client against `openssl s_server -www`.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut s_server = Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-naccept", "1", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start openssl s_server");
+    let tls = ca.client(&[]);
+    let reply = run_tcp(|ev| async move {
+        // s_server takes a moment to listen.
+        let mut attempts = 0;
+        let (t, log) = loop {
+            let options = tls_client(&tls, Some("localhost"));
+            match connect_tls(&ev, port, options, PeerOptions::default()).await {
+                Ok(connected) => break connected,
+                Err(e) if attempts < 100 && e.io_kind().is_some() => {
+                    attempts += 1;
+                    twinloop::sleep(Duration::from_millis(100)).await?;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        assert!(matches!(
+            t.get_extra_info("cipher"),
+            Some(ExtraInfo::Cipher(_))
+        ));
+        t.write(b"GET / HTTP/1.0\r\n\r\n")?;
+        log.until(&ev, "s_server's page and close", PeerLog::is_lost)
+            .await?;
+        Ok(log.get(|l| (l.data.clone(), l.eof, l.lost.clone())))
+    });
+    let _ = s_server.kill();
+    let _ = s_server.wait();
+    let (page, eof, lost) = reply;
+    let page = String::from_utf8_lossy(&page);
+    assert!(page.starts_with("HTTP/1.0 200 ok"), "{page}");
+    assert!(
+        matches!(lost, Some(None)),
+        "openssl closed with close_notify: {lost:?}"
+    );
+    assert_eq!(eof, 1);
+
+    // 2. `openssl s_client` against twinloop's server.
+    let config = server_id.server_config(&[]);
+    let output = run_tcp(|ev| async move {
+        let options = StreamOptions {
+            options: ServerOptions {
+                ssl: Some(config),
+                ..ServerOptions::default()
+            },
+            ..StreamOptions::default()
+        };
+        let server = ev
+            .start_server(
+                |mut reader, writer| async move {
+                    let line = reader.readline().await?;
+                    writer.write(&line.to_ascii_uppercase())?;
+                    writer.close();
+                    writer.wait_closed().await
+                },
+                LOCALHOST_V4,
+                0,
+                options,
+            )
+            .await?;
+        let port = server.sockets()[0].local_addr().port();
+        let client = move || {
+            let mut child = Command::new("timeout")
+                .args(["30", "openssl", "s_client", "-quiet", "-ign_eof"])
+                .args(["-verify_return_error", "-servername", "localhost"])
+                .arg("-CAfile")
+                .arg(&ca_file)
+                .arg("-connect")
+                .arg(format!("127.0.0.1:{port}"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()?;
+            use std::io::Write as _;
+            child
+                .stdin
+                .take()
+                .expect("piped")
+                .write_all(b"hello from openssl\n")?;
+            child.wait_with_output()
+        };
+        let output = ev.run_in_executor(None, client)?.await?;
+        server.close();
+        Ok(output)
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let output = output.expect("run openssl s_client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("HELLO FROM OPENSSL"),
+        "s_client got {stdout:?}; stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
