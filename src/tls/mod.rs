@@ -40,23 +40,50 @@ pub const SSL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// ```
 /// use std::sync::Arc;
-/// use twinloop::ClientTls;
-/// // The default: Mozilla's roots (webpki-roots), hostname checked.
-/// let tls = ClientTls::webpki_roots().with_alpn(&[b"h2", b"http/1.1"]);
+/// use twinloop::rustls::{self, pki_types::PrivateKeyDer, ClientConfig, RootCertStore, ServerConfig};
+/// use twinloop::{ClientTls, ConnectOptions, ExtraInfo, ServerOptions, StreamOptions};
+/// // A certificate for "localhost" (rcgen here; any PEM/DER certificate will do).
+/// let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+/// let key = PrivateKeyDer::try_from(cert.key_pair.serialize_der()).unwrap();
+/// let server_config = ServerConfig::builder()
+///     .with_no_client_auth()
+///     .with_single_cert(vec![cert.cert.der().clone()], key)?;
+/// // The client trusts that certificate only, and checks the name "localhost".
+/// let mut roots = RootCertStore::empty();
+/// roots.add(cert.cert.der().clone())?;
+/// let tls = ClientTls::from(ClientConfig::builder().with_root_certificates(roots).with_no_client_auth());
 /// assert!(tls.checks_hostname());
-/// assert_eq!(tls.config().alpn_protocols.len(), 2);
-/// // Your own roots: any rustls ClientConfig.
-/// let mut roots = twinloop::rustls::RootCertStore::empty();
-/// roots.extend(webpki_roots_or_yours());
-/// let config = twinloop::rustls::ClientConfig::builder_with_provider(Arc::new(
-///     twinloop::rustls::crypto::ring::default_provider(),
-/// ))
-/// .with_safe_default_protocol_versions()?
-/// .with_root_certificates(roots)
-/// .with_no_client_auth();
-/// let tls = ClientTls::from(config);
-/// # fn webpki_roots_or_yours() -> Vec<twinloop::rustls::pki_types::TrustAnchor<'static>> { vec![] }
-/// # Ok::<(), twinloop::rustls::Error>(())
+///
+/// twinloop::run(|ev| async move {
+///     let server_opts = ServerOptions { ssl: Some(Arc::new(server_config)), ..Default::default() };
+///     let server = ev
+///         .start_server(
+///             |mut reader, writer| async move {
+///                 let line = reader.readline().await?;
+///                 writer.write(&line.to_ascii_uppercase())
+///             },
+///             "127.0.0.1",
+///             0,
+///             StreamOptions { options: server_opts, ..Default::default() },
+///         )
+///         .await?;
+///     let port = server.sockets()[0].local_addr().port();
+///     let client_opts = ConnectOptions {
+///         ssl: Some(tls),
+///         server_hostname: Some("localhost".into()), // the host is an address
+///         ..Default::default()
+///     };
+///     let options = StreamOptions { options: client_opts, ..Default::default() };
+///     let (mut reader, writer) = ev.open_connection("127.0.0.1", port, options).await?;
+///     writer.write(b"hello\n")?;
+///     assert_eq!(reader.readline().await?, b"HELLO\n");
+///     assert!(matches!(writer.get_extra_info("cipher"), Some(ExtraInfo::Cipher(_))));
+///     Ok(())
+/// })?;
+/// // asyncio's ssl=True: Mozilla's roots, ALPN as you like.
+/// let public = ClientTls::webpki_roots().with_alpn(&[b"h2", b"http/1.1"]);
+/// assert_eq!(public.config().alpn_protocols.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientTls {
