@@ -10,40 +10,9 @@ use twinloop::{ConnectOptions, ExtraInfo, StreamOptions};
 
 #[path = "tls/certs.rs"]
 mod certs;
-
-struct Args {
-    host: String,
-    port: u16,
-    size: usize,
-    count: usize,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
-    let usage = "usage: tls_echo_client ADDR [--size BYTES] [--count N]";
-    let addr = args.next().ok_or(usage)?;
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| format!("expected HOST:PORT, got {addr:?}"))?;
-    let mut parsed = Args {
-        host: host.trim_matches(['[', ']']).to_owned(),
-        port: port.parse().map_err(|_| format!("bad port in {addr:?}"))?,
-        size: 1024,
-        count: 1,
-    };
-    while let Some(flag) = args.next() {
-        let value: usize = args
-            .next()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("{flag} needs a number"))?;
-        match flag.as_str() {
-            "--size" if value > 0 => parsed.size = value,
-            "--count" => parsed.count = value,
-            _ => return Err(format!("bad option {flag} {value}; {usage}")),
-        }
-    }
-    Ok(parsed)
-}
+#[path = "support/echo_args.rs"]
+mod echo_args;
+use echo_args::{parse_args, Args};
 
 async fn check(args: Args) -> Result<String, String> {
     let ev = twinloop::get_running_loop().map_err(|e| e.to_string())?;
@@ -84,7 +53,7 @@ async fn check(args: Args) -> Result<String, String> {
 }
 
 fn main() {
-    let outcome = parse_args().and_then(|args| {
+    let outcome = parse_args("tls_echo_client").and_then(|args| {
         twinloop::run(|_| async move { Ok(check(args).await) })
             .map_err(|e| e.to_string())
             .and_then(|checked| checked)

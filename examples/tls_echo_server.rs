@@ -11,6 +11,9 @@ use std::io::Write;
 
 use twinloop::{EventLoop, ServerOptions, StreamOptions, StreamReader, StreamWriter};
 
+#[path = "support/server_addr.rs"]
+mod server_addr;
+
 #[path = "tls/certs.rs"]
 mod certs;
 
@@ -46,16 +49,7 @@ async fn serve(ev: EventLoop, host: String, port: u16) -> twinloop::Result<()> {
 }
 
 fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8443".into());
-    let Some((host, port)) = addr
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_owned(), p.parse().ok()?)))
-    else {
-        eprintln!("tls_echo_server: expected HOST:PORT, got {addr:?}");
-        std::process::exit(2);
-    };
+    let (host, port) = server_addr::server_addr("tls_echo_server", "127.0.0.1:8443");
     if let Err(e) = twinloop::run(|ev| serve(ev, host, port)) {
         eprintln!("tls_echo_server: {e}");
         std::process::exit(1);

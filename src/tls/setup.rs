@@ -24,6 +24,20 @@ pub(crate) struct TlsSetup {
 }
 
 impl TlsSetup {
+    fn new(
+        config: TlsConfig,
+        server_name: Option<ServerName<'static>>,
+        handshake: Option<Duration>,
+        shutdown: Option<Duration>,
+    ) -> Result<TlsSetup> {
+        Ok(TlsSetup {
+            config,
+            server_name,
+            handshake_timeout: timeout("ssl_handshake_timeout", handshake, SSL_HANDSHAKE_TIMEOUT)?,
+            shutdown_timeout: timeout("ssl_shutdown_timeout", shutdown, SSL_SHUTDOWN_TIMEOUT)?,
+        })
+    }
+
     /// A new session for a connection to (or from) `peer`.
     pub(crate) fn connection(&self, peer: Option<SocketAddr>) -> Result<Connection> {
         match &self.config {
@@ -117,12 +131,7 @@ pub(crate) fn client_setup(
             ))
         })?)
     };
-    Ok(Some(TlsSetup {
-        config: TlsConfig::Client(tls),
-        server_name,
-        handshake_timeout: timeout("ssl_handshake_timeout", handshake, SSL_HANDSHAKE_TIMEOUT)?,
-        shutdown_timeout: timeout("ssl_shutdown_timeout", shutdown, SSL_SHUTDOWN_TIMEOUT)?,
-    }))
+    TlsSetup::new(TlsConfig::Client(tls), server_name, handshake, shutdown).map(Some)
 }
 
 /// The server side (`create_server`, `start_server`, `connect_accepted_socket`).
@@ -135,10 +144,5 @@ pub(crate) fn server_setup(
         refuse_without_ssl(None, handshake, shutdown)?;
         return Ok(None);
     };
-    Ok(Some(TlsSetup {
-        config: TlsConfig::Server(config),
-        server_name: None,
-        handshake_timeout: timeout("ssl_handshake_timeout", handshake, SSL_HANDSHAKE_TIMEOUT)?,
-        shutdown_timeout: timeout("ssl_shutdown_timeout", shutdown, SSL_SHUTDOWN_TIMEOUT)?,
-    }))
+    TlsSetup::new(TlsConfig::Server(config), None, handshake, shutdown).map(Some)
 }

@@ -37,17 +37,19 @@ async fn connect_tls(
     options: ConnectOptions,
     opts: PeerOptions,
 ) -> Result<(Transport, Watch<PeerLog>)> {
-    let log = Watch::<PeerLog>::default();
-    let for_factory = log.clone();
-    let (transport, _) = ev
-        .create_connection(
-            move || Peer::new(for_factory, opts),
-            LOCALHOST_V4,
-            port,
-            options,
-        )
-        .await?;
-    Ok((transport, log))
+    connect_with(ev, LOCALHOST_V4, port, options, opts).await
+}
+
+/// The error of a TLS connect to 127.0.0.1:`port` that must fail (`why` says why).
+async fn refused(ev: &EventLoop, port: u16, options: ConnectOptions, why: &str) -> Error {
+    match connect_tls(ev, port, options, PeerOptions::default()).await {
+        Ok(_) => panic!("connected, but {why}"),
+        Err(e) => e,
+    }
+}
+
+fn unknown_issuer(e: &CertificateError) -> bool {
+    matches!(e, CertificateError::UnknownIssuer)
 }
 
 /// Which certificate error a test expects.
@@ -153,18 +155,8 @@ fn alpn_negotiated() {
         );
         // No protocol in common: rustls's server refuses the handshake.
         let other = ca.client(&[b"imap"]);
-        let refused = connect_tls(
-            &ev,
-            srv.port,
-            tls_client(&other, None),
-            PeerOptions::default(),
-        )
-        .await;
-        assert!(
-            matches!(refused, Err(Error::Tls(_))),
-            "no ALPN in common: {:?}",
-            refused.map(|_| ())
-        );
+        let error = refused(&ev, srv.port, tls_client(&other, None), "no ALPN in common").await;
+        assert!(matches!(error, Error::Tls(_)), "{error:?}");
         client.close();
         srv.shut_down().await
     });
@@ -183,16 +175,8 @@ fn wrong_hostname_rejected() {
         let tls = ca.client(&[]);
         for hostname in [Some("example.com"), None] {
             // None: the name is the host, 127.0.0.1, which the certificate does not name.
-            let result = connect_tls(
-                &ev,
-                srv.port,
-                tls_client(&tls, hostname),
-                PeerOptions::default(),
-            )
-            .await;
-            let error = result
-                .map(|_| ())
-                .expect_err("a certificate for another name");
+            let options = tls_client(&tls, hostname);
+            let error = refused(&ev, srv.port, options, "the certificate names another").await;
             assert!(
                 is_certificate_error(&error, |e| matches!(
                     e,
@@ -231,12 +215,8 @@ fn untrusted_and_expired_certificates_rejected() {
         let ca = TestCa::new();
         let tls = ca.client(&[]);
         let cases: [(Identity, CertCheck); 3] = [
-            (self_signed(&NAMES), |e| {
-                matches!(e, CertificateError::UnknownIssuer)
-            }),
-            (TestCa::new().server(&NAMES), |e| {
-                matches!(e, CertificateError::UnknownIssuer)
-            }),
+            (self_signed(&NAMES), unknown_issuer),
+            (TestCa::new().server(&NAMES), unknown_issuer),
             (ca.expired_server(&NAMES), |e| {
                 matches!(
                     e,
@@ -246,14 +226,8 @@ fn untrusted_and_expired_certificates_rejected() {
         ];
         for (identity, want) in cases {
             let srv = serve_with(&ev, PeerOptions::echo(), tls_server(&identity, &[])).await?;
-            let result = connect_tls(
-                &ev,
-                srv.port,
-                tls_client(&tls, None),
-                PeerOptions::default(),
-            )
-            .await;
-            let error = result.map(|_| ()).expect_err("an untrusted certificate");
+            let options = tls_client(&tls, None);
+            let error = refused(&ev, srv.port, options, "the certificate is not trusted").await;
             assert!(is_certificate_error(&error, want), "{error:?}");
             turns(&ev, 5).await?;
             assert_eq!(
@@ -270,18 +244,9 @@ fn untrusted_and_expired_certificates_rejected() {
             tls_server(&ca.server(&NAMES), &[]),
         )
         .await?;
-        let result = connect_tls(
-            &ev,
-            srv.port,
-            tls_client(&ClientTls::webpki_roots(), None),
-            PeerOptions::default(),
-        )
-        .await;
-        let error = result.map(|_| ()).expect_err("not a public CA");
-        assert!(is_certificate_error(&error, |e| matches!(
-            e,
-            CertificateError::UnknownIssuer
-        )));
+        let public = tls_client(&ClientTls::webpki_roots(), None);
+        let error = refused(&ev, srv.port, public, "the test CA is not public").await;
+        assert!(is_certificate_error(&error, unknown_issuer), "{error:?}");
         srv.shut_down().await
     });
 }
@@ -298,8 +263,7 @@ fn handshake_timeout_against_a_peer_that_never_speaks_tls() {
             ..tls_client(&ca.client(&[]), None)
         };
         let started = Instant::now();
-        let result = connect_tls(&ev, plain.port, options, PeerOptions::default()).await;
-        let error = result.map(|_| ()).expect_err("the handshake cannot finish");
+        let error = refused(&ev, plain.port, options, "the handshake cannot finish").await;
         assert!(
             matches!(error, Error::TlsTimeout { phase: "handshake", limit: l } if l == limit),
             "{error:?}"
@@ -552,8 +516,8 @@ fn tls_arguments_follow_asyncio_rules() {
             ssl_handshake_timeout: Some(Duration::from_secs(1)),
             ..ServerOptions::default()
         };
-        let refused = serve_with(&ev, PeerOptions::default(), no_server_tls).await;
-        assert!(matches!(refused, Err(Error::InvalidArgument(_))));
+        let no_server = serve_with(&ev, PeerOptions::default(), no_server_tls).await;
+        assert!(matches!(no_server, Err(Error::InvalidArgument(_))));
         // "" turns name checking off: refused with a checking configuration...
         let srv = serve_with(
             &ev,
@@ -578,18 +542,9 @@ fn tls_arguments_follow_asyncio_rules() {
         .await?;
         t.close();
         let other_ca = ClientTls::dangerous_without_hostname_check(TestCa::new().roots())?;
-        let result = connect_tls(
-            &ev,
-            srv.port,
-            tls_client(&other_ca, Some("")),
-            PeerOptions::default(),
-        )
-        .await;
-        let error = result.map(|_| ()).expect_err("the chain is still checked");
-        assert!(is_certificate_error(&error, |e| matches!(
-            e,
-            CertificateError::UnknownIssuer
-        )));
+        let options = tls_client(&other_ca, Some(""));
+        let error = refused(&ev, srv.port, options, "the chain is still checked").await;
+        assert!(is_certificate_error(&error, unknown_issuer), "{error:?}");
         srv.shut_down().await
     });
 }

@@ -380,6 +380,13 @@ fn install_wasm_cc(problems: &mut Vec<String>) {
         return;
     }
     println!("setup: installing the C compiler for guests: {apt_line}");
+    if !apt_install(&WASM_CC_PACKAGES) {
+        problems.push(format!("`{apt_line}` failed"));
+    }
+}
+
+/// `apt-get update && apt-get install -y PACKAGES`, non-interactive.
+fn apt_install(packages: &[&str]) -> bool {
     let mut update = Command::new("apt-get");
     update
         .arg("update")
@@ -387,11 +394,9 @@ fn install_wasm_cc(problems: &mut Vec<String>) {
     let mut install = Command::new("apt-get");
     install
         .args(["install", "-y"])
-        .args(WASM_CC_PACKAGES)
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive");
-    if !(process::run_ok(&mut update) && process::run_ok(&mut install)) {
-        problems.push(format!("`{apt_line}` failed"));
-    }
+    process::run_ok(&mut update) && process::run_ok(&mut install)
 }
 
 fn install_debian(det: &Detected, problems: &mut Vec<String>) {
@@ -419,16 +424,7 @@ fn install_debian(det: &Detected, problems: &mut Vec<String>) {
     }
     if need_apt {
         println!("setup: installing Debian's wasm tool chain: {apt_line}");
-        let mut update = Command::new("apt-get");
-        update
-            .arg("update")
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        let mut install = Command::new("apt-get");
-        install
-            .args(["install", "-y"])
-            .args(APT_PACKAGES)
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        if !(process::run_ok(&mut update) && process::run_ok(&mut install)) {
+        if !apt_install(&APT_PACKAGES) {
             problems.push(format!("`{apt_line}` failed"));
             return;
         }

@@ -163,7 +163,7 @@ fn describe(plan: &Plan) {
         "  tls_echo         the same over TLS 1.3 (handshakes before the clock): echo_peer server \
          --tls true, twinloop's ssl= vs tokio-rustls,"
             .into(),
-        "                   one rustls config (bench/src/tls.rs: ring, the example certificate); \
+        "                   one rustls config (examples/tls/certs.rs: ring, the example certificate); \
          the tokio echo_peer client --tls true for both"
             .into(),
     ];
