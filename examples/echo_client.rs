@@ -7,46 +7,9 @@
 
 use twinloop::{BaseProtocol, ConnectOptions, EventLoop, LoopFuture, Protocol};
 
-struct Args {
-    host: String,
-    port: u16,
-    size: usize,
-    count: usize,
-}
-
-fn parse_args() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
-    let addr = args
-        .next()
-        .ok_or("usage: echo_client ADDR [--size BYTES] [--count N]")?;
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| format!("expected HOST:PORT, got {addr:?}"))?;
-    let mut parsed = Args {
-        host: host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
-        port: port.parse().map_err(|_| format!("bad port in {addr:?}"))?,
-        size: 1024,
-        count: 1,
-    };
-    while let Some(flag) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number: usize = value
-            .parse()
-            .map_err(|_| format!("{flag}: not a number: {value}"))?;
-        match flag.as_str() {
-            "--size" => parsed.size = number,
-            "--count" => parsed.count = number,
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    if parsed.size == 0 {
-        return Err("--size must be at least 1".into());
-    }
-    Ok(parsed)
-}
+#[path = "support/echo_args.rs"]
+mod echo_args;
+use echo_args::{parse_args, Args};
 
 /// xorshift64*: random enough content without a dependency.
 fn random_bytes(seed: &mut u64, len: usize) -> Vec<u8> {
@@ -150,7 +113,7 @@ async fn run(ev: EventLoop, args: Args) -> twinloop::Result<()> {
 }
 
 fn main() {
-    let args = match parse_args() {
+    let args = match parse_args("echo_client") {
         Ok(a) => a,
         Err(e) => {
             eprintln!("echo_client: {e}");

@@ -12,6 +12,9 @@ use twinloop::{
     BaseProtocol, DatagramOptions, DatagramProtocol, DatagramTransport, Error, EventLoop,
 };
 
+#[path = "support/server_addr.rs"]
+mod server_addr;
+
 struct EchoServerProtocol {
     transport: Option<DatagramTransport>,
 }
@@ -37,16 +40,7 @@ impl DatagramProtocol for EchoServerProtocol {
 }
 
 fn main() {
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:9999".into());
-    let Some((host, port)) = addr
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.trim_matches(['[', ']']).to_owned(), p.parse().ok()?)))
-    else {
-        eprintln!("udp_echo_server: expected HOST:PORT, got {addr:?}");
-        std::process::exit(2);
-    };
+    let (host, port) = server_addr::server_addr("udp_echo_server", "127.0.0.1:9999");
     let outcome = EventLoop::new().and_then(|ev| {
         let endpoint = ev.create_datagram_endpoint(
             || EchoServerProtocol { transport: None },

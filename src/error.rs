@@ -70,6 +70,20 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// TLS failed (asyncio's `ssl.SSLError`): the handshake (an untrusted certificate is
+    /// `InvalidCertificate(UnknownIssuer)`, one that does not name the server
+    /// `InvalidCertificate(NotValidForName…)`, an expired one `…(Expired…)`), or
+    /// garbage where records should be. The peer was sent an alert where possible.
+    Tls(rustls::Error),
+    /// A TLS handshake or shutdown took longer than its timeout (`ssl_handshake_timeout`,
+    /// `ssl_shutdown_timeout`); the connection was aborted. `phase` is `"handshake"` or
+    /// `"shutdown"`. [`Error::is_timeout`] is true for it as for [`Error::Timeout`].
+    TlsTimeout {
+        /// `"handshake"` or `"shutdown"`.
+        phase: &'static str,
+        /// The timeout that passed.
+        limit: std::time::Duration,
+    },
     /// Several attempts failed (`all_errors`, or `create_connection` over several addresses).
     Multiple(Vec<Error>),
     /// The stream ended before a read was satisfied (asyncio's `IncompleteReadError`):
@@ -103,6 +117,19 @@ impl Error {
     /// True for [`Error::Cancelled`]. Example: [`Error::io_kind`].
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Error::Cancelled(_))
+    }
+
+    /// True for [`Error::Timeout`] and [`Error::TlsTimeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use twinloop::Error;
+    /// let slow = Error::TlsTimeout { phase: "handshake", limit: Duration::from_secs(60) };
+    /// assert!(slow.is_timeout() && Error::Timeout.is_timeout());
+    /// assert_eq!(slow.to_string(), "TLS handshake is taking longer than 60 seconds: connection aborted");
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout | Error::TlsTimeout { .. })
     }
 
     /// The `io::ErrorKind` of an [`Error::Io`], `None` for other variants.
@@ -209,6 +236,17 @@ impl fmt::Display for Error {
                 f,
                 "{message} (after {consumed} bytes); raise the stream's limit for longer lines"
             ),
+            Error::Tls(e @ rustls::Error::InvalidCertificate(_)) => write!(
+                f,
+                "TLS certificate verify failed: {e} (check the roots of the client's \
+                 configuration and server_hostname)"
+            ),
+            Error::Tls(e) => write!(f, "TLS error: {e}"),
+            Error::TlsTimeout { phase, limit } => write!(
+                f,
+                "TLS {phase} is taking longer than {} seconds: connection aborted",
+                limit.as_secs_f64()
+            ),
             Error::Multiple(errors) => {
                 f.write_str("multiple errors: ")?;
                 for (i, e) in errors.iter().enumerate() {
@@ -227,14 +265,28 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(&**e),
+            Error::Tls(e) => Some(e),
             _ => None,
         }
     }
 }
 
 impl From<io::Error> for Error {
+    /// An I/O error; a TLS byte stream's rustls error (carried in an `io::Error`) becomes
+    /// [`Error::Tls`] again.
     fn from(e: io::Error) -> Error {
-        Error::Io(Arc::new(e))
+        if !e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+            return Error::Io(Arc::new(e));
+        }
+        let kind = e.kind();
+        match e
+            .into_inner()
+            .map(|inner| inner.downcast::<rustls::Error>())
+        {
+            Some(Ok(tls)) => Error::Tls(*tls),
+            Some(Err(other)) => Error::Io(Arc::new(io::Error::new(kind, other))),
+            None => Error::Io(Arc::new(kind.into())),
+        }
     }
 }
 

@@ -68,6 +68,7 @@ mod sys;
 mod task;
 mod time_limit;
 mod timer_heap;
+mod tls;
 mod transport;
 
 pub use current::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
@@ -80,20 +81,25 @@ pub use future::{CallbackId, LoopFuture};
 pub use gather::{gather, gather_all};
 pub use handle::{Handle, TimerHandle};
 pub use net::{
-    ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Resolver, Server, ServerGuard,
-    ServerOptions, ServerSocket, Socket, SocketType, ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
+    AcceptedOptions, ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Resolver,
+    Server, ServerGuard, ServerOptions, ServerSocket, Socket, SocketType, ACCEPT_RETRY_DELAY,
+    DEFAULT_BACKLOG,
 };
 pub use process::{Stdio, SubprocessOptions, SubprocessProtocol, SubprocessTransport};
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
 pub use protocol_handle::ProtocolHandle;
 pub use remote::{RemoteHandle, ThreadsafeHandle};
 pub use run::run;
+pub use rustls;
 pub use signals::signal;
 pub use streams::{
     open_connection, start_server, StreamOptions, StreamReader, StreamWriter, DEFAULT_LIMIT,
 };
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
 pub use time_limit::{timeout, timeout_at, wait_for, TimeLimited, Timeout};
+pub use tls::{
+    CipherInfo, ClientTls, StartTlsOptions, TlsConfig, SSL_HANDSHAKE_TIMEOUT, SSL_SHUTDOWN_TIMEOUT,
+};
 pub use transport::{
     DatagramProtocol, DatagramSocketInfo, DatagramTransport, ExtraInfo, PipeTransport,
     ReadTransport, SocketInfo, Transport, WriteTransport, DEFAULT_HIGH_WATER,

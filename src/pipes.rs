@@ -67,7 +67,10 @@ impl EventLoop {
         let pipe = sys::Pipe::new(pipe).map_err(|e| unsupported_or("connect_read_pipe", e));
         async move {
             let (t, p) = ev
-                .start_stream(PipeSource::reader(pipe?), Rc::new(RefCell::new(protocol)))
+                .start_stream(
+                    Box::new(PipeSource::reader(pipe?)),
+                    Rc::new(RefCell::new(protocol)),
+                )
                 .await?;
             Ok((ReadTransport(t), p))
         }
@@ -117,7 +120,10 @@ impl EventLoop {
         let pipe = sys::Pipe::new(pipe).map_err(|e| unsupported_or("connect_write_pipe", e));
         async move {
             let (t, p) = ev
-                .start_stream(PipeSource::writer(pipe?), Rc::new(RefCell::new(protocol)))
+                .start_stream(
+                    Box::new(PipeSource::writer(pipe?)),
+                    Rc::new(RefCell::new(protocol)),
+                )
                 .await?;
             Ok((WriteTransport(t), p))
         }

@@ -89,7 +89,15 @@ impl<S: sys::Source> Registration<S> {
         }
     }
 
-    pub(crate) fn source_ref(&self) -> &S {
+    /// Has the source reported on the next turn whatever the backend: for input a source
+    /// holds itself (TLS plaintext), which no reactor knows of.
+    pub(crate) fn report_next_turn_always(&self, interest: Interest) {
+        if let Some(ev) = self.ev() {
+            ev.requeue_io(self.token, interest);
+        }
+    }
+
+    pub(crate) fn source(&self) -> &S {
         self.source
             .as_ref()
             .expect("source present until into_source")

@@ -3,7 +3,7 @@
 //!
 //! The programs are `bench_loop` (callbacks and timers, in one process per runtime) and
 //! `echo_peer` (a TCP echo server or client, so that server and client never share a
-//! loop). Each prints its figures as one line:
+//! loop; `--tls true` runs it over TLS, see `tls`). Each prints its figures as one line:
 //!
 //! ```text
 //! result case=callbacks_chain rt=twinloop ops=1000000 secs=0.412 cpu_secs=0.410
@@ -15,6 +15,8 @@
 use std::fmt::Display;
 use std::str::FromStr;
 use std::time::Duration;
+
+pub mod tls;
 
 /// Which event loop a program runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

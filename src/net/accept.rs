@@ -10,7 +10,8 @@ use crate::error::Error;
 use crate::exception::ExceptionContext;
 use crate::io_registry::IoHandler;
 use crate::sys::{self, Interest};
-use crate::transport::{TcpSource, Transport};
+use crate::tls::{self, TlsSetup};
+use crate::transport::{ByteStream, TcpSource, Transport};
 use crate::EventLoop;
 
 /// How long a server waits before accepting again after running out of file descriptors
@@ -122,7 +123,6 @@ impl Server {
     }
 
     fn attach(&self, ev: &EventLoop, stream: sys::TcpStream, peer: SocketAddr) {
-        let protocol = (self.inner.factory)();
         let weak = Rc::downgrade(&self.inner);
         let on_lost: Box<dyn FnOnce()> = Box::new(move || {
             if let Some(server) = weak.upgrade() {
@@ -131,10 +131,57 @@ impl Server {
                 server.wake_waiters_if_idle();
             }
         });
-        let started = TcpSource::new(stream, Some(peer))
-            .map_err(Error::from)
-            .and_then(|source| Transport::start(ev, source, protocol, Some(on_lost)));
-        match started {
+        let source = match TcpSource::new(stream, Some(peer)) {
+            Ok(source) => source,
+            Err(e) => return report_setup_error(ev, e.into()),
+        };
+        match self.inner.tls.clone() {
+            None => self.start_transport(ev, Box::new(source), on_lost),
+            Some(setup) => self.start_after_handshake(ev, source, setup, on_lost),
+        }
+    }
+
+    /// TLS: the handshake runs in a task of its own; the connection counts as open (for
+    /// `wait_closed`) from the accept on. A failed handshake is logged, not reported
+    /// (asyncio's `SSLError` is an `OSError`), and the protocol is never made.
+    fn start_after_handshake(
+        &self,
+        ev: &EventLoop,
+        source: TcpSource,
+        setup: Rc<TlsSetup>,
+        on_lost: Box<dyn FnOnce()>,
+    ) {
+        self.inner.active.set(self.inner.active.get() + 1);
+        let server = self.clone();
+        let peer = source.describe();
+        let handshaking = ev.create_task(async move {
+            let ev = crate::get_running_loop()?;
+            match tls::handshake(&ev, Box::new(source), &setup, Vec::new()).await {
+                Ok(stream) => {
+                    let active = &server.inner.active;
+                    active.set(active.get().saturating_sub(1));
+                    server.start_transport(&ev, Box::new(stream), on_lost);
+                }
+                Err(e) => {
+                    log::debug!("TLS handshake with {peer} failed: {e}");
+                    on_lost();
+                }
+            }
+            Ok::<(), Error>(())
+        });
+        if let Err(e) = handshaking {
+            log::debug!("cannot start a TLS handshake: {e}");
+        }
+    }
+
+    fn start_transport(
+        &self,
+        ev: &EventLoop,
+        source: Box<dyn ByteStream>,
+        on_lost: Box<dyn FnOnce()>,
+    ) {
+        let protocol = (self.inner.factory)();
+        match Transport::start(ev, source, protocol, Some(on_lost)) {
             Ok(transport) => {
                 self.inner.active.set(self.inner.active.get() + 1);
                 self.inner
@@ -142,11 +189,12 @@ impl Server {
                     .borrow_mut()
                     .push(Rc::downgrade(&transport.inner));
             }
-            Err(e) => {
-                let context =
-                    ExceptionContext::new("Error setting up an accepted connection").with_error(e);
-                ev.call_exception_handler(&context);
-            }
+            Err(e) => report_setup_error(ev, e),
         }
     }
+}
+
+fn report_setup_error(ev: &EventLoop, e: Error) {
+    let context = ExceptionContext::new("Error setting up an accepted connection").with_error(e);
+    ev.call_exception_handler(&context);
 }

@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{io_context, Error, Result};
@@ -13,6 +14,7 @@ use crate::net::resolve::{Family, Port};
 use crate::protocol::AnyProtocol;
 use crate::protocol_handle::ProtocolHandle;
 use crate::sys::{self, Interest};
+use crate::tls::{self, ClientTls, TlsSetup};
 use crate::transport::{ByteStream, TcpSource, Transport};
 use crate::EventLoop;
 
@@ -49,6 +51,39 @@ pub struct ConnectOptions {
     /// means 1 when `happy_eyeballs_delay` is set, and the resolver's order otherwise;
     /// `Some(0)` keeps the resolver's order.
     pub interleave: Option<usize>,
+    /// asyncio's `ssl`: connect with TLS using this configuration
+    /// ([`ClientTls::webpki_roots`] is asyncio's `ssl=True`). The protocol sees plaintext;
+    /// `connection_made` runs after the handshake.
+    pub ssl: Option<ClientTls>,
+    /// The name the server's certificate must show and that is sent (SNI); default `host`.
+    /// Required with `ssl` when `host` is empty (`sock=`). `Some("")` sends none and
+    /// checks none, which is a hole (anyone with a certificate the roots trust can pose as
+    /// the server): it is refused unless `ssl` was made with
+    /// [`ClientTls::dangerous_without_hostname_check`]. Only meaningful with `ssl`.
+    pub server_hostname: Option<String>,
+    /// Default [`SSL_HANDSHAKE_TIMEOUT`](crate::SSL_HANDSHAKE_TIMEOUT) (60 s); past it the
+    /// connection is aborted with [`Error::TlsTimeout`]. Only meaningful with `ssl`.
+    pub ssl_handshake_timeout: Option<Duration>,
+    /// Default [`SSL_SHUTDOWN_TIMEOUT`](crate::SSL_SHUTDOWN_TIMEOUT) (30 s): how long
+    /// `close` may take to send what is left and `close_notify`. Only meaningful with `ssl`.
+    pub ssl_shutdown_timeout: Option<Duration>,
+}
+
+/// Keyword arguments of `connect_accepted_socket` (asyncio's `ssl`,
+/// `ssl_handshake_timeout`, `ssl_shutdown_timeout`): the accepted side is the TLS server.
+///
+/// ```
+/// let opts = twinloop::AcceptedOptions::default();
+/// assert!(opts.ssl.is_none());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct AcceptedOptions {
+    /// Serve TLS on the socket with this configuration.
+    pub ssl: Option<Arc<rustls::ServerConfig>>,
+    /// As [`ConnectOptions::ssl_handshake_timeout`].
+    pub ssl_handshake_timeout: Option<Duration>,
+    /// As [`ConnectOptions::ssl_shutdown_timeout`].
+    pub ssl_shutdown_timeout: Option<Duration>,
 }
 
 impl EventLoop {
@@ -62,10 +97,17 @@ impl EventLoop {
     /// is called at once (asyncio calls it once connected), so it may borrow; if the
     /// connection fails, the protocol is dropped without any callback.
     ///
+    /// With [`ConnectOptions::ssl`], the TLS handshake follows the connect, and the
+    /// transport carries TLS (see [`Transport`]'s extra info `sslcontext`, `peercert`,
+    /// `cipher`, `alpn`).
+    ///
     /// Errors: [`Error::InvalidArgument`] (empty host without `sock`, host with `sock`, port
-    /// out of range); the resolver's [`Error::Io`]; the connect error (e.g. kind
-    /// `ConnectionRefused`), or [`Error::Multiple`] (see [`ConnectOptions::all_errors`]);
-    /// in the guest, `PermissionDenied` when the host's policy forbids the address.
+    /// out of range, TLS arguments against asyncio's rules); the resolver's [`Error::Io`];
+    /// the connect error (e.g. kind `ConnectionRefused`), or [`Error::Multiple`] (see
+    /// [`ConnectOptions::all_errors`]); in the guest, `PermissionDenied` when the host's
+    /// policy forbids the address; with TLS, [`Error::Tls`] (e.g. an untrusted
+    /// certificate), [`Error::TlsTimeout`], or `ConnectionReset` if the peer hung up
+    /// during the handshake.
     ///
     /// ```
     /// use twinloop::{BaseProtocol, ConnectOptions, EventLoop, Protocol, Transport};
@@ -131,24 +173,58 @@ impl EventLoop {
         let protocol = factory();
         let stream = sys::TcpStream::from_std(sock)
             .map_err(|e| unsupported_or("connect_accepted_socket", e));
-        async move { ev.make_transport(stream?, protocol).await }
+        async move { ev.make_transport(stream?, protocol, None).await }
+    }
+
+    /// [`EventLoop::connect_accepted_socket`] with asyncio's keyword arguments: with
+    /// [`AcceptedOptions::ssl`], this side runs the TLS handshake as the server first.
+    /// Native only.
+    ///
+    /// ```no_run
+    /// # use std::sync::Arc; use twinloop::{AcceptedOptions, BaseProtocol, Protocol};
+    /// # struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
+    /// # fn serve(ev: &twinloop::EventLoop, sock: std::net::TcpStream, config: Arc<twinloop::rustls::ServerConfig>) {
+    /// let opts = AcceptedOptions { ssl: Some(config), ..Default::default() };
+    /// let accepting = ev.connect_accepted_socket_with(|| Quiet, sock, opts);
+    /// # drop(accepting); }
+    /// ```
+    pub fn connect_accepted_socket_with<P: AnyProtocol>(
+        &self,
+        factory: impl FnOnce() -> P,
+        sock: std::net::TcpStream,
+        options: AcceptedOptions,
+    ) -> impl Future<Output = Result<(Transport, ProtocolHandle<P>)>> + 'static {
+        let ev = self.clone();
+        let protocol = factory();
+        let setup = tls::server_setup(
+            options.ssl,
+            options.ssl_handshake_timeout,
+            options.ssl_shutdown_timeout,
+        );
+        let stream = sys::TcpStream::from_std(sock)
+            .map_err(|e| unsupported_or("connect_accepted_socket", e));
+        async move { ev.make_transport(stream?, protocol, setup?).await }
     }
 
     async fn make_transport<P: AnyProtocol>(
         &self,
         stream: sys::TcpStream,
         protocol: P,
+        tls: Option<TlsSetup>,
     ) -> Result<(Transport, ProtocolHandle<P>)> {
-        let source = TcpSource::new(stream, None)?;
+        let mut source: Box<dyn ByteStream> = Box::new(TcpSource::new(stream, None)?);
+        if let Some(setup) = tls {
+            source = Box::new(tls::handshake(self, source, &setup, Vec::new()).await?);
+        }
         self.start_stream(source, Rc::new(RefCell::new(protocol)))
             .await
     }
 
-    /// Starts a stream transport over `source` (TCP, a pipe end); completes once the
+    /// Starts a stream transport over `source` (TCP, TLS, a pipe end); completes once the
     /// protocol's `connection_made` has run.
     pub(crate) async fn start_stream<P: AnyProtocol>(
         &self,
-        source: impl ByteStream + 'static,
+        source: Box<dyn ByteStream>,
         protocol: Rc<RefCell<P>>,
     ) -> Result<(Transport, ProtocolHandle<P>)> {
         let transport = Transport::start(self, source, P::into_slot(protocol.clone()), None)?;
@@ -227,7 +303,18 @@ async fn connect<P: AnyProtocol>(
         all_errors,
         happy_eyeballs_delay,
         interleave,
+        ssl,
+        server_hostname,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
     } = options;
+    let tls = tls::client_setup(
+        ssl,
+        server_hostname.as_deref(),
+        &host,
+        ssl_handshake_timeout,
+        ssl_shutdown_timeout,
+    )?;
     let stream = match sock {
         Some(_) if !host.is_empty() => {
             return Err(Error::invalid_argument(
@@ -254,7 +341,7 @@ async fn connect<P: AnyProtocol>(
             connected.map_err(|errors| combine(errors, all_errors))?
         }
     };
-    ev.make_transport(stream, protocol).await
+    ev.make_transport(stream, protocol, tls).await
 }
 
 /// asyncio's rule for several failed attempts.

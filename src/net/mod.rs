@@ -5,7 +5,7 @@ mod accept;
 pub(crate) mod connect;
 mod datagram;
 mod happy_eyeballs;
-mod readiness;
+pub(crate) mod readiness;
 mod resolve;
 mod server;
 mod server_options;
@@ -15,7 +15,7 @@ mod socket;
 
 pub use accept::ACCEPT_RETRY_DELAY;
 pub(crate) use connect::unsupported_or;
-pub use connect::ConnectOptions;
+pub use connect::{AcceptedOptions, ConnectOptions};
 pub use datagram::{DatagramOptions, HostPort};
 pub use resolve::{Family, Port, Resolver};
 pub use server::{Server, ServerGuard, ServerSocket};

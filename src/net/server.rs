@@ -17,6 +17,7 @@ use crate::net::server_options::{Hosts, ServerOptions};
 use crate::protocol::{AnyProtocol, ProtocolSlot};
 use crate::registration::Registration;
 use crate::sys::{self, Interest, ListenOptions};
+use crate::tls::{self, TlsSetup};
 use crate::transport::Transport;
 use crate::EventLoop;
 
@@ -44,6 +45,8 @@ pub(crate) struct ServerInner {
     ev: Weak<crate::event_loop::LoopInner>,
     pub(super) listeners: RefCell<Vec<Listener>>,
     pub(super) factory: Box<dyn Fn() -> ProtocolSlot>,
+    /// Serve TLS: each accepted connection's handshake comes first.
+    pub(super) tls: Option<Rc<TlsSetup>>,
     pub(super) backlog: u32,
     pub(super) serving: Cell<bool>,
     closed: Cell<bool>,
@@ -140,7 +143,11 @@ impl EventLoop {
             reuse_port,
             sock,
             start_serving,
+            ssl,
+            ssl_handshake_timeout,
+            ssl_shutdown_timeout,
         } = options;
+        let tls = tls::server_setup(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)?;
         let listen = ListenOptions {
             backlog,
             reuse_address,
@@ -190,6 +197,7 @@ impl EventLoop {
             ev: self.downgrade(),
             listeners: RefCell::new(Vec::new()),
             factory: Box::new(slot_factory),
+            tls: tls.map(Rc::new),
             backlog: backlog.max(1),
             serving: Cell::new(false),
             closed: Cell::new(false),

@@ -1,6 +1,9 @@
 //! `create_server`'s arguments: where to listen (`Hosts`) and the keyword options
 //! (`ServerOptions`), with asyncio's defaults.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use crate::net::resolve::Family;
 
 /// asyncio's default listen backlog.
@@ -100,6 +103,14 @@ pub struct ServerOptions {
     pub sock: Option<std::net::TcpListener>,
     /// Start accepting at once (default); else call `start_serving` or `serve_forever`.
     pub start_serving: bool,
+    /// asyncio's `ssl`: serve TLS with this configuration. Each accepted connection runs
+    /// the handshake first; its protocol is made and gets `connection_made` only once that
+    /// succeeded (a failed handshake is logged at debug level, as asyncio does).
+    pub ssl: Option<Arc<rustls::ServerConfig>>,
+    /// Default [`SSL_HANDSHAKE_TIMEOUT`](crate::SSL_HANDSHAKE_TIMEOUT); only with `ssl`.
+    pub ssl_handshake_timeout: Option<Duration>,
+    /// Default [`SSL_SHUTDOWN_TIMEOUT`](crate::SSL_SHUTDOWN_TIMEOUT); only with `ssl`.
+    pub ssl_shutdown_timeout: Option<Duration>,
 }
 
 impl Default for ServerOptions {
@@ -111,6 +122,9 @@ impl Default for ServerOptions {
             reuse_port: false,
             sock: None,
             start_serving: true,
+            ssl: None,
+            ssl_handshake_timeout: None,
+            ssl_shutdown_timeout: None,
         }
     }
 }

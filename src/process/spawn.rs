@@ -156,7 +156,7 @@ impl EventLoop {
             Ok::<_, std::io::Error>(child)
         })
         .map_err(|e| unsupported_or(what, e))?;
-        let pid = child.source_ref().pid();
+        let pid = child.source().pid();
 
         let protocol = Rc::new(RefCell::new(protocol));
         let calls = Calls::new(self, protocol.clone());
@@ -181,7 +181,7 @@ impl EventLoop {
                 inner: Rc::downgrade(&inner),
             };
             let slot = AnyProtocol::into_slot(Rc::new(RefCell::new(bridge)));
-            let pipe_transport = Transport::start(self, source, slot, None)?;
+            let pipe_transport = Transport::start(self, Box::new(source), slot, None)?;
             inner.add_pipe(fd, SubprocessTransport::pipe_of(pipe_transport, fd));
         }
         // connection_made was queued first; this runs after it.

@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use super::connection::{CloseOnDrop, ConnectionState};
 use super::reader::FeedHandle;
 use crate::error::Result;
+use crate::tls::{StartTlsOptions, TlsConfig};
 use crate::transport::{ExtraInfo, Transport};
 
 /// Writes to a stream connection: asyncio's `asyncio.StreamWriter`, made by
@@ -69,6 +70,31 @@ impl StreamWriter {
             state,
             feed,
         }
+    }
+
+    /// asyncio's `StreamWriter.start_tls(sslcontext, server_hostname=...,
+    /// ssl_handshake_timeout=..., ssl_shutdown_timeout=...)`: upgrades the connection to
+    /// TLS in place (see [`EventLoop::start_tls`](crate::EventLoop::start_tls)); the reader
+    /// and this writer carry plaintext over TLS afterwards. Whatever the reader had
+    /// buffered from before stays there.
+    ///
+    /// ```no_run
+    /// # async fn f(writer: twinloop::StreamWriter) -> twinloop::Result<()> {
+    /// use twinloop::{ClientTls, StartTlsOptions};
+    /// writer.write(b"STARTTLS\r\n")?;
+    /// // ... read the server's go-ahead, then:
+    /// let opts = StartTlsOptions { server_hostname: Some("mail.example.com".into()), ..Default::default() };
+    /// writer.start_tls(ClientTls::webpki_roots(), opts).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start_tls(
+        &self,
+        config: impl Into<TlsConfig>,
+        options: StartTlsOptions,
+    ) -> Result<()> {
+        let ev = self.transport.get_loop()?;
+        ev.start_tls(&self.transport, config, options).await?;
+        Ok(())
     }
 
     /// The transport underneath (asyncio's `writer.transport`).

@@ -238,10 +238,11 @@ impl<P: ProtocolCallbacks> TransportBase<P> {
         ev.call_exception_handler(&context);
     }
 
-    /// asyncio's `_fatal_error` rule: OS errors close quietly (they reach
-    /// `connection_lost`); anything else is reported to the exception handler first.
+    /// asyncio's `_fatal_error` rule: OS errors (TLS errors too: `ssl.SSLError` is an
+    /// `OSError`) close quietly (they reach `connection_lost`); anything else is reported
+    /// to the exception handler first.
     pub(crate) fn report_unless_os_error(&self, error: &Error, message: &str) {
-        if matches!(error, Error::Io(_)) {
+        if matches!(error, Error::Io(_) | Error::Tls(_)) {
             log::debug!("{message}: {error} ({})", self.name);
         } else if let Some(ev) = self.ev() {
             self.report_fatal(&ev, error.clone(), message);

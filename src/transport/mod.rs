@@ -4,8 +4,9 @@
 //!   `connection_lost` exactly once, write-buffer limits and flow control, fatal errors);
 //! - `stream`: the stream layer over any `ByteStream` (`source`): reads, the write
 //!   buffer, half-close, pause/resume reading;
-//! - per kind (`tcp`, `pipe`): a `ByteStream` that sets its options and names its extra
-//!   info; `pipe_transport` has the one-way views of a pipe's transport.
+//! - per kind (`tcp`, `tls`, `pipe`): a `ByteStream` that sets its options and names its
+//!   extra info; `tls` is a rustls session over another `ByteStream`; `pipe_transport`
+//!   has the one-way views of a pipe's transport.
 //!
 //! [`Transport`] is the public handle of a stream transport, the same type whatever the
 //! byte source, so a protocol written for TCP runs unchanged over any other stream.
@@ -23,6 +24,7 @@ mod sendfile;
 mod source;
 mod stream;
 mod tcp;
+mod tls;
 
 pub use base::{DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX};
 pub(crate) use datagram::DatagramEngine;
@@ -32,13 +34,15 @@ pub(crate) use pipe::PipeSource;
 pub use pipe_transport::{PipeTransport, ReadTransport, WriteTransport};
 pub(crate) use sendfile::FilePieces;
 pub use sendfile::SENDFILE_FALLBACK_READBUFFER_SIZE;
-pub(crate) use source::ByteStream;
+pub(crate) use source::{ByteStream, StreamSource};
 pub(crate) use stream::StreamTransport;
 pub(crate) use tcp::TcpSource;
+pub(crate) use tls::{receive_records, send_records, TlsSource};
 
 #[allow(unused_imports)] // doc links
 use crate::error::{Error, Result};
 use crate::protocol::ProtocolSlot;
+use crate::tls::{CipherInfo, TlsConfig};
 use crate::EventLoop;
 
 /// A stream transport (TCP, or a pipe end): asyncio's `asyncio.Transport`. It is a
@@ -111,6 +115,13 @@ pub enum ExtraInfo {
     Datagram(DatagramSocketInfo),
     /// `pipe` of a pipe transport: the pipe's file descriptor.
     Pipe(i32),
+    /// `sslcontext` of a TLS transport: the configuration it was made with.
+    SslContext(TlsConfig),
+    /// `cipher` of a TLS transport.
+    Cipher(CipherInfo),
+    /// Bytes: `peercert` of a TLS transport (the peer's certificate, DER; absent when
+    /// the peer sent none), `alpn` (the negotiated protocol; absent when none was).
+    Bytes(Vec<u8>),
 }
 
 /// A description of a transport's socket (asyncio's `TransportSocket`, without the power
@@ -134,15 +145,15 @@ pub struct SocketInfo {
 }
 
 impl Transport {
-    /// Wraps a connected byte stream (TCP, a pipe end): schedules `connection_made`, then
-    /// starts reading.
+    /// Wraps a connected byte stream (TCP, a TLS session once its handshake is done, a
+    /// pipe end): schedules `connection_made`, then starts reading.
     pub(crate) fn start(
         ev: &EventLoop,
-        stream: impl ByteStream + 'static,
+        stream: Box<dyn ByteStream>,
         protocol: ProtocolSlot,
         on_lost: Option<Box<dyn FnOnce()>>,
     ) -> Result<Transport> {
-        let inner = StreamTransport::start(ev, Box::new(stream), protocol, on_lost);
+        let inner = StreamTransport::start(ev, stream, protocol, on_lost);
         let transport = Transport { inner };
         let made = transport.clone();
         ev.call_soon(move |_| {

@@ -1,8 +1,9 @@
 //! `ByteStream`: the contract between the stream transport and the byte source under it
-//! (a TCP stream now; a Unix socket, a pipe or a TLS session later). A new kind of
+//! (a TCP stream, a TLS session over one; a Unix socket or a pipe later). A new kind of
 //! connection implements this trait and nothing else of the transport.
 
 use std::io;
+use std::time::Duration;
 
 use super::ExtraInfo;
 use crate::sys::{self, Interest};
@@ -40,6 +41,24 @@ pub(crate) trait ByteStream {
     /// Which way the bytes go (both, unless a pipe end says otherwise).
     fn direction(&self) -> Direction {
         Direction::Both
+    }
+    /// Bytes of its own to send that wait for writability (TLS records), besides what the
+    /// transport buffers: the transport watches for writability while this is true.
+    fn wants_write(&self) -> bool {
+        false
+    }
+    /// Input already taken off the socket and not yet read (TLS plaintext): no readiness
+    /// will announce it, so the transport comes back for it by itself.
+    fn has_buffered_input(&self) -> bool {
+        false
+    }
+    /// The transport is closing: say goodbye in the stream's own terms (TLS
+    /// `close_notify`) before the final `flush`.
+    fn start_close(&mut self) {}
+    /// How long a closing transport may take to send what is left before it is aborted
+    /// (TLS's `ssl_shutdown_timeout`); `None`: as long as it takes.
+    fn shutdown_timeout(&self) -> Option<Duration> {
+        None
     }
     /// A short name for messages ("127.0.0.1:5000 -> 127.0.0.1:8888").
     fn describe(&self) -> String;

@@ -11,12 +11,13 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use super::base::TransportBase;
 use super::source::{ByteStream, Direction, StreamSource};
 use super::ExtraInfo;
 use crate::error::{panic_message, Error, Result};
+use crate::handle::TimerHandle;
 use crate::io_registry::IoHandler;
 use crate::protocol::{ProtocolSlot, SlotKind};
 use crate::registration::Registration;
@@ -37,7 +38,7 @@ pub(crate) struct StreamTransport {
     source: RefCell<Option<Registration<StreamSource>>>,
     /// asyncio's `_extra`: what `get_extra_info` answers; `"socket"` goes with the source.
     extra: RefCell<Vec<(&'static str, ExtraInfo)>>,
-    can_write_eof: bool,
+    can_write_eof: std::cell::Cell<bool>,
     /// A pipe end goes one way (asyncio's `ReadTransport` and `WriteTransport`).
     direction: Direction,
     pub(super) state: RefCell<State>,
@@ -63,6 +64,8 @@ pub(super) struct State {
     pub(super) writable_reports: u64,
     /// Tasks waiting for the write side to make progress (`sendfile`).
     progress: Vec<std::task::Waker>,
+    /// Aborts a close that takes longer than the source's shutdown timeout.
+    shutdown_timer: Option<TimerHandle>,
 }
 
 impl StreamTransport {
@@ -83,7 +86,7 @@ impl StreamTransport {
             base: TransportBase::new(ev, protocol, name, on_lost),
             source: RefCell::new(None),
             extra: RefCell::new(extra),
-            can_write_eof,
+            can_write_eof: std::cell::Cell::new(can_write_eof),
             direction,
             state: RefCell::new(State {
                 write_buf: VecDeque::new(),
@@ -97,6 +100,7 @@ impl StreamTransport {
                 sendfile_wants_write: false,
                 writable_reports: 0,
                 progress: Vec::new(),
+                shutdown_timer: None,
             }),
         });
         registration.set_handler(this.clone());
@@ -108,10 +112,11 @@ impl StreamTransport {
     pub(crate) fn started(&self) {
         self.state.borrow_mut().started = true;
         self.update_interest();
+        self.come_back_if_buffered();
     }
 
     pub(crate) fn can_write_eof(&self) -> bool {
-        self.can_write_eof
+        self.can_write_eof.get()
     }
 
     pub(crate) fn extra_info(&self, name: &str) -> Option<ExtraInfo> {
@@ -148,6 +153,11 @@ impl StreamTransport {
 
     /// Registers the directions this transport needs now; a backend call only on change.
     pub(super) fn update_interest(&self) {
+        let source_wants_write = self
+            .source
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| s.source().0.wants_write());
         let wanted = {
             let st = self.state.borrow();
             let closing = self.base.is_closing();
@@ -160,6 +170,7 @@ impl StreamTransport {
                 read: reading,
                 write: !self.base.is_lost()
                     && (!st.write_buf.is_empty()
+                        || source_wants_write
                         || closing
                         || (st.eof_requested && !st.eof_sent)
                         || st.sendfile_wants_write),
@@ -174,10 +185,25 @@ impl StreamTransport {
     }
 
     /// Has this transport reported again on the next turn (see
-    /// `Registration::report_next_turn`).
+    /// `Registration::report_next_turn`); on every target when the source holds input no
+    /// readiness will announce.
     fn come_back(&self, interest: Interest) {
         if let Some(source) = self.source.borrow().as_ref() {
-            source.report_next_turn(interest);
+            if source.source().0.has_buffered_input() {
+                source.report_next_turn_always(interest);
+            } else {
+                source.report_next_turn(interest);
+            }
+        }
+    }
+
+    /// Input the source took in before it was watched (during a TLS handshake) is read
+    /// on the next turn.
+    fn come_back_if_buffered(&self) {
+        if let Some(source) = self.source.borrow().as_ref() {
+            if source.source().0.has_buffered_input() {
+                source.report_next_turn_always(Interest::READ);
+            }
         }
     }
 
@@ -265,7 +291,34 @@ impl StreamTransport {
 
     pub(crate) fn close(self: &Rc<Self>) {
         if self.base.start_closing() {
+            self.arm_shutdown_timer();
             self.flush_and_finish();
+        }
+    }
+
+    /// A source with a shutdown timeout (TLS) gets that long to send what is left and say
+    /// goodbye; then the connection is aborted with [`Error::TlsTimeout`].
+    fn arm_shutdown_timer(self: &Rc<Self>) {
+        let limit = self
+            .source
+            .borrow()
+            .as_ref()
+            .and_then(|s| s.source().0.shutdown_timeout());
+        let (Some(limit), Some(ev)) = (limit, self.base.ev()) else {
+            return;
+        };
+        let this: Weak<StreamTransport> = Rc::downgrade(self);
+        let timer = ev.call_later(limit, move |_| {
+            if let Some(this) = this.upgrade() {
+                this.force_close(Some(Error::TlsTimeout {
+                    phase: "shutdown",
+                    limit,
+                }));
+            }
+        });
+        match timer {
+            Ok(timer) => self.state.borrow_mut().shutdown_timer = Some(timer),
+            Err(e) => log::debug!("no shutdown timer for {}: {e}", self.base.name),
         }
     }
 
@@ -276,6 +329,14 @@ impl StreamTransport {
     /// Sends buffered data; once the buffer is empty, performs a pending half-close or
     /// close. Called on writability and after `write_eof`/`close`.
     fn flush_and_finish(self: &Rc<Self>) {
+        // What the source itself holds (TLS records) goes out first.
+        match self.with_source(|s| if s.wants_write() { s.flush() } else { Ok(()) }) {
+            Some(Err(e)) if e.kind() != io::ErrorKind::WouldBlock => {
+                self.fatal_error(e.into(), "Fatal write error on socket transport");
+                return;
+            }
+            _ => {}
+        }
         loop {
             if self.base.is_lost() {
                 return;
@@ -314,6 +375,9 @@ impl StreamTransport {
         let closing = self.base.is_closing();
         if empty && (closing || eof_pending) {
             let finished = self.with_source(|s| {
+                if closing {
+                    s.start_close();
+                }
                 s.flush()?;
                 if !closing {
                     s.shutdown_write()?;
@@ -527,6 +591,10 @@ impl StreamTransport {
     /// Closes the source (leaving the reactor first: the guest's pollables are children
     /// of its streams) and lets the protocol go.
     fn release(&self) {
+        let timer = self.state.borrow_mut().shutdown_timer.take();
+        if let Some(timer) = timer {
+            timer.cancel();
+        }
         let source = self.source.borrow_mut().take();
         drop(source);
         self.extra.borrow_mut().retain(|(key, _)| *key != "socket");
@@ -548,6 +616,42 @@ impl StreamTransport {
         if !st.progress.iter().any(|w| w.will_wake(waker)) {
             st.progress.push(waker.clone());
         }
+    }
+}
+
+impl StreamTransport {
+    /// `start_tls`, first half: takes the byte stream out of the loop (the transport stays,
+    /// with its protocol and buffer, and reads nothing meanwhile). `None` once lost.
+    pub(crate) fn take_source(&self) -> Option<Box<dyn ByteStream>> {
+        if self.base.is_lost() {
+            return None;
+        }
+        let registration = self.source.borrow_mut().take()?;
+        Some(registration.into_source().0)
+    }
+
+    /// What `write` buffered and the socket did not take yet: sent before anything the
+    /// new source sends.
+    pub(crate) fn take_write_buffer(&self) -> Vec<u8> {
+        let buffered: Vec<u8> = self.state.borrow_mut().write_buf.drain(..).collect();
+        self.base.maybe_resume_protocol(0);
+        buffered
+    }
+
+    /// `start_tls`, second half: the upgraded stream takes the old one's place.
+    pub(crate) fn replace_source(self: &Rc<Self>, ev: &EventLoop, stream: Box<dyn ByteStream>) {
+        *self.extra.borrow_mut() = stream.extra_info();
+        self.can_write_eof.set(stream.can_write_eof());
+        let registration = Registration::new(ev, StreamSource(stream));
+        registration.set_handler(self.clone());
+        *self.source.borrow_mut() = Some(registration);
+        self.state.borrow_mut().read_turn = u64::MAX;
+        self.update_interest();
+        if self.base.is_closing() {
+            self.arm_shutdown_timer();
+        }
+        self.flush_and_finish();
+        self.come_back_if_buffered();
     }
 }
 

@@ -323,3 +323,4 @@ impl Thread {
 pub mod log_capture;
 pub mod os_support;
 pub mod tcp_support;
+pub mod tls_support;

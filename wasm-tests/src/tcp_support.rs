@@ -484,15 +484,21 @@ pub async fn connect_to(
     port: u16,
     opts: PeerOptions,
 ) -> Result<(Transport, Watch<PeerLog>)> {
+    connect_with(ev, host, port, ConnectOptions::default(), opts).await
+}
+
+/// [`connect_to`] with explicit connect options (TLS, say).
+pub async fn connect_with(
+    ev: &EventLoop,
+    host: &str,
+    port: u16,
+    options: ConnectOptions,
+    opts: PeerOptions,
+) -> Result<(Transport, Watch<PeerLog>)> {
     let log = Watch::<PeerLog>::default();
     let for_factory = log.clone();
     let (transport, _protocol) = ev
-        .create_connection(
-            move || Peer::new(for_factory, opts),
-            host,
-            port,
-            ConnectOptions::default(),
-        )
+        .create_connection(move || Peer::new(for_factory, opts), host, port, options)
         .await?;
     Ok((transport, log))
 }

@@ -79,6 +79,13 @@ const DEMOS: &[Entry] = &[
         "examples/tcp_echo_client.rs",
     ),
     pair(
+        "tls_echo_server",
+        &["127.0.0.1:0"],
+        "tls_echo_client",
+        &["--size", "65536", "--count", "100"],
+        "examples/tls_echo_server.rs",
+    ),
+    pair(
         "udp_echo_server",
         &["127.0.0.1:0"],
         "udp_echo_client",

@@ -9,6 +9,10 @@
 //!    `RUSTFLAGS` naming Debian's `wasm-ld` and wasi-libc. `--cfg twinloop_pthread_stubs`
 //!    makes the twinloop crate supply `pthread_join`/`pthread_detach`, which libtest needs
 //!    and Debian's (older) wasi-libc lacks.
+//!
+//! Either way, twinloop's TLS (rustls with ring) compiles C for the guest: ring's C parts
+//! need Debian's `clang-19`, `llvm-ar-19` and wasi-libc's headers (`CC_wasm32_wasip1` and
+//! friends, set on every guest cargo command), also where rustup's target is installed.
 
 use std::path::Path;
 use std::process::Command;
@@ -25,14 +29,20 @@ const DEB_WASM_LD: &str = "/usr/lib/llvm-19/bin/wasm-ld";
 const DEB_RUST_SRC: &str = "/usr/lib/rustlib/src/rust/library";
 const DEB_RUSTC: &str = "/usr/bin/rustc";
 const DEB_CLIPPY: &str = "/usr/bin/cargo-clippy";
-const APT_PACKAGES: [&str; 6] = [
+const APT_PACKAGES: [&str; 7] = [
     "rustc-web",
     "cargo-web",
     "rust-web-src",
     "wasi-libc",
     "lld-19",
     "rust-web-clippy",
+    "clang-19",
 ];
+/// The C tool chain for ring inside guests (`clang-19` brings `llvm-19` and its `llvm-ar-19`).
+const WASM_CC: &str = "clang-19";
+const WASM_AR: &str = "llvm-ar-19";
+const WASI_INCLUDE: &str = "/usr/include/wasm32-wasi";
+const WASM_CC_PACKAGES: [&str; 2] = ["clang-19", "wasi-libc"];
 
 /// How guests are built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +73,8 @@ pub struct Detected {
     /// Debian's std sources (`-Zbuild-std` for any target) are there.
     pub deb_rust_src: bool,
     pub deb_clippy: bool,
+    /// `clang-19`, `llvm-ar-19` and wasi-libc's headers: ring's C for guests.
+    pub wasm_cc: bool,
 }
 
 impl Detected {
@@ -111,6 +123,9 @@ impl Detected {
             deb_missing,
             deb_rust_src: Path::new(DEB_RUST_SRC).exists(),
             deb_clippy,
+            wasm_cc: process::output_of(WASM_CC, &["--version"]).is_some()
+                && process::output_of(WASM_AR, &["--version"]).is_some()
+                && Path::new(WASI_INCLUDE).exists(),
         }
     }
 
@@ -153,7 +168,7 @@ impl Detected {
 
     /// Everything `setup` can provide is present (cross std is optional).
     pub fn complete(&self) -> bool {
-        self.rustfmt && self.clippy && self.guest().is_some() && self.guest_clippy()
+        self.rustfmt && self.clippy && self.guest().is_some() && self.guest_clippy() && self.wasm_cc
     }
 
     pub fn print(&self) {
@@ -189,6 +204,10 @@ impl Detected {
             "setup: clippy ({GUEST_TARGET}): {}",
             yes(self.guest_clippy())
         );
+        println!(
+            "setup: C for {GUEST_TARGET} (ring, under TLS): {WASM_CC}, {WASM_AR}, {WASI_INCLUDE}: {}",
+            yes(self.wasm_cc)
+        );
         for target in CROSS_TARGETS {
             let how = match self.cross(target) {
                 CrossChain::Rustup => "rustup target".to_string(),
@@ -223,6 +242,13 @@ impl GuestChain {
                 )
                 .env_remove("CARGO_ENCODED_RUSTFLAGS");
         }
+        // ring (under rustls) compiles C for the guest with either chain.
+        cmd.env("CC_wasm32_wasip1", WASM_CC)
+            .env("AR_wasm32_wasip1", WASM_AR)
+            .env(
+                "CFLAGS_wasm32_wasip1",
+                format!("--target=wasm32-wasi -I{WASI_INCLUDE}"),
+            );
         cmd.args(["--target", GUEST_TARGET, "--target-dir"])
             .arg(guest_target_dir());
         cmd
@@ -301,9 +327,13 @@ pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
     if wants_debian {
         install_debian(&det, &mut problems);
     }
+    let wants_cc = !Detected::detect().wasm_cc;
+    if wants_cc {
+        install_wasm_cc(&mut problems);
+    }
 
     det = Detected::detect();
-    if !missing_components.is_empty() || wants_debian {
+    if !missing_components.is_empty() || wants_debian || wants_cc {
         println!("setup: after installing:");
         det.print();
     }
@@ -320,6 +350,13 @@ pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
             "no clippy for {GUEST_TARGET} (apt-get install rust-web-clippy)"
         ));
     }
+    if !det.wasm_cc {
+        problems.push(format!(
+            "no C compiler for {GUEST_TARGET} (apt-get install -y {}): ring, under \
+             twinloop's TLS, cannot be built for guests",
+            WASM_CC_PACKAGES.join(" ")
+        ));
+    }
     if let Some(chain) = det.guest() {
         println!("setup: guests are built with {}", chain.describe());
     }
@@ -328,6 +365,38 @@ pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
         problems.push("building twinloop-host failed".into());
     }
     (det, problems)
+}
+
+/// clang-19 and wasi-libc's headers, for ring's C in guests (also needed beside rustup's
+/// own wasm32-wasip1 target, which has no C compiler).
+fn install_wasm_cc(problems: &mut Vec<String>) {
+    let apt_line = format!(
+        "apt-get update && apt-get install -y {}",
+        WASM_CC_PACKAGES.join(" ")
+    );
+    if !process::is_root() {
+        println!("setup: not root, so not installing the C compiler for guests; as root:");
+        println!("    {apt_line}");
+        return;
+    }
+    println!("setup: installing the C compiler for guests: {apt_line}");
+    if !apt_install(&WASM_CC_PACKAGES) {
+        problems.push(format!("`{apt_line}` failed"));
+    }
+}
+
+/// `apt-get update && apt-get install -y PACKAGES`, non-interactive.
+fn apt_install(packages: &[&str]) -> bool {
+    let mut update = Command::new("apt-get");
+    update
+        .arg("update")
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    process::run_ok(&mut update) && process::run_ok(&mut install)
 }
 
 fn install_debian(det: &Detected, problems: &mut Vec<String>) {
@@ -355,16 +424,7 @@ fn install_debian(det: &Detected, problems: &mut Vec<String>) {
     }
     if need_apt {
         println!("setup: installing Debian's wasm tool chain: {apt_line}");
-        let mut update = Command::new("apt-get");
-        update
-            .arg("update")
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        let mut install = Command::new("apt-get");
-        install
-            .args(["install", "-y"])
-            .args(APT_PACKAGES)
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        if !(process::run_ok(&mut update) && process::run_ok(&mut install)) {
+        if !apt_install(&APT_PACKAGES) {
             problems.push(format!("`{apt_line}` failed"));
             return;
         }
@@ -393,6 +453,7 @@ mod tests {
             deb_missing: Vec::new(),
             deb_rust_src: true,
             deb_clippy: true,
+            wasm_cc: true,
         }
     }
 
@@ -430,6 +491,9 @@ mod tests {
         let mut det = debian_machine();
         det.deb_clippy = false;
         assert!(det.guest().is_some() && !det.complete());
+        let mut det = debian_machine();
+        det.wasm_cc = false;
+        assert!(det.guest().is_some() && !det.complete(), "no C for ring");
     }
 
     #[test]
@@ -470,9 +534,23 @@ mod tests {
         let clippy = args(&GuestChain::Debian.cargo("clippy"));
         assert!(!clippy.iter().any(|a| a == "-Zpanic-abort-tests"));
 
+        assert!(env.contains(&("CC_wasm32_wasip1".into(), Some("clang-19".into()))));
+
         let rustup = GuestChain::Rustup.cargo("build");
         assert_eq!(args(&rustup)[..3], ["build", "--target", "wasm32-wasip1"]);
-        assert_eq!(rustup.get_envs().count(), 0);
+        let env: Vec<String> = rustup
+            .get_envs()
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            env,
+            [
+                "AR_wasm32_wasip1",
+                "CC_wasm32_wasip1",
+                "CFLAGS_wasm32_wasip1"
+            ],
+            "rustup's target needs only the C tool chain for ring"
+        );
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //!   bytes and prints `result case=tcp_echo ... secs=... rtps=... mbps=...`. The clock
 //!   starts after every connection is up.
 //!
+//! With `--tls true` on both sides, the echo runs over TLS: twinloop's `ssl=` against
+//! tokio-rustls, with the same rustls configuration (`bench::tls`); the handshakes happen
+//! before the clock starts.
+//!
 //! Both runtimes use TCP_NODELAY and read up to 256 KiB at a time (twinloop's transport
 //! reads that much; the tokio side is given the same buffer).
 
@@ -17,13 +21,14 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use bench::{cpu_time, result_line, secs, split_addr, Cli, Rng, Rt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use twinloop::{
-    BaseProtocol, ConnectOptions, EventLoop, LoopFuture, Protocol, ServerOptions, Transport,
+    BaseProtocol, ClientTls, ConnectOptions, EventLoop, LoopFuture, Protocol, ServerOptions,
+    Transport,
 };
 
-const USAGE: &str = "usage: echo_peer server --rt twinloop|tokio ADDR
-       echo_peer client --rt twinloop|tokio ADDR [--conns N] [--size BYTES] [--rounds R]";
+const USAGE: &str = "usage: echo_peer server --rt twinloop|tokio ADDR [--tls true]
+       echo_peer client --rt twinloop|tokio ADDR [--conns N] [--size BYTES] [--rounds R] [--tls true]";
 
 /// Read buffer of the tokio server (twinloop's transport reads 256 KiB at a time).
 const READ_CHUNK: usize = 256 * 1024;
@@ -34,6 +39,7 @@ struct ClientArgs {
     conns: usize,
     size: usize,
     rounds: usize,
+    tls: bool,
 }
 
 /// What a client run measured (connection set-up excluded).
@@ -57,22 +63,24 @@ fn run() -> Result<(), String> {
         _ => return Err(format!("expected ROLE ADDR\n{USAGE}")),
     };
     let (host, port) = split_addr(addr)?;
+    let tls: bool = cli.get("tls", false)?;
     match role {
         "server" => {
-            cli.only(&["rt"])?;
+            cli.only(&["rt", "tls"])?;
             match rt {
-                Rt::Twinloop => twinloop_server(&host, port),
-                Rt::Tokio => tokio_server(&host, port),
+                Rt::Twinloop => twinloop_server(&host, port, tls),
+                Rt::Tokio => tokio_server(&host, port, tls),
             }
         }
         "client" => {
-            cli.only(&["rt", "conns", "size", "rounds"])?;
+            cli.only(&["rt", "conns", "size", "rounds", "tls"])?;
             let args = ClientArgs {
                 host,
                 port,
                 conns: cli.get("conns", 50)?,
                 size: cli.get("size", 1024)?,
                 rounds: cli.get("rounds", 1000)?,
+                tls,
             };
             if args.conns == 0 || args.size == 0 || args.rounds == 0 {
                 return Err("--conns, --size and --rounds must be at least 1".into());
@@ -86,7 +94,7 @@ fn run() -> Result<(), String> {
             println!(
                 "{}",
                 result_line(&[
-                    ("case", "tcp_echo".into()),
+                    ("case", if tls { "tls_echo" } else { "tcp_echo" }.into()),
                     ("client_rt", rt.name().into()),
                     ("conns", args.conns.to_string()),
                     ("size", args.size.to_string()),
@@ -141,7 +149,12 @@ impl Protocol for EchoServer {
     }
 }
 
-fn twinloop_server(host: &str, port: u16) -> Result<(), String> {
+fn twinloop_server(host: &str, port: u16, tls: bool) -> Result<(), String> {
+    let ssl = if tls {
+        Some(bench::tls::server_config()?)
+    } else {
+        None
+    };
     let ev = EventLoop::new().map_err(|e| e.to_string())?;
     let server_loop = ev.clone();
     let host = host.to_owned();
@@ -151,7 +164,10 @@ fn twinloop_server(host: &str, port: u16) -> Result<(), String> {
                 || EchoServer { transport: None },
                 host.as_str(),
                 port,
-                ServerOptions::default(),
+                ServerOptions {
+                    ssl,
+                    ..ServerOptions::default()
+                },
             )
             .await?;
         for socket in server.sockets() {
@@ -220,6 +236,10 @@ impl Protocol for PingPong {
 }
 
 fn twinloop_client(args: &ClientArgs) -> Result<Measured, String> {
+    let tls = match args.tls {
+        true => Some(ClientTls::new(bench::tls::client_config()?)),
+        false => None,
+    };
     let ev = EventLoop::new().map_err(|e| e.to_string())?;
     let client_loop = ev.clone();
     let (host, port, conns, size, rounds) = (
@@ -241,8 +261,13 @@ fn twinloop_client(args: &ClientArgs) -> Result<Measured, String> {
                 rounds_left: rounds,
                 done: Some(done.clone()),
             };
+            let options = ConnectOptions {
+                server_hostname: tls.as_ref().map(|_| bench::tls::SERVER_NAME.to_owned()),
+                ssl: tls.clone(),
+                ..ConnectOptions::default()
+            };
             let (transport, protocol) = ev
-                .create_connection(move || protocol, &host, port, ConnectOptions::default())
+                .create_connection(move || protocol, &host, port, options)
                 .await?;
             peers.push((transport, protocol, done));
         }
@@ -279,7 +304,25 @@ fn tokio_runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| format!("tokio runtime: {e}"))
 }
 
-fn tokio_server(host: &str, port: u16) -> Result<(), String> {
+/// Echoes until the peer closes (or fails).
+async fn tokio_echo(mut sock: impl AsyncRead + AsyncWrite + Unpin) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match sock.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if sock.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+}
+
+fn tokio_server(host: &str, port: u16, tls: bool) -> Result<(), String> {
+    let acceptor = match tls {
+        true => Some(tokio_rustls::TlsAcceptor::from(bench::tls::server_config()?)),
+        false => None,
+    };
     let rt = tokio_runtime()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind((host, port))
@@ -287,7 +330,7 @@ fn tokio_server(host: &str, port: u16) -> Result<(), String> {
             .map_err(|e| format!("bind {host}:{port}: {e}"))?;
         listening(listener.local_addr().map_err(|e| e.to_string())?);
         loop {
-            let (mut sock, _) = match listener.accept().await {
+            let (sock, _) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) => {
                     eprintln!("echo_peer: accept: {e}");
@@ -295,16 +338,14 @@ fn tokio_server(host: &str, port: u16) -> Result<(), String> {
                 }
             };
             let _ = sock.set_nodelay(true);
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; READ_CHUNK];
-                loop {
-                    let n = match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    if sock.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
+                match acceptor {
+                    None => tokio_echo(sock).await,
+                    Some(acceptor) => match acceptor.accept(sock).await {
+                        Ok(tls) => tokio_echo(tls).await,
+                        Err(e) => eprintln!("echo_peer: TLS handshake: {e}"),
+                    },
                 }
             });
         }
@@ -312,12 +353,12 @@ fn tokio_server(host: &str, port: u16) -> Result<(), String> {
 }
 
 async fn tokio_ping_pong(
-    mut sock: tokio::net::TcpStream,
+    sock: impl AsyncRead + AsyncWrite,
     payload: Vec<u8>,
     rounds: usize,
 ) -> std::io::Result<()> {
     let mut back = vec![0u8; payload.len()];
-    let (mut reader, mut writer) = sock.split();
+    let (mut reader, mut writer) = tokio::io::split(sock);
     for _ in 0..rounds {
         // Write and read at once: a large payload may not fit in the socket buffers.
         let (wrote, read) = tokio::join!(writer.write_all(&payload), reader.read_exact(&mut back));
@@ -330,7 +371,21 @@ async fn tokio_ping_pong(
     Ok(())
 }
 
+/// A client connection, over TLS or not.
+enum TokioConn {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+}
+
 fn tokio_client(args: &ClientArgs) -> Result<Measured, String> {
+    let connector = match args.tls {
+        true => Some(tokio_rustls::TlsConnector::from(
+            bench::tls::client_config()?
+        )),
+        false => None,
+    };
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(bench::tls::SERVER_NAME)
+        .map_err(|e| e.to_string())?;
     let rt = tokio_runtime()?;
     rt.block_on(async {
         let mut socks = Vec::with_capacity(args.conns);
@@ -339,7 +394,15 @@ fn tokio_client(args: &ClientArgs) -> Result<Measured, String> {
                 .await
                 .map_err(|e| format!("connect {}:{}: {e}", args.host, args.port))?;
             sock.set_nodelay(true).map_err(|e| e.to_string())?;
-            socks.push(sock);
+            socks.push(match &connector {
+                None => TokioConn::Plain(sock),
+                Some(connector) => TokioConn::Tls(Box::new(
+                    connector
+                        .connect(name.clone(), sock)
+                        .await
+                        .map_err(|e| format!("TLS handshake: {e}"))?,
+                )),
+            });
         }
         let cpu = cpu_time();
         let start = Instant::now();
@@ -347,7 +410,14 @@ fn tokio_client(args: &ClientArgs) -> Result<Measured, String> {
             .into_iter()
             .enumerate()
             .map(|(conn, sock)| {
-                tokio::spawn(tokio_ping_pong(sock, payload(conn, args.size), args.rounds))
+                let payload = payload(conn, args.size);
+                let rounds = args.rounds;
+                tokio::spawn(async move {
+                    match sock {
+                        TokioConn::Plain(s) => tokio_ping_pong(s, payload, rounds).await,
+                        TokioConn::Tls(s) => tokio_ping_pong(s, payload, rounds).await,
+                    }
+                })
             })
             .collect();
         for task in tasks {

@@ -1,5 +1,6 @@
-//! The TCP echo matrix: the servers (tokio, native twinloop, twinloop in the wasm guest)
-//! run in the background while `echo_peer` clients measure each in turn.
+//! The TCP echo matrix: the servers (tokio, native twinloop, twinloop in the wasm guest,
+//! and over TLS twinloop and tokio-rustls with the same rustls configuration) run in the
+//! background while `echo_peer` clients measure each in turn.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -26,6 +27,20 @@ enum Server {
     TwinloopStreams,
     Tokio,
     Guest,
+    /// `echo_peer server --rt twinloop --tls true`: twinloop's `ssl=`.
+    TlsTwinloop,
+    /// `echo_peer server --rt tokio --tls true`: tokio-rustls, the same rustls config.
+    TlsTokio,
+}
+
+impl EchoRun {
+    /// The client speaks TLS to this server.
+    fn tls(self) -> bool {
+        matches!(
+            self,
+            EchoRun::Server(Server::TlsTwinloop | Server::TlsTokio)
+        )
+    }
 }
 
 /// A measuring client's run against one server.
@@ -85,11 +100,17 @@ pub(super) fn echo_cases(
     twinloop_cmd.arg("127.0.0.1:0");
     let mut streams_cmd = Command::new(native_echo_server());
     streams_cmd.args(["127.0.0.1:0", "--mode", "streams"]);
+    let mut tls_tokio_cmd = Command::new(bench_bin("echo_peer"));
+    tls_tokio_cmd.args(["server", "--rt", "tokio", "127.0.0.1:0", "--tls", "true"]);
+    let mut tls_twinloop_cmd = Command::new(bench_bin("echo_peer"));
+    tls_twinloop_cmd.args(["server", "--rt", "twinloop", "127.0.0.1:0", "--tls", "true"]);
     let mut servers: Vec<(Server, Background)> = Vec::new();
     for (server, cmd) in [
         (Server::Tokio, &mut tokio_cmd),
         (Server::Twinloop, &mut twinloop_cmd),
         (Server::TwinloopStreams, &mut streams_cmd),
+        (Server::TlsTokio, &mut tls_tokio_cmd),
+        (Server::TlsTwinloop, &mut tls_twinloop_cmd),
     ] {
         match start_server(cmd) {
             Ok(bg) => servers.push((server, bg)),
@@ -131,6 +152,9 @@ pub(super) fn echo_cases(
                     .args(["--conns", &plan.conns.to_string()])
                     .args(["--size", &size.to_string()])
                     .args(["--rounds", &rounds.to_string()]);
+                if run.tls() {
+                    cmd.args(["--tls", "true"]);
+                }
                 let server_cpu = process_cpu(bg.child.id());
                 match measure(&mut cmd) {
                     Ok(fields) => {
@@ -216,6 +240,18 @@ pub(super) fn echo_cases(
         }
         let client = get(size, EchoRun::TwinloopClient);
         push(format!("{label}: client"), client, |s| s.client_cpu);
+        let tls_base = get(size, EchoRun::Server(Server::TlsTokio));
+        let tls = get(size, EchoRun::Server(Server::TlsTwinloop));
+        table.push(Row {
+            case: format!("tls_echo {} KiB x{}: server", size / 1024, plan.conns),
+            kind,
+            twinloop: tls.map(figure),
+            tokio: tls_base.map(figure),
+            cpu: tls
+                .zip(tls_base)
+                .map(|(t, b)| (t.server_cpu, b.server_cpu))
+                .filter(|(t, b)| t.is_finite() && b.is_finite()),
+        });
     }
     guest_note
 }

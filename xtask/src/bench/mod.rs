@@ -160,6 +160,12 @@ fn describe(plan: &Plan) {
         "                   client row: echo_peer client --rt twinloop vs --rt tokio against the \
          tokio server; cpu: the client's"
             .into(),
+        "  tls_echo         the same over TLS 1.3 (handshakes before the clock): echo_peer server \
+         --tls true, twinloop's ssl= vs tokio-rustls,"
+            .into(),
+        "                   one rustls config (examples/tls/certs.rs: ring, the example certificate); \
+         the tokio echo_peer client --tls true for both"
+            .into(),
     ];
     for line in lines {
         println!("{line}");
