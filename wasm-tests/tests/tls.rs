@@ -549,6 +549,107 @@ fn tls_arguments_follow_asyncio_rules() {
     });
 }
 
+/// A slow reader over TLS: the stream reader pauses the transport while rustls still
+/// holds decrypted bytes no socket readiness will announce; resuming must find them.
+#[test]
+fn streams_over_tls_with_a_slow_reader() {
+    const LEN: usize = 2 << 20;
+    run_tcp(|ev| async move {
+        let ca = TestCa::new();
+        let server_tls = StreamOptions {
+            options: tls_server(&ca.server(&NAMES), &[]),
+            ..StreamOptions::default()
+        };
+        let server = ev
+            .start_server(
+                |_reader, writer| async move {
+                    writer.write(&stream_chunk(0, LEN))?;
+                    writer.drain().await?;
+                    writer.close();
+                    writer.wait_closed().await
+                },
+                LOCALHOST_V4,
+                0,
+                server_tls,
+            )
+            .await?;
+        let port = server.sockets()[0].local_addr().port();
+        let client_tls = StreamOptions {
+            limit: 4096, // pauses reading past 8 KiB buffered
+            options: tls_client(&ca.client(&[]), Some("localhost")),
+        };
+        let (mut reader, _writer) = ev.open_connection(LOCALHOST_V4, port, client_tls).await?;
+        let mut received = Vec::with_capacity(LEN);
+        loop {
+            let chunk = reader.read(3000).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            received.extend_from_slice(&chunk);
+            if received.len() % 7 == 0 {
+                twinloop::sleep(Duration::from_millis(1)).await?;
+            }
+        }
+        assert_same_bytes("the stream over TLS", &received, &stream_chunk(0, LEN));
+        server.close();
+        Ok(())
+    });
+}
+
+/// Natively: `connect_accepted_socket` with `ssl` serves TLS on a socket accepted
+/// elsewhere.
+#[test]
+#[cfg_attr(target_os = "wasi", ignore = "the guest cannot adopt std sockets")]
+fn connect_accepted_socket_serves_tls() {
+    run_tcp(|ev| async move {
+        let ca = TestCa::new();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let connecting = ev.create_task({
+            let (ev, options) = (ev.clone(), tls_client(&ca.client(&[]), None));
+            async move { connect_tls(&ev, port, options, PeerOptions::default()).await }
+        })?;
+        // Accept without blocking the loop: the client's connect runs on it.
+        listener.set_nonblocking(true)?;
+        let sock = loop {
+            match listener.accept() {
+                Ok((sock, _)) => break sock,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    twinloop::sleep(Duration::from_millis(5)).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        sock.set_nonblocking(true)?;
+        let accepted = twinloop::AcceptedOptions {
+            ssl: Some(ca.server(&NAMES).server_config(&[])),
+            ..Default::default()
+        };
+        let server_log = Watch::<PeerLog>::default();
+        let for_factory = server_log.clone();
+        let (server_side, _) = ev
+            .connect_accepted_socket_with(
+                move || Peer::new(for_factory, PeerOptions::echo()),
+                sock,
+                accepted,
+            )
+            .await?;
+        let (client, log) = connecting.await??;
+        assert!(matches!(
+            server_side.get_extra_info("cipher"),
+            Some(ExtraInfo::Cipher(_))
+        ));
+        client.write(b"over an adopted socket")?;
+        log.until(&ev, "the echo", |l| l.received >= 22).await?;
+        log.get(|l| assert_eq!(l.data, b"over an adopted socket"));
+        client.close();
+        server_log
+            .until(&ev, "the server side to end", PeerLog::is_lost)
+            .await?;
+        Ok(())
+    });
+}
+
 /// Natively: twinloop against a TLS peer no one here wrote, Debian's `openssl`, both
 /// ways. Skipped, saying why, where `openssl` is missing.
 #[test]
