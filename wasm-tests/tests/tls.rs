@@ -550,10 +550,12 @@ fn tls_arguments_follow_asyncio_rules() {
 }
 
 /// A slow reader over TLS: the stream reader pauses the transport while rustls still
-/// holds decrypted bytes no socket readiness will announce; resuming must find them.
+/// holds decrypted bytes, and the peer waits for an answer, so no socket readiness will
+/// come; resuming must find those bytes on every target.
 #[test]
 fn streams_over_tls_with_a_slow_reader() {
-    const LEN: usize = 2 << 20;
+    const BLOCK: usize = 16 * 1024;
+    const BLOCKS: usize = 32;
     run_tcp(|ev| async move {
         let ca = TestCa::new();
         let server_tls = StreamOptions {
@@ -562,9 +564,12 @@ fn streams_over_tls_with_a_slow_reader() {
         };
         let server = ev
             .start_server(
-                |_reader, writer| async move {
-                    writer.write(&stream_chunk(0, LEN))?;
-                    writer.drain().await?;
+                |mut reader, writer| async move {
+                    for i in 0..BLOCKS {
+                        writer.write(&stream_chunk((i * BLOCK) as u64, BLOCK))?;
+                        writer.drain().await?;
+                        assert_eq!(reader.readexactly(1).await?, b"k"); // the ack
+                    }
                     writer.close();
                     writer.wait_closed().await
                 },
@@ -575,22 +580,31 @@ fn streams_over_tls_with_a_slow_reader() {
             .await?;
         let port = server.sockets()[0].local_addr().port();
         let client_tls = StreamOptions {
-            limit: 4096, // pauses reading past 8 KiB buffered
+            limit: 1024, // pauses reading past 2 KiB buffered
             options: tls_client(&ca.client(&[]), Some("localhost")),
         };
-        let (mut reader, _writer) = ev.open_connection(LOCALHOST_V4, port, client_tls).await?;
-        let mut received = Vec::with_capacity(LEN);
-        loop {
-            let chunk = reader.read(3000).await?;
-            if chunk.is_empty() {
-                break;
+        let (mut reader, writer) = ev.open_connection(LOCALHOST_V4, port, client_tls).await?;
+        let mut received = Vec::with_capacity(BLOCK * BLOCKS);
+        for _ in 0..BLOCKS {
+            let end = received.len() + BLOCK;
+            while received.len() < end {
+                let chunk = reader.read(700).await?;
+                assert!(!chunk.is_empty(), "the stream ended early");
+                received.extend_from_slice(&chunk);
+                twinloop::sleep(Duration::ZERO).await?;
             }
-            received.extend_from_slice(&chunk);
-            if received.len() % 7 == 0 {
-                twinloop::sleep(Duration::from_millis(1)).await?;
-            }
+            writer.write(b"k")?;
         }
-        assert_same_bytes("the stream over TLS", &received, &stream_chunk(0, LEN));
+        assert_eq!(
+            reader.read(-1).await?,
+            b"",
+            "a clean end after the last block"
+        );
+        assert_same_bytes(
+            "the stream over TLS",
+            &received,
+            &stream_chunk(0, BLOCK * BLOCKS),
+        );
         server.close();
         Ok(())
     });
