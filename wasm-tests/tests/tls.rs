@@ -1,6 +1,6 @@
 //! TLS (rustls) on both targets: handshake and a checked 8 MiB echo, ALPN, certificate
 //! rejections (wrong name, untrusted, expired), handshake timeouts on both sides,
-//! `close_notify` vs a truncated close, 100 connections at once, asyncio's argument
+//! the shutdown timeout, `close_notify` vs a truncated close, 100 connections at once, asyncio's argument
 //! rules. `tls_streams.rs` has `start_tls`, the streams and openssl.
 
 use std::time::{Duration, Instant};
@@ -256,6 +256,44 @@ fn handshake_timeout_against_a_peer_that_never_speaks_tls() {
             0,
             "no protocol made on the server side"
         );
+        srv.shut_down().await
+    });
+}
+
+#[test]
+fn shutdown_timeout_aborts_a_close_the_peer_does_not_read() {
+    const LEN: usize = 8 << 20;
+    run_tcp(|ev| async move {
+        let ca = TestCa::new();
+        let srv = serve_with(
+            &ev,
+            PeerOptions::stalled_sink(),
+            tls_server(&ca.server(&NAMES), &[]),
+        )
+        .await?;
+        let limit = Duration::from_millis(300);
+        let options = ConnectOptions {
+            ssl_shutdown_timeout: Some(limit),
+            ..tls_client(&ca.client(&[]), None)
+        };
+        let (client, log) = connect_tls(&ev, srv.port, options, PeerOptions::default()).await?;
+        client.write(&stream_chunk(0, LEN))?; // more than the socket buffers hold
+        let started = Instant::now();
+        client.close();
+        log.until(&ev, "the shutdown timeout", PeerLog::is_lost)
+            .await?;
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
+        );
+        log.get(|l| match &l.lost {
+            Some(Some(Error::TlsTimeout { phase, limit: l })) => {
+                assert_eq!((*phase, *l), ("shutdown", limit));
+            }
+            other => panic!("lost with {other:?}, want the shutdown timeout"),
+        });
+        srv.server.abort_clients(); // the sink still does not read: it would never see the end
         srv.shut_down().await
     });
 }
