@@ -28,6 +28,7 @@
 //! | `call_soon_threadsafe` from other threads | yes | no threads: same-thread only |
 //! | `run_in_executor` | on a bounded thread pool | inline on the loop's next turn |
 //! | `create_datagram_endpoint` (UDP) | yes | yes; no `reuse_port`, `allow_broadcast`, `sock` (`Unsupported`) |
+//! | TLS (rustls + ring): `ssl` on connections and servers, [`EventLoop::start_tls`] | yes | yes |
 //! | `sock_*` on a [`Socket`] | Unix; also adopts socket2/std sockets | yes, on sockets made with `Socket::new` |
 //! | pipes, signals, subprocesses | Unix (Windows: [`Error::Unsupported`]) | [`Error::Unsupported`] |
 //! | a panicking callback (or unretrieved task) reaches the exception handler, loop goes on | yes | no: `panic=abort`, the guest traps |

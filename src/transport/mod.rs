@@ -45,9 +45,9 @@ use crate::protocol::ProtocolSlot;
 use crate::tls::{CipherInfo, TlsConfig};
 use crate::EventLoop;
 
-/// A stream transport (TCP, or a pipe end): asyncio's `asyncio.Transport`. It is a
-/// handle: clones refer to the same connection, so a protocol can keep one and write back
-/// from its callbacks.
+/// A stream transport (TCP, TLS over TCP, or a pipe end: the protocol sees plaintext
+/// bytes either way): asyncio's `asyncio.Transport`. It is a handle: clones refer to the
+/// same connection, so a protocol can keep one and write back from its callbacks.
 ///
 /// ```
 /// use twinloop::{BaseProtocol, ConnectOptions, LoopFuture, Protocol, ServerOptions, Transport};
@@ -352,9 +352,12 @@ impl Transport {
         self.inner.base.is_closing()
     }
 
-    /// asyncio's `get_extra_info`: `"peername"`, `"sockname"` or `"socket"`; `None` for
-    /// other names, and for `"socket"` once the connection is lost. asyncio's `default`
-    /// argument is `Option::unwrap_or` here.
+    /// asyncio's `get_extra_info`: `"peername"`, `"sockname"` or `"socket"`, and over TLS
+    /// also `"sslcontext"` ([`ExtraInfo::SslContext`]), `"peercert"` (the peer's
+    /// certificate, DER, when it sent one), `"cipher"` ([`ExtraInfo::Cipher`]) and
+    /// `"alpn"` (when a protocol was negotiated); `None` for other names, and for
+    /// `"socket"` once the connection is lost. asyncio's `default` argument is
+    /// `Option::unwrap_or` here.
     ///
     /// ```
     /// # use twinloop::{BaseProtocol, ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}

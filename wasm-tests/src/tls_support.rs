@@ -1,12 +1,16 @@
 //! Helpers for the TLS tests (`tests/tls.rs`), on both targets: certificates made at run
 //! time with rcgen (a test CA, server certificates it signs, a self-signed one, an
-//! expired one) and the rustls configurations that use them.
+//! expired one) and the rustls configurations that use them; TLS servers and clients of
+//! the `Peer` protocol of `tcp_support`.
 
 use std::sync::Arc;
 
 use twinloop::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use twinloop::rustls::{self, ClientConfig, RootCertStore, ServerConfig};
-use twinloop::ClientTls;
+use twinloop::rustls::{CertificateError, Error as RustlsError};
+use twinloop::{ClientTls, ConnectOptions, Error, EventLoop, Result, ServerOptions, Transport};
+
+use crate::tcp_support::{connect_with, PeerLog, PeerOptions, Watch, LOCALHOST_V4};
 
 /// A certificate and its private key.
 pub struct Identity {
@@ -136,4 +140,52 @@ pub fn self_signed(names: &[&str]) -> Identity {
     let key = rcgen::KeyPair::generate().expect("generate a key");
     let cert = params(names).self_signed(&key).expect("self-sign");
     identity(&cert, &key)
+}
+
+/// Server options serving TLS with `identity`, offering these ALPN protocols.
+pub fn tls_server(identity: &Identity, alpn: &[&[u8]]) -> ServerOptions {
+    ServerOptions {
+        ssl: Some(identity.server_config(alpn)),
+        ..ServerOptions::default()
+    }
+}
+
+/// Connect options with TLS `tls`, and `server_hostname` when given.
+pub fn tls_client(tls: &ClientTls, server_hostname: Option<&str>) -> ConnectOptions {
+    ConnectOptions {
+        ssl: Some(tls.clone()),
+        server_hostname: server_hostname.map(str::to_owned),
+        ..ConnectOptions::default()
+    }
+}
+
+/// A [`Peer`](crate::tcp_support::Peer) client over TLS to 127.0.0.1:`port`.
+pub async fn connect_tls(
+    ev: &EventLoop,
+    port: u16,
+    options: ConnectOptions,
+    opts: PeerOptions,
+) -> Result<(Transport, Watch<PeerLog>)> {
+    connect_with(ev, LOCALHOST_V4, port, options, opts).await
+}
+
+/// The error of a TLS connect to 127.0.0.1:`port` that must fail (`why` says why).
+pub async fn refused(ev: &EventLoop, port: u16, options: ConnectOptions, why: &str) -> Error {
+    match connect_tls(ev, port, options, PeerOptions::default()).await {
+        Ok(_) => panic!("connected, but {why}"),
+        Err(e) => e,
+    }
+}
+
+/// The certificate is signed by no root the client trusts.
+pub fn unknown_issuer(e: &CertificateError) -> bool {
+    matches!(e, CertificateError::UnknownIssuer)
+}
+
+/// Which certificate error a test expects.
+pub type CertCheck = fn(&CertificateError) -> bool;
+
+/// `error` is a certificate error `want` accepts.
+pub fn is_certificate_error(error: &Error, want: CertCheck) -> bool {
+    matches!(error, Error::Tls(RustlsError::InvalidCertificate(e)) if want(e))
 }

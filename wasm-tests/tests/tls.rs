@@ -1,63 +1,18 @@
 //! TLS (rustls) on both targets: handshake and a checked 8 MiB echo, ALPN, certificate
 //! rejections (wrong name, untrusted, expired), handshake timeouts on both sides,
-//! `start_tls` after a plaintext greeting, `close_notify` vs a truncated close, 100
-//! connections at once, asyncio's argument rules, and (natively) interop with openssl.
+//! the shutdown timeout, `close_notify` vs a truncated close, 100 connections at once, asyncio's argument
+//! rules. `tls_streams.rs` has `start_tls`, the streams and openssl.
 
 use std::time::{Duration, Instant};
 
-use twinloop::rustls::{CertificateError, Error as RustlsError};
+use twinloop::rustls::CertificateError;
 use twinloop::{
-    ClientTls, ConnectOptions, Error, EventLoop, ExtraInfo, Result, ServerOptions, StartTlsOptions,
-    StreamOptions, TlsConfig, Transport,
+    ClientTls, ConnectOptions, Error, ExtraInfo, Result, ServerOptions, TlsConfig, Transport,
 };
 use wasm_tests::tcp_support::*;
-use wasm_tests::tls_support::{self_signed, Identity, TestCa};
+use wasm_tests::tls_support::*;
 
 const NAMES: [&str; 2] = ["localhost", "127.0.0.1"];
-
-fn tls_server(identity: &Identity, alpn: &[&[u8]]) -> ServerOptions {
-    ServerOptions {
-        ssl: Some(identity.server_config(alpn)),
-        ..ServerOptions::default()
-    }
-}
-
-fn tls_client(tls: &ClientTls, server_hostname: Option<&str>) -> ConnectOptions {
-    ConnectOptions {
-        ssl: Some(tls.clone()),
-        server_hostname: server_hostname.map(str::to_owned),
-        ..ConnectOptions::default()
-    }
-}
-
-/// A [`Peer`] client over TLS to 127.0.0.1:`port`.
-async fn connect_tls(
-    ev: &EventLoop,
-    port: u16,
-    options: ConnectOptions,
-    opts: PeerOptions,
-) -> Result<(Transport, Watch<PeerLog>)> {
-    connect_with(ev, LOCALHOST_V4, port, options, opts).await
-}
-
-/// The error of a TLS connect to 127.0.0.1:`port` that must fail (`why` says why).
-async fn refused(ev: &EventLoop, port: u16, options: ConnectOptions, why: &str) -> Error {
-    match connect_tls(ev, port, options, PeerOptions::default()).await {
-        Ok(_) => panic!("connected, but {why}"),
-        Err(e) => e,
-    }
-}
-
-fn unknown_issuer(e: &CertificateError) -> bool {
-    matches!(e, CertificateError::UnknownIssuer)
-}
-
-/// Which certificate error a test expects.
-type CertCheck = fn(&CertificateError) -> bool;
-
-fn is_certificate_error(error: &Error, want: CertCheck) -> bool {
-    matches!(error, Error::Tls(RustlsError::InvalidCertificate(e)) if want(e))
-}
 
 #[test]
 fn handshake_and_8mib_echo_checked() {
@@ -306,63 +261,40 @@ fn handshake_timeout_against_a_peer_that_never_speaks_tls() {
 }
 
 #[test]
-fn start_tls_after_a_plaintext_greeting() {
+fn shutdown_timeout_aborts_a_close_the_peer_does_not_read() {
+    const LEN: usize = 8 << 20;
     run_tcp(|ev| async move {
         let ca = TestCa::new();
-        let config = ca.server(&NAMES).server_config(&[]);
-        let server = ev
-            .start_server(
-                move |mut reader, writer| {
-                    let config = config.clone();
-                    async move {
-                        writer.write(b"220 hello\r\n")?;
-                        assert_eq!(reader.readline().await?, b"STARTTLS\r\n");
-                        writer.write(b"220 go ahead\r\n")?;
-                        writer.start_tls(config, StartTlsOptions::default()).await?;
-                        let line = reader.readline().await?;
-                        writer.write(&line.to_ascii_uppercase())?;
-                        writer.drain().await
-                    }
-                },
-                LOCALHOST_V4,
-                0,
-                StreamOptions::default(),
-            )
-            .await?;
-        let port = server.sockets()[0].local_addr().port();
-        let (mut reader, writer) = ev
-            .open_connection(LOCALHOST_V4, port, StreamOptions::default())
-            .await?;
-        assert_eq!(reader.readline().await?, b"220 hello\r\n");
-        assert_eq!(writer.get_extra_info("cipher"), None, "plaintext so far");
-        // Written before start_tls: goes out in plaintext first.
-        writer.write(b"STARTTLS\r\n")?;
-        assert_eq!(reader.readline().await?, b"220 go ahead\r\n");
-        let opts = StartTlsOptions {
-            server_hostname: Some("localhost".into()),
-            ..StartTlsOptions::default()
+        let srv = serve_with(
+            &ev,
+            PeerOptions::stalled_sink(),
+            tls_server(&ca.server(&NAMES), &[]),
+        )
+        .await?;
+        let limit = Duration::from_millis(300);
+        let options = ConnectOptions {
+            ssl_shutdown_timeout: Some(limit),
+            ..tls_client(&ca.client(&[]), None)
         };
-        writer.start_tls(ca.client(&[]), opts).await?;
-        assert!(matches!(
-            writer.get_extra_info("cipher"),
-            Some(ExtraInfo::Cipher(_))
-        ));
-        writer.write(b"now secret\n")?;
-        assert_eq!(reader.readline().await?, b"NOW SECRET\n");
-        // The client side needs a server_hostname, as asyncio's context does.
-        let (_r, plain) = ev
-            .open_connection(LOCALHOST_V4, port, StreamOptions::default())
+        let (client, log) = connect_tls(&ev, srv.port, options, PeerOptions::default()).await?;
+        client.write(&stream_chunk(0, LEN))?; // more than the socket buffers hold
+        let started = Instant::now();
+        client.close();
+        log.until(&ev, "the shutdown timeout", PeerLog::is_lost)
             .await?;
-        let refused = plain
-            .start_tls(ca.client(&[]), StartTlsOptions::default())
-            .await;
         assert!(
-            matches!(refused, Err(Error::InvalidArgument(_))),
-            "{refused:?}"
+            started.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            started.elapsed()
         );
-        writer.close();
-        server.close();
-        Ok(())
+        log.get(|l| match &l.lost {
+            Some(Some(Error::TlsTimeout { phase, limit: l })) => {
+                assert_eq!((*phase, *l), ("shutdown", limit));
+            }
+            other => panic!("lost with {other:?}, want the shutdown timeout"),
+        });
+        srv.server.abort_clients(); // the sink still does not read: it would never see the end
+        srv.shut_down().await
     });
 }
 
@@ -547,141 +479,4 @@ fn tls_arguments_follow_asyncio_rules() {
         assert!(is_certificate_error(&error, unknown_issuer), "{error:?}");
         srv.shut_down().await
     });
-}
-
-/// Natively: twinloop against a TLS peer no one here wrote, Debian's `openssl`, both
-/// ways. Skipped, saying why, where `openssl` is missing.
-#[test]
-#[cfg_attr(
-    target_os = "wasi",
-    ignore = "the guest cannot start processes; openssl runs natively"
-)]
-fn interop_with_openssl_both_ways() {
-    use std::process::{Command, Stdio};
-    if Command::new("openssl").arg("version").output().is_err() {
-        println!("skipped: `openssl` is not on PATH (apt-get install openssl)");
-        return;
-    }
-    let ca = TestCa::new();
-    let server_id = ca.server(&NAMES);
-    let dir = std::env::temp_dir().join(format!("twinloop-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
-    let file = |name: &str, text: &str| {
-        let path = dir.join(name);
-        std::fs::write(&path, text).expect("write a PEM file");
-        path
-    };
-    let (cert, key, ca_file) = (
-        file("server.pem", &server_id.cert_pem),
-        file("server.key", &server_id.key_pem),
-        file("ca.pem", &ca.identity.cert_pem),
-    );
-
-    // 1. twinloop's client against `openssl s_server -www`.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let mut s_server = Command::new("openssl")
-        .args(["s_server", "-quiet", "-www", "-naccept", "1", "-accept"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("-cert")
-        .arg(&cert)
-        .arg("-key")
-        .arg(&key)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start openssl s_server");
-    let tls = ca.client(&[]);
-    let reply = run_tcp(|ev| async move {
-        // s_server takes a moment to listen.
-        let mut attempts = 0;
-        let (t, log) = loop {
-            let options = tls_client(&tls, Some("localhost"));
-            match connect_tls(&ev, port, options, PeerOptions::default()).await {
-                Ok(connected) => break connected,
-                Err(e) if attempts < 100 && e.io_kind().is_some() => {
-                    attempts += 1;
-                    twinloop::sleep(Duration::from_millis(100)).await?;
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        assert!(matches!(
-            t.get_extra_info("cipher"),
-            Some(ExtraInfo::Cipher(_))
-        ));
-        t.write(b"GET / HTTP/1.0\r\n\r\n")?;
-        log.until(&ev, "s_server's page and close", PeerLog::is_lost)
-            .await?;
-        Ok(log.get(|l| (l.data.clone(), l.eof, l.lost.clone())))
-    });
-    let _ = s_server.kill();
-    let _ = s_server.wait();
-    let (page, eof, lost) = reply;
-    let page = String::from_utf8_lossy(&page);
-    assert!(page.starts_with("HTTP/1.0 200 ok"), "{page}");
-    assert!(
-        matches!(lost, Some(None)),
-        "openssl closed with close_notify: {lost:?}"
-    );
-    assert_eq!(eof, 1);
-
-    // 2. `openssl s_client` against twinloop's server.
-    let config = server_id.server_config(&[]);
-    let output = run_tcp(|ev| async move {
-        let options = StreamOptions {
-            options: ServerOptions {
-                ssl: Some(config),
-                ..ServerOptions::default()
-            },
-            ..StreamOptions::default()
-        };
-        let server = ev
-            .start_server(
-                |mut reader, writer| async move {
-                    let line = reader.readline().await?;
-                    writer.write(&line.to_ascii_uppercase())?;
-                    writer.close();
-                    writer.wait_closed().await
-                },
-                LOCALHOST_V4,
-                0,
-                options,
-            )
-            .await?;
-        let port = server.sockets()[0].local_addr().port();
-        let client = move || {
-            let mut child = Command::new("timeout")
-                .args(["30", "openssl", "s_client", "-quiet", "-ign_eof"])
-                .args(["-verify_return_error", "-servername", "localhost"])
-                .arg("-CAfile")
-                .arg(&ca_file)
-                .arg("-connect")
-                .arg(format!("127.0.0.1:{port}"))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()?;
-            use std::io::Write as _;
-            child
-                .stdin
-                .take()
-                .expect("piped")
-                .write_all(b"hello from openssl\n")?;
-            child.wait_with_output()
-        };
-        let output = ev.run_in_executor(None, client)?.await?;
-        server.close();
-        Ok(output)
-    });
-    let _ = std::fs::remove_dir_all(&dir);
-    let output = output.expect("run openssl s_client");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("HELLO FROM OPENSSL"),
-        "s_client got {stdout:?}; stderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }

@@ -81,6 +81,9 @@ pub fn run() -> bool {
     }
 
     // 5. Type-checks for the operating systems we cannot run here.
+    if let Err(e) = toolchain::write_c_stub() {
+        println!("cross-check: cannot write the stand-in C tool chain: {e}");
+    }
     for target in CROSS_TARGETS {
         let name = format!("cross-check {target}");
         match toolchain::cross_check_command(det.cross(target), target) {

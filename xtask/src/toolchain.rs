@@ -262,8 +262,34 @@ impl GuestChain {
     }
 }
 
+/// What stands in for the target's C compiler and archiver in the cross type-checks: ring
+/// (under rustls) compiles C in its build script, this machine has no C tool chain for
+/// macOS or Windows, and a type-check never links, so nothing is compiled and the
+/// archive asked for (lib.exe's `-out:`) is made empty.
+const C_STUB: &str = "#!/bin/sh\n\
+# twinloop's cross type-check: no C is compiled (nothing links), the archive is empty\n\
+for a in \"$@\"; do case \"$a\" in -out:*) : > \"${a#-out:}\" ;; esac; done\n";
+
+fn c_stub_path() -> std::path::PathBuf {
+    cross_target_dir().join("c-stub.sh")
+}
+
+/// Writes the stand-in C tool chain the cross type-checks name (see [`C_STUB`]).
+pub fn write_c_stub() -> std::io::Result<()> {
+    let path = c_stub_path();
+    std::fs::create_dir_all(cross_target_dir())?;
+    std::fs::write(&path, C_STUB)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+    }
+    Ok(())
+}
+
 /// The type-check of `-p twinloop` for another OS: `cargo rustc --profile check` so that
 /// `-D warnings` reaches the twinloop crate only (not std, which build-std compiles).
+/// Build scripts' C goes to the stub of [`write_c_stub`].
 pub fn cross_check_command(chain: CrossChain, target: &str) -> Option<Command> {
     let mut cmd = cargo();
     match chain {
@@ -277,6 +303,11 @@ pub fn cross_check_command(chain: CrossChain, target: &str) -> Option<Command> {
     if chain == CrossChain::Debian {
         cmd.arg("-Zbuild-std=std,panic_abort")
             .env("RUSTC_BOOTSTRAP", "1");
+    }
+    if cfg!(unix) {
+        let var = target.replace('-', "_");
+        cmd.env(format!("CC_{var}"), c_stub_path())
+            .env(format!("AR_{var}"), c_stub_path());
     }
     cmd.env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
@@ -563,5 +594,15 @@ mod tests {
             .any(|w| w == ["--target", "x86_64-apple-darwin"]));
         assert_eq!(a[a.len() - 3..], ["--", "-D", "warnings"]);
         assert!(cmd.get_envs().any(|(k, v)| k == "RUSTFLAGS" && v.is_none()));
+        if cfg!(unix) {
+            let stub = cmd
+                .get_envs()
+                .find(|(k, _)| *k == "CC_x86_64_apple_darwin")
+                .and_then(|(_, v)| v)
+                .expect("a stand-in C compiler for ring's build script");
+            assert!(stub.to_string_lossy().ends_with("c-stub.sh"));
+            assert!(C_STUB.starts_with("#!/bin/sh\n# twinloop's cross type-check"));
+            assert!(C_STUB.ends_with("-out:*) : > \"${a#-out:}\" ;; esac; done\n"));
+        }
     }
 }
