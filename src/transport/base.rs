@@ -206,7 +206,7 @@ impl<P: ProtocolCallbacks> TransportBase<P> {
         let Some(protocol) = self.protocol() else {
             return;
         };
-        if !self.calls_waiting() && !protocol.is_busy() {
+        if self.protocol_free(&protocol) {
             call(&protocol);
             return;
         }
@@ -225,8 +225,28 @@ impl<P: ProtocolCallbacks> TransportBase<P> {
 
     /// True while protocol calls wait for their turn: the transport's other calls into
     /// the protocol (data, `connection_lost`) wait behind them.
-    pub(crate) fn calls_waiting(&self) -> bool {
+    fn calls_waiting(&self) -> bool {
         !self.waiting.borrow().is_empty()
+    }
+
+    /// True when `protocol` may be called now: none of its callbacks runs (it is not
+    /// borrowed) and no earlier call waits for its turn.
+    pub(crate) fn protocol_free(&self, protocol: &P) -> bool {
+        !self.calls_waiting() && !protocol.is_busy()
+    }
+
+    /// Runs `call` (a call into the protocol) once the protocol is free: now, or from the
+    /// loop after the calls waiting for it, so the protocol is never re-entered and its
+    /// callbacks keep their order. Without a loop, now.
+    pub(crate) fn when_free(&self, call: impl FnOnce() + 'static) {
+        let free = self.protocol().is_none_or(|p| self.protocol_free(&p));
+        match self.ev() {
+            Some(ev) if !free => {
+                let pending: PendingCall = Rc::new(RefCell::new(Some(Box::new(call))));
+                run_when_free(&ev, self.waiting.clone(), self.protocol(), pending);
+            }
+            _ => call(),
+        }
     }
 
     /// Reports a fatal error to the exception handler with asyncio's context keys: the
@@ -246,6 +266,32 @@ impl<P: ProtocolCallbacks> TransportBase<P> {
             log::debug!("{message}: {error} ({})", self.name);
         } else if let Some(ev) = self.ev() {
             self.report_fatal(&ev, error.clone(), message);
+        }
+    }
+}
+
+/// A call for `run_when_free`: taken out when it runs, or run at once if the loop is gone.
+type PendingCall = Rc<RefCell<Option<Box<dyn FnOnce()>>>>;
+
+/// Runs `pending` from the loop once `protocol` is free and no flow-control call waits.
+fn run_when_free<P: ProtocolCallbacks>(
+    ev: &EventLoop,
+    waiting: Rc<RefCell<VecDeque<ProtocolCall<P>>>>,
+    protocol: Option<P>,
+    pending: PendingCall,
+) {
+    let later = pending.clone();
+    let scheduled = ev.call_soon(move |ev| {
+        let busy = protocol.as_ref().is_some_and(|p| p.is_busy());
+        if busy || !waiting.borrow().is_empty() {
+            run_when_free(ev, waiting, protocol, later);
+        } else if let Some(call) = later.borrow_mut().take() {
+            call();
+        }
+    });
+    if scheduled.is_err() {
+        if let Some(call) = pending.borrow_mut().take() {
+            call();
         }
     }
 }

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use super::base::{ProtocolCallbacks, TransportBase};
+use super::base::TransportBase;
 use super::datagram_transport::DatagramSlot;
 use super::stream::READ_CHUNK;
 use crate::error::{panic_message, Error, Result};
@@ -258,7 +258,7 @@ impl DatagramEngine {
             let Some(protocol) = self.base.protocol() else {
                 return false;
             };
-            if self.base.calls_waiting() || protocol.is_busy() {
+            if !self.base.protocol_free(&protocol) {
                 // Datagrams go to the protocol after the calls waiting for it, never inside
                 // one of its callbacks: they stay in the socket until the next turn.
                 return true;
@@ -296,31 +296,16 @@ impl DatagramEngine {
         }
     }
 
-    /// Hands a socket error to the protocol's `error_received`: now, or right after the
-    /// protocol's current callback when it is in one (it called `sendto` from
-    /// `datagram_received`).
+    /// Hands a socket error to the protocol's `error_received`: now, or once the protocol
+    /// is free (it called `sendto` from `datagram_received`, say).
     fn error_received(self: &Rc<Self>, error: Error) {
-        let Some(protocol) = self.base.protocol() else {
-            return;
-        };
-        if !protocol.is_busy() {
-            let call = || protocol.get().borrow_mut().error_received(error);
-            self.call_protocol(call, "error_received");
-            return;
-        }
         let this = self.clone();
-        let Some(ev) = self.base.ev() else {
-            return;
-        };
-        let scheduled = ev.call_soon(move |_| {
+        self.base.when_free(move || {
             if let Some(protocol) = this.base.protocol() {
                 let call = || protocol.get().borrow_mut().error_received(error);
                 this.call_protocol(call, "error_received");
             }
         });
-        if scheduled.is_err() {
-            log::debug!("error_received dropped: loop closed");
-        }
     }
 
     /// asyncio's `close`: stop receiving; once the queue is sent, `connection_lost(None)`.
@@ -367,18 +352,11 @@ impl DatagramEngine {
     /// asyncio's `_call_connection_lost`: last, after the protocol calls still waiting and
     /// once the protocol is free; then the socket closes.
     fn connection_lost(self: &Rc<Self>, error: Option<Error>) {
-        let busy = self.base.protocol().is_some_and(|p| p.is_busy());
-        if self.base.calls_waiting() || busy {
-            if let Some(ev) = self.base.ev() {
-                let this = self.clone();
-                let again = error.clone();
-                if ev.call_soon(move |_| this.connection_lost(again)).is_ok() {
-                    return;
-                }
-            }
-        }
-        self.base.call_connection_lost(error);
-        self.release();
+        let this = self.clone();
+        self.base.when_free(move || {
+            this.base.call_connection_lost(error);
+            this.release();
+        });
     }
 
     /// Closes the socket (leaving the reactor first) and lets the protocol go.

@@ -420,7 +420,7 @@ impl StreamTransport {
             let Some(protocol) = self.base.protocol() else {
                 return;
             };
-            if self.base.calls_waiting() || protocol.is_busy() {
+            if !self.base.protocol_free(&protocol) {
                 // Data goes to the protocol after the calls waiting for it, never inside
                 // one of its callbacks: it stays in the socket until then.
                 self.come_back(Interest::READ);
@@ -571,21 +571,14 @@ impl StreamTransport {
         }
     }
 
-    /// asyncio's `_call_connection_lost`: tell the protocol, then close the source.
+    /// asyncio's `_call_connection_lost`: tell the protocol (last: after the calls waiting
+    /// for it, once it is free), then close the source.
     fn connection_lost(self: &Rc<Self>, error: Option<Error>) {
-        let busy = self.base.protocol().is_some_and(|p| p.is_busy());
-        if self.base.calls_waiting() || busy {
-            // Last: after the protocol calls still waiting, once the protocol is free.
-            if let Some(ev) = self.base.ev() {
-                let this = self.clone();
-                let again = error.clone();
-                if ev.call_soon(move |_| this.connection_lost(again)).is_ok() {
-                    return;
-                }
-            }
-        }
-        self.base.call_connection_lost(error);
-        self.release();
+        let this = self.clone();
+        self.base.when_free(move || {
+            this.base.call_connection_lost(error);
+            this.release();
+        });
     }
 
     /// Closes the source (leaving the reactor first: the guest's pollables are children
