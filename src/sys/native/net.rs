@@ -75,31 +75,19 @@ impl TcpStream {
         }
     }
 
-    /// `sendfile(2)` from `file` to this socket: see [`send_file`].
-    #[cfg(unix)]
+    /// `sendfile(2)` from `file` to this socket: see [`send_file`] (off Unix there is no
+    /// descriptor to give it, and it says `Unsupported`).
     pub(crate) fn send_file(
         &mut self,
         file: &std::fs::File,
         offset: u64,
         len: usize,
     ) -> io::Result<usize> {
-        send_file(
-            std::os::fd::AsRawFd::as_raw_fd(&self.inner),
-            file,
-            offset,
-            len,
-        )
-    }
-
-    /// No zero-copy path off Unix: the caller reads and writes.
-    #[cfg(not(unix))]
-    pub(crate) fn send_file(
-        &mut self,
-        file: &std::fs::File,
-        offset: u64,
-        len: usize,
-    ) -> io::Result<usize> {
-        send_file(-1, file, offset, len)
+        #[cfg(unix)]
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.inner);
+        #[cfg(not(unix))]
+        let fd = -1;
+        send_file(fd, file, offset, len)
     }
 
     /// Everything written has left this process's hands (native: always, the kernel has it).
