@@ -166,7 +166,11 @@ async fn serve(ev: EventLoop, host: String, port: u16, mode: Mode) -> twinloop::
         }
         Mode::Sock => return serve_sock(ev, host, port).await,
     };
-    let addrs: Vec<SocketAddr> = server.sockets().iter().map(|s| s.local_addr()).collect();
+    let addrs: Vec<SocketAddr> = server
+        .sockets()
+        .iter()
+        .filter_map(|s| s.local_addr())
+        .collect();
     announce(&addrs);
     server.serve_forever().await
 }

@@ -42,7 +42,7 @@ async fn serve(ev: EventLoop, host: String, port: u16) -> twinloop::Result<()> {
     };
     let server = ev.start_server(echo, host.as_str(), port, options).await?;
     for socket in server.sockets() {
-        println!("listening on {}", socket.local_addr());
+        println!("listening on {socket}");
     }
     let _ = std::io::stdout().flush();
     server.serve_forever().await

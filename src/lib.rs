@@ -83,8 +83,8 @@ pub use gather::{gather, gather_all};
 pub use handle::{Handle, TimerHandle};
 pub use net::{
     AcceptedOptions, ConnectOptions, DatagramOptions, Family, HostPort, Hosts, Port, Resolver,
-    Server, ServerGuard, ServerOptions, ServerSocket, Socket, SocketType, ACCEPT_RETRY_DELAY,
-    DEFAULT_BACKLOG,
+    Server, ServerGuard, ServerOptions, ServerSocket, Socket, SocketType, UnixAddr,
+    UnixConnectOptions, UnixServerOptions, ACCEPT_RETRY_DELAY, DEFAULT_BACKLOG,
 };
 pub use process::{Stdio, SubprocessOptions, SubprocessProtocol, SubprocessTransport};
 pub use protocol::{AnyProtocol, BaseProtocol, Buffered, BufferedProtocol, Protocol, ProtocolSlot};
@@ -94,7 +94,8 @@ pub use run::run;
 pub use rustls;
 pub use signals::signal;
 pub use streams::{
-    open_connection, start_server, StreamOptions, StreamReader, StreamWriter, DEFAULT_LIMIT,
+    open_connection, open_unix_connection, start_server, start_unix_server, StreamOptions,
+    StreamReader, StreamWriter, DEFAULT_LIMIT,
 };
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
 pub use time_limit::{timeout, timeout_at, wait_for, TimeLimited, Timeout};

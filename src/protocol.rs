@@ -151,7 +151,7 @@ pub trait BufferedProtocol: BaseProtocol<Transport> {
 /// let d = done.clone();
 /// let factory = move || Buffered(Counter { buf: [0; 4096], total: 0, done: d.clone() });
 /// let server = ev.create_server(factory, "127.0.0.1", 0, ServerOptions::default()).await?;
-/// let port = server.sockets()[0].local_addr().port();
+/// let port = server.sockets()[0].local_addr().unwrap().port();
 /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
 /// t.write(&vec![1; 100_000])?;
 /// t.close();

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 /// twinloop::run(|ev| async move {
 ///     // a server that says "hi" to each client
 ///     let server = ev.create_server(|| Greeter, "127.0.0.1", 0, ServerOptions::default()).await?;
-///     let port = server.sockets()[0].local_addr().port();
+///     let port = server.sockets()[0].local_addr().unwrap().port();
 ///     let (_t, client) = ev.create_connection(Collect::default, "127.0.0.1", port, ConnectOptions::default()).await?;
 ///     while client.with(|c| c.0.len())? < 2 {
 ///         twinloop::sleep(std::time::Duration::from_millis(1)).await?;

@@ -2,16 +2,16 @@
 //! off when accept runs out of descriptors or memory, and making a transport and a
 //! protocol for each accepted connection.
 
-use std::net::SocketAddr;
 use std::rc::Rc;
 
+use super::listener::Accepted;
 use super::server::{Server, ServerInner};
 use crate::error::Error;
 use crate::exception::ExceptionContext;
 use crate::io_registry::IoHandler;
 use crate::sys::{self, Interest};
 use crate::tls::{self, TlsSetup};
-use crate::transport::{ByteStream, TcpSource, Transport};
+use crate::transport::{ByteStream, Transport};
 use crate::EventLoop;
 
 /// How long a server waits before accepting again after running out of file descriptors
@@ -51,9 +51,9 @@ impl Server {
                 None => return,
             };
             match accepted {
-                Ok((stream, peer)) => {
+                Ok(accepted) => {
                     self.inner.exhausted.set(false);
-                    self.attach(ev, stream, peer);
+                    self.attach(ev, accepted);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 // The peer gave up while queued (asyncio ignores ConnectionAbortedError).
@@ -122,7 +122,7 @@ impl Server {
         }
     }
 
-    fn attach(&self, ev: &EventLoop, stream: sys::TcpStream, peer: SocketAddr) {
+    fn attach(&self, ev: &EventLoop, accepted: Accepted) {
         let weak = Rc::downgrade(&self.inner);
         let on_lost: Box<dyn FnOnce()> = Box::new(move || {
             if let Some(server) = weak.upgrade() {
@@ -131,12 +131,12 @@ impl Server {
                 server.wake_waiters_if_idle();
             }
         });
-        let source = match TcpSource::new(stream, Some(peer)) {
+        let source = match accepted.into_source() {
             Ok(source) => source,
             Err(e) => return report_setup_error(ev, e.into()),
         };
         match self.inner.tls.clone() {
-            None => self.start_transport(ev, Box::new(source), on_lost),
+            None => self.start_transport(ev, source, on_lost),
             Some(setup) => self.start_after_handshake(ev, source, setup, on_lost),
         }
     }
@@ -147,7 +147,7 @@ impl Server {
     fn start_after_handshake(
         &self,
         ev: &EventLoop,
-        source: TcpSource,
+        source: Box<dyn ByteStream>,
         setup: Rc<TlsSetup>,
         on_lost: Box<dyn FnOnce()>,
     ) {
@@ -156,7 +156,7 @@ impl Server {
         let peer = source.describe();
         let handshaking = ev.create_task(async move {
             let ev = crate::get_running_loop()?;
-            match tls::handshake(&ev, Box::new(source), &setup, Vec::new()).await {
+            match tls::handshake(&ev, source, &setup, Vec::new()).await {
                 Ok(stream) => {
                     let active = &server.inner.active;
                     active.set(active.get().saturating_sub(1));

@@ -13,7 +13,7 @@ use crate::net::readiness::Watched;
 use crate::net::resolve::{Family, Port};
 use crate::protocol::AnyProtocol;
 use crate::protocol_handle::ProtocolHandle;
-use crate::sys::{self, Interest};
+use crate::sys;
 use crate::tls::{self, ClientTls, TlsSetup};
 use crate::transport::{ByteStream, TcpSource, Transport};
 use crate::EventLoop;
@@ -119,7 +119,7 @@ impl EventLoop {
     /// impl Protocol for Client {}
     /// let ev = EventLoop::new()?;
     /// # let server = ev.run_until_complete(ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()))??;
-    /// # let port = server.sockets()[0].local_addr().port();
+    /// # let port = server.sockets()[0].local_addr().unwrap().port();
     /// // a server listens on 127.0.0.1:port
     /// let connecting = ev.create_connection(|| Client { greeted: false }, "127.0.0.1", port, ConnectOptions::default());
     /// let (transport, client) = ev.run_until_complete(connecting)??;
@@ -280,11 +280,9 @@ impl EventLoop {
             io_context(e, format_args!("connect to {addr} failed")).into()
         };
         let sock = sys::TcpStream::connect(addr, local).map_err(with_addr)?;
-        let mut pending = Watched::new(self, sock);
-        while !pending.source_mut().finish_connect().map_err(with_addr)? {
-            pending.wait(Interest::WRITE).await?;
-        }
-        Ok(pending.into_source())
+        Watched::new(self, sock)
+            .connected(sys::TcpStream::finish_connect, with_addr)
+            .await
     }
 }
 

@@ -74,4 +74,17 @@ impl<S: sys::Source> Watched<S> {
     pub(crate) fn into_source(self) -> S {
         self.registration.into_source()
     }
+
+    /// Waits for a non-blocking connect of the source to end: `finish` says whether it
+    /// has (`finish_connect`), `failed` turns its error into the caller's.
+    pub(crate) async fn connected(
+        mut self,
+        finish: fn(&mut S) -> std::io::Result<bool>,
+        failed: impl Fn(std::io::Error) -> crate::Error,
+    ) -> Result<S> {
+        while !finish(self.source_mut()).map_err(&failed)? {
+            self.wait(Interest::WRITE).await?;
+        }
+        Ok(self.into_source())
+    }
 }

@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::future::LoopFuture;
 use crate::net::accept::AcceptHandler;
 use crate::net::connect::unsupported_or;
+use crate::net::listener::{ListenAddr, ListenSocket, ServerSocket};
 use crate::net::resolve::{Family, Port};
 use crate::net::server_options::{Hosts, ServerOptions};
 use crate::protocol::{AnyProtocol, ProtocolSlot};
@@ -20,23 +21,12 @@ use crate::sys::{self, Interest, ListenOptions};
 use crate::tls::{self, TlsSetup};
 use crate::transport::Transport;
 use crate::EventLoop;
-
-/// A listening socket of a [`Server`] (a copy: closing the server does not change it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ServerSocket {
-    local: SocketAddr,
-}
-
-impl ServerSocket {
-    /// The address it listens on, with the real port when port 0 was asked for.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-}
+#[allow(unused_imports)] // doc links
+use crate::UnixServerOptions;
 
 pub(super) struct Listener {
-    pub(super) registration: Registration<sys::TcpListener>,
-    pub(super) local: SocketAddr,
+    pub(super) registration: Registration<ListenSocket>,
+    pub(super) local: ListenAddr,
 }
 
 pub(crate) struct ServerInner {
@@ -58,7 +48,8 @@ pub(crate) struct ServerInner {
     serving_forever: RefCell<Option<LoopFuture<()>>>,
 }
 
-/// A TCP server: asyncio's `asyncio.Server`, returned by [`EventLoop::create_server`].
+/// A TCP or Unix domain socket server: asyncio's `asyncio.Server`, returned by
+/// [`EventLoop::create_server`] and [`EventLoop::create_unix_server`].
 /// A handle: clones refer to the same server. Use [`Server::guard`] for asyncio's
 /// `async with server:` (close on scope exit).
 ///
@@ -68,7 +59,7 @@ pub(crate) struct ServerInner {
 /// let ev = twinloop::get_running_loop()?;
 /// let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
 /// assert!(server.is_serving() && server.get_loop()?.ptr_eq(&ev));
-/// println!("listening on {}", server.sockets()[0].local_addr());
+/// println!("listening on {}", server.sockets()[0]);
 /// server.close();
 /// assert!(!server.is_serving() && server.sockets().is_empty());
 /// server.wait_closed().await?; // no connections were open
@@ -112,7 +103,7 @@ impl EventLoop {
     /// impl BaseProtocol for Nothing {} impl Protocol for Nothing {}
     /// let ev = EventLoop::new()?;
     /// let server = ev.run_until_complete(ev.create_server(|| Nothing, "127.0.0.1", 0, ServerOptions::default()))??;
-    /// assert_ne!(server.sockets()[0].local_addr().port(), 0);
+    /// assert_ne!(server.sockets()[0].local_addr().unwrap().port(), 0);
     /// server.close();
     /// ev.run_until_complete(server.wait_closed())??;
     /// # Ok::<(), twinloop::Error>(())
@@ -192,6 +183,19 @@ impl EventLoop {
                 }
             }
         }
+        let bound = bound.into_iter().map(ListenSocket::Tcp).collect();
+        self.serve(factory, bound, tls, backlog, start_serving)
+    }
+
+    /// A server accepting on `bound` (listening sockets of any kind).
+    pub(super) fn serve<P: AnyProtocol>(
+        &self,
+        factory: impl Fn() -> P + 'static,
+        bound: Vec<ListenSocket>,
+        tls: Option<TlsSetup>,
+        backlog: u32,
+        start_serving: bool,
+    ) -> Result<Server> {
         let slot_factory = move || P::into_slot(Rc::new(RefCell::new(factory())));
         let inner = Rc::new(ServerInner {
             ev: self.downgrade(),
@@ -280,7 +284,9 @@ impl Server {
             .listeners
             .borrow()
             .iter()
-            .map(|l| ServerSocket { local: l.local })
+            .map(|l| ServerSocket {
+                local: l.local.clone(),
+            })
             .collect()
     }
 
@@ -359,7 +365,9 @@ impl Server {
     }
 
     /// asyncio's `Server.close`: stop listening (new connections are refused); open
-    /// connections stay until they close (see [`Server::close_clients`]). Idempotent.
+    /// connections stay until they close (see [`Server::close_clients`]). A Unix socket
+    /// server removes its socket file (see [`UnixServerOptions::cleanup_socket`]).
+    /// Idempotent.
     pub fn close(&self) {
         if self.inner.closed.replace(true) {
             return;
@@ -389,7 +397,7 @@ impl Server {
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// # let accepted = ev.create_future(); let a = accepted.clone();
     /// # let server = ev.create_server(move || Accepted(a.clone()), "127.0.0.1", 0, ServerOptions::default()).await?;
-    /// let port = server.sockets()[0].local_addr().port();
+    /// let port = server.sockets()[0].local_addr().unwrap().port();
     /// let lost = ev.create_future();
     /// ev.create_connection(|| Lost(lost.clone()), "127.0.0.1", port, ConnectOptions::default()).await?;
     /// # accepted.await?;
@@ -439,7 +447,7 @@ impl Server {
     /// let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
     /// {
     ///     let server = server.guard();
-    ///     println!("serving on {}", server.sockets()[0].local_addr());
+    ///     println!("serving on {}", server.sockets()[0]);
     /// } // closed here, also on an early return or `?`
     /// assert!(!server.is_serving());
     /// # Ok::<(), twinloop::Error>(()) })??; Ok::<(), twinloop::Error>(())

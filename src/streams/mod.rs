@@ -19,10 +19,12 @@ use crate::{current, EventLoop};
 mod connection;
 mod io_traits;
 mod reader;
+mod unix;
 mod writer;
 
 use connection::{CloseOnDrop, ConnectionState, StreamProtocol};
 pub use reader::{StreamReader, DEFAULT_LIMIT};
+pub use unix::{open_unix_connection, start_unix_server};
 pub use writer::StreamWriter;
 
 /// Options of [`EventLoop::open_connection`] and [`EventLoop::start_server`]: the
@@ -71,7 +73,7 @@ impl EventLoop {
     /// # let port = ev.run_until_complete(async {
     /// #     let ev = twinloop::get_running_loop()?;
     /// #     let s = ev.start_server(|_r, w: twinloop::StreamWriter| async move { w.write(b"hi\n") }, "127.0.0.1", 0, Default::default()).await?;
-    /// #     Ok::<u16, twinloop::Error>(s.sockets()[0].local_addr().port())
+    /// #     Ok::<u16, twinloop::Error>(s.sockets()[0].local_addr().unwrap().port())
     /// # })??;
     /// let (mut reader, _writer) = ev.run_until_complete(ev.open_connection("127.0.0.1", port, Default::default()))??;
     /// assert_eq!(ev.run_until_complete(async move { reader.readline().await })??, b"hi\n");
@@ -87,15 +89,11 @@ impl EventLoop {
         let host = host.to_owned();
         let port = port.into();
         async move {
-            let reader = StreamReader::new(options.limit)?;
-            let state = Rc::new(ConnectionState::default());
-            let (feed, st) = (reader.feed_handle(), state.clone());
-            let factory = move || StreamProtocol::new(feed, st, None);
+            let client = StreamClient::new(options.limit)?;
             let (transport, _) = ev
-                .create_connection(factory, &host, port, options.options)
+                .create_connection(client.factory(), &host, port, options.options)
                 .await?;
-            let (reader, writer) = pair(reader, transport, state);
-            Ok((reader, writer))
+            Ok(client.into_pair(transport))
         }
     }
 
@@ -124,7 +122,7 @@ impl EventLoop {
     /// # twinloop::EventLoop::new()?.run_until_complete(async {
     /// let ev = twinloop::get_running_loop()?;
     /// let server = ev.start_server(echo, "127.0.0.1", 0, Default::default()).await?;
-    /// println!("listening on {}", server.sockets()[0].local_addr());
+    /// println!("listening on {}", server.sockets()[0]);
     /// # Ok::<(), twinloop::Error>(()) })??; Ok::<(), twinloop::Error>(())
     /// ```
     pub fn start_server<F, Fut>(
@@ -141,25 +139,63 @@ impl EventLoop {
         let ev = self.clone();
         let hosts = host.into();
         let port = port.into();
-        let limit = options.limit;
-        let callback = Rc::new(client_connected_cb);
+        let factory = server_factory(options.limit, client_connected_cb);
         async move {
-            StreamReader::new(limit)?;
-            let factory = move || {
-                let reader = StreamReader::new(limit).expect("limit checked above");
-                let state = Rc::new(ConnectionState::default());
-                let callback = callback.clone();
-                let (feed, st) = (reader.feed_handle(), state.clone());
-                let on_connect = Box::new(move |transport: Transport| {
-                    let (reader, writer) = pair(reader, transport.clone(), st);
-                    run_client(&transport, callback(reader, writer));
-                });
-                StreamProtocol::new(feed, state, Some(on_connect))
-            };
-            ev.create_server(factory, hosts, port, options.options)
+            ev.create_server(factory?, hosts, port, options.options)
                 .await
         }
     }
+}
+
+/// The client side of a stream connection before it connects: the reader, the state
+/// shared with the writer, and the protocol that will feed them.
+struct StreamClient {
+    reader: StreamReader,
+    state: Rc<ConnectionState>,
+}
+
+impl StreamClient {
+    fn new(limit: usize) -> Result<StreamClient> {
+        Ok(StreamClient {
+            reader: StreamReader::new(limit)?,
+            state: Rc::new(ConnectionState::default()),
+        })
+    }
+
+    /// The protocol factory to connect with.
+    fn factory(&self) -> impl FnOnce() -> StreamProtocol {
+        let (feed, state) = (self.reader.feed_handle(), self.state.clone());
+        move || StreamProtocol::new(feed, state, None)
+    }
+
+    fn into_pair(self, transport: Transport) -> (StreamReader, StreamWriter) {
+        pair(self.reader, transport, self.state)
+    }
+}
+
+/// The protocol factory of a stream server: each connection runs `client_connected_cb`
+/// as a task ([`InvalidArgument`](Error::InvalidArgument) for a zero `limit`).
+fn server_factory<F, Fut>(
+    limit: usize,
+    client_connected_cb: F,
+) -> Result<impl Fn() -> StreamProtocol + 'static>
+where
+    F: Fn(StreamReader, StreamWriter) -> Fut + 'static,
+    Fut: Future<Output = Result<()>> + 'static,
+{
+    StreamReader::new(limit)?;
+    let callback = Rc::new(client_connected_cb);
+    Ok(move || {
+        let reader = StreamReader::new(limit).expect("limit checked above");
+        let state = Rc::new(ConnectionState::default());
+        let callback = callback.clone();
+        let (feed, st) = (reader.feed_handle(), state.clone());
+        let on_connect = Box::new(move |transport: Transport| {
+            let (reader, writer) = pair(reader, transport.clone(), st);
+            run_client(&transport, callback(reader, writer));
+        });
+        StreamProtocol::new(feed, state, Some(on_connect))
+    })
 }
 
 /// The reader and writer of a connection, closing it when both are dropped.
@@ -215,7 +251,7 @@ fn run_client(transport: &Transport, fut: impl Future<Output = Result<()>> + 'st
 /// ```
 /// # twinloop::EventLoop::new()?.run_until_complete(async {
 /// # let server = twinloop::start_server(|_r, w: twinloop::StreamWriter| async move { w.write(b"220 ready\r\n") }, "127.0.0.1", 0, Default::default()).await?;
-/// # let port = server.sockets()[0].local_addr().port();
+/// # let port = server.sockets()[0].local_addr().unwrap().port();
 /// let (mut reader, writer) = twinloop::open_connection("127.0.0.1", port, Default::default()).await?;
 /// let greeting = reader.readline().await?;
 /// assert!(greeting.starts_with(b"220"));

@@ -40,7 +40,7 @@ use crate::transport::{ExtraInfo, Transport};
 ///         writer.wait_closed().await
 ///     }
 ///     let server = ev.start_server(shout, "127.0.0.1", 0, Default::default()).await?;
-///     let port = server.sockets()[0].local_addr().port();
+///     let port = server.sockets()[0].local_addr().unwrap().port();
 ///     let (mut reader, writer) = ev.open_connection("127.0.0.1", port, Default::default()).await?;
 ///     writer.write(b"hello\n")?;
 ///     assert_eq!(reader.readline().await?, b"HELLO\n");
@@ -119,7 +119,7 @@ impl StreamWriter {
     /// # twinloop::EventLoop::new()?.run_until_complete(async {
     /// # let ev = twinloop::get_running_loop()?;
     /// # let server = ev.start_server(|_r, _w| async { Ok(()) }, "127.0.0.1", 0, Default::default()).await?;
-    /// # let port = server.sockets()[0].local_addr().port();
+    /// # let port = server.sockets()[0].local_addr().unwrap().port();
     /// let (_reader, writer) = twinloop::open_connection("127.0.0.1", port, Default::default()).await?;
     /// writer.writelines([&b"GET / HTTP/1.0\r\n"[..], b"\r\n"])?;
     /// writer.drain().await?;
@@ -172,7 +172,7 @@ impl StreamWriter {
     /// # twinloop::EventLoop::new()?.run_until_complete(async {
     /// # let ev = twinloop::get_running_loop()?;
     /// # let server = ev.start_server(|mut r: twinloop::StreamReader, _w| async move { r.read(-1).await.map(drop) }, "127.0.0.1", 0, Default::default()).await?;
-    /// # let port = server.sockets()[0].local_addr().port();
+    /// # let port = server.sockets()[0].local_addr().unwrap().port();
     /// let (_reader, writer) = twinloop::open_connection("127.0.0.1", port, Default::default()).await?;
     /// for _ in 0..64 {
     ///     writer.write(&[0; 64 * 1024])?;

@@ -81,8 +81,17 @@
 //!   `kill`; `pid`. Dropping a child that still runs kills and reaps it: no zombie.
 //!   `shell_command(cmd)` is the shell's command line (`/bin/sh -c cmd`).
 //!
-//!   Pipes, signals and children are Unix only: in the guest and on Windows they come
-//!   from `shell.rs`, where each constructor returns `Unsupported`.
+//! - **`UnixStream` / `UnixListener`**: Unix domain stream sockets at a
+//!   [`UnixAddr`](crate::UnixAddr) (a path, or a Linux abstract name).
+//!   `UnixStream::connect(addr)` starts a connect reported as for `TcpStream`, with
+//!   `finish_connect`, `read`, `write`, `shutdown_write`, `send_file`, `local_addr`,
+//!   `peer_addr`, `from_std`. `UnixListener::bind(addr, backlog, cleanup)` removes a
+//!   stale socket file at the path first (asyncio's rule), binds and listens, and with
+//!   `cleanup` removes its socket file when dropped unless the file was replaced since
+//!   (same device and inode); `accept()` gives `(UnixStream, peer)`; `from_std`.
+//!
+//!   Pipes, signals, children and Unix sockets are Unix only: in the guest and on
+//!   Windows they come from `shell.rs`, where each constructor returns `Unsupported`.
 //! - **`attached_os_code(error)`**: the OS code a backend attached to an error it made
 //!   itself (the guest numbers WASI's socket error codes as wasi-libc's `errno`; natively
 //!   `None`: OS errors carry their own), so `Error::raw_os_error` means the same on both.

@@ -1,6 +1,7 @@
-//! The part of a backend for targets without pipes, signals or child processes that
-//! twinloop can drive (the WASI guest; Windows, where mio cannot watch anonymous pipes
-//! or process handles): the same types, which cannot be made. Every constructor returns
+//! The part of a backend for targets without pipes, signals, child processes or Unix
+//! domain sockets that twinloop can drive (the WASI guest; Windows, where mio cannot
+//! watch anonymous pipes or process handles, nor AF_UNIX sockets): the same types, which
+//! cannot be made. Every constructor returns
 //! `Unsupported`, which the loop turns into `Error::Unsupported` naming its call.
 
 use std::convert::Infallible;
@@ -9,6 +10,7 @@ use std::fs::File;
 use std::io;
 
 use super::{Interest, Reactor, Source};
+use crate::net::UnixAddr;
 use crate::process::SubprocessOptions;
 
 fn unsupported<T>(what: &str) -> io::Result<T> {
@@ -101,6 +103,55 @@ impl Child {
     }
 }
 
+/// A Unix domain stream socket (never made here).
+pub(crate) struct UnixStream(Infallible);
+
+impl UnixStream {
+    pub(crate) fn connect(_addr: &UnixAddr) -> io::Result<UnixStream> {
+        unsupported("Unix domain sockets")
+    }
+    pub(crate) fn finish_connect(&mut self) -> io::Result<bool> {
+        match self.0 {}
+    }
+    pub(crate) fn read(&mut self, _buf: &mut [u8]) -> io::Result<usize> {
+        match self.0 {}
+    }
+    pub(crate) fn write(&mut self, _buf: &[u8]) -> io::Result<usize> {
+        match self.0 {}
+    }
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        match self.0 {}
+    }
+    pub(crate) fn send_file(&mut self, _: &File, _: u64, _: usize) -> io::Result<usize> {
+        match self.0 {}
+    }
+    pub(crate) fn local_addr(&self) -> io::Result<UnixAddr> {
+        match self.0 {}
+    }
+    pub(crate) fn peer_addr(&self) -> io::Result<UnixAddr> {
+        match self.0 {}
+    }
+}
+
+/// A listening Unix domain socket (never made here).
+pub(crate) struct UnixListener(Infallible);
+
+impl UnixListener {
+    pub(crate) fn bind(
+        _addr: &UnixAddr,
+        _backlog: u32,
+        _cleanup: bool,
+    ) -> io::Result<UnixListener> {
+        unsupported("Unix domain sockets")
+    }
+    pub(crate) fn accept(&mut self) -> io::Result<(UnixStream, UnixAddr)> {
+        match self.0 {}
+    }
+    pub(crate) fn local_addr(&self) -> io::Result<UnixAddr> {
+        match self.0 {}
+    }
+}
+
 macro_rules! never_watched {
     ($($t:ty),*) => {$(
         impl Source for $t {
@@ -113,7 +164,7 @@ macro_rules! never_watched {
         }
     )*};
 }
-never_watched!(Pipe, SignalPipe, Child);
+never_watched!(Pipe, SignalPipe, Child, UnixStream, UnixListener);
 
 /// Signal numbers, as on Linux (no signal is delivered on this target).
 pub(crate) mod signum {

@@ -67,7 +67,7 @@ pub const SSL_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 ///             StreamOptions { options: server_opts, ..Default::default() },
 ///         )
 ///         .await?;
-///     let port = server.sockets()[0].local_addr().port();
+///     let port = server.sockets()[0].local_addr().unwrap().port();
 ///     let client_opts = ConnectOptions {
 ///         ssl: Some(tls),
 ///         server_hostname: Some("localhost".into()), // the host is an address

@@ -4,7 +4,7 @@
 //!   `connection_lost` exactly once, write-buffer limits and flow control, fatal errors);
 //! - `stream`: the stream layer over any `ByteStream` (`source`): reads, the write
 //!   buffer, half-close, pause/resume reading;
-//! - per kind (`tcp`, `tls`, `pipe`): a `ByteStream` that sets its options and names its
+//! - per kind (`tcp`, `unix`, `tls`, `pipe`): a `ByteStream` that sets its options and names its
 //!   extra info; `tls` is a rustls session over another `ByteStream`; `pipe_transport`
 //!   has the one-way views of a pipe's transport.
 //!
@@ -25,6 +25,7 @@ mod source;
 mod stream;
 mod tcp;
 mod tls;
+mod unix;
 
 pub use base::{DEFAULT_HIGH_WATER, DEFAULT_WRITE_BUFFER_MAX};
 pub(crate) use datagram::DatagramEngine;
@@ -38,9 +39,11 @@ pub(crate) use source::{ByteStream, StreamSource};
 pub(crate) use stream::StreamTransport;
 pub(crate) use tcp::TcpSource;
 pub(crate) use tls::{receive_records, send_records, TlsSource};
+pub(crate) use unix::UnixSource;
 
 #[allow(unused_imports)] // doc links
 use crate::error::{Error, Result};
+use crate::net::UnixAddr;
 use crate::protocol::ProtocolSlot;
 use crate::tls::{CipherInfo, TlsConfig};
 use crate::EventLoop;
@@ -74,7 +77,7 @@ use crate::EventLoop;
 /// }
 /// let reply = twinloop::run(|ev| async move {
 ///     let server = ev.create_server(|| Echo(None), "127.0.0.1", 0, ServerOptions::default()).await?;
-///     let addr = server.sockets()[0].local_addr(); // an echo server
+///     let addr = server.sockets()[0].local_addr().unwrap(); // an echo server
 ///     let done = ev.create_future();
 ///     let (transport, _protocol) = ev
 ///         .create_connection(|| Hello(Vec::new(), done.clone()), "127.0.0.1", addr.port(), ConnectOptions::default())
@@ -107,8 +110,10 @@ pub struct Transport {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ExtraInfo {
-    /// `peername` or `sockname`.
+    /// `peername` or `sockname` of a TCP transport.
     Addr(SocketAddr),
+    /// `peername` or `sockname` of a Unix domain socket transport.
+    Unix(UnixAddr),
     /// `socket`: what is known of the underlying socket.
     Socket(SocketInfo),
     /// `socket` of a [`DatagramTransport`].
@@ -186,7 +191,7 @@ impl Transport {
     /// # let received = ev.create_future::<Vec<u8>>();
     /// # let rx = received.clone();
     /// # let server = ev.create_server(move || Collect(Vec::new(), rx.clone()), "127.0.0.1", 0, ServerOptions::default()).await?;
-    /// # let port = server.sockets()[0].local_addr().port();
+    /// # let port = server.sockets()[0].local_addr().unwrap().port();
     /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
     /// let data = vec![7u8; 1 << 20];
     /// t.write(&data)?; // what the socket does not take now waits in the buffer
@@ -217,7 +222,7 @@ impl Transport {
     /// # let received = ev.create_future::<Vec<u8>>();
     /// # let rx = received.clone();
     /// # let server = ev.create_server(move || Collect(Vec::new(), rx.clone()), "127.0.0.1", 0, ServerOptions::default()).await?;
-    /// # let port = server.sockets()[0].local_addr().port();
+    /// # let port = server.sockets()[0].local_addr().unwrap().port();
     /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
     /// let request: [&[u8]; 3] = [b"GET / HTTP/1.0\r\n", b"Host: localhost\r\n", b"\r\n"];
     /// t.writelines(request)?;
@@ -265,7 +270,7 @@ impl Transport {
     /// # twinloop::EventLoop::new()?.run_until_complete(async {
     /// # let ev = twinloop::get_running_loop()?;
     /// # let server = ev.create_server(|| Count(0, None), "127.0.0.1", 0, ServerOptions::default()).await?;
-    /// # let port = server.sockets()[0].local_addr().port();
+    /// # let port = server.sockets()[0].local_addr().unwrap().port();
     /// let reply = ev.create_future();
     /// let (t, _) = ev
     ///     .create_connection(|| Collect(Vec::new(), reply.clone()), "127.0.0.1", port, ConnectOptions::default())
@@ -306,7 +311,7 @@ impl Transport {
     /// # let received = ev.create_future::<Vec<u8>>();
     /// # let rx = received.clone();
     /// # let server = ev.create_server(move || Collect(Vec::new(), rx.clone()), "127.0.0.1", 0, ServerOptions::default()).await?;
-    /// # let port = server.sockets()[0].local_addr().port();
+    /// # let port = server.sockets()[0].local_addr().unwrap().port();
     /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
     /// t.write(b"last words")?;
     /// t.close();
@@ -334,7 +339,7 @@ impl Transport {
     /// # twinloop::EventLoop::new()?.run_until_complete(async {
     /// # let ev = twinloop::get_running_loop()?;
     /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
-    /// # let port = server.sockets()[0].local_addr().port();
+    /// # let port = server.sockets()[0].local_addr().unwrap().port();
     /// let lost = ev.create_future();
     /// let (t, _) = ev.create_connection(|| Lost(lost.clone()), "127.0.0.1", port, ConnectOptions::default()).await?;
     /// t.abort();
@@ -363,7 +368,7 @@ impl Transport {
     /// # use twinloop::{BaseProtocol, ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
-    /// # let port = server.sockets()[0].local_addr().port();
+    /// # let port = server.sockets()[0].local_addr().unwrap().port();
     /// use twinloop::ExtraInfo;
     /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
     /// let peer = t.peername().expect("TCP has a peer address");
@@ -404,7 +409,7 @@ impl Transport {
     /// # use twinloop::{BaseProtocol, ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
-    /// # let port = server.sockets()[0].local_addr().port();
+    /// # let port = server.sockets()[0].local_addr().unwrap().port();
     /// use twinloop::DEFAULT_HIGH_WATER;
     /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
     /// assert_eq!(t.get_write_buffer_limits(), (DEFAULT_HIGH_WATER / 4, DEFAULT_HIGH_WATER));
@@ -446,7 +451,7 @@ impl Transport {
     /// # use twinloop::{BaseProtocol, ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
-    /// # let port = server.sockets()[0].local_addr().port();
+    /// # let port = server.sockets()[0].local_addr().unwrap().port();
     /// use twinloop::{Error, DEFAULT_WRITE_BUFFER_MAX};
     /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
     /// assert_eq!(t.get_write_buffer_max(), DEFAULT_WRITE_BUFFER_MAX);
@@ -477,7 +482,7 @@ impl Transport {
     /// # use twinloop::{BaseProtocol, ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}
     /// # twinloop::EventLoop::new()?.run_until_complete(async { let ev = twinloop::get_running_loop()?;
     /// # let server = ev.create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default()).await?;
-    /// # let port = server.sockets()[0].local_addr().port();
+    /// # let port = server.sockets()[0].local_addr().unwrap().port();
     /// let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
     /// t.pause_reading();
     /// assert!(!t.is_reading());

@@ -211,7 +211,7 @@ impl crate::EventLoop {
     ///     let counted = ev.create_future();
     ///     let c = counted.clone();
     ///     let server = ev.create_server(move || Count(0, c.clone()), "127.0.0.1", 0, ServerOptions::default()).await?;
-    ///     let port = server.sockets()[0].local_addr().port();
+    ///     let port = server.sockets()[0].local_addr().unwrap().port();
     ///     let (t, _) = ev.create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default()).await?;
     ///     let sent = ev.sendfile(&t, &file, 1000, Some(5000), true).await?;
     ///     assert_eq!(sent, 5000);

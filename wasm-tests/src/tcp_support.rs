@@ -469,7 +469,7 @@ pub async fn serve_with(
             server_options,
         )
         .await?;
-    let port = server.sockets()[0].local_addr().port();
+    let port = server.sockets()[0].local_addr().unwrap().port();
     Ok(PeerServer {
         server,
         port,

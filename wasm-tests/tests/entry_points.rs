@@ -456,7 +456,7 @@ fn loop_methods_hand_out_futures_that_own_their_arguments() {
     assert_eq!(addrs, ["127.0.0.1:80".parse().unwrap()]);
     let listening = ev.create_server(|| Quiet, "127.0.0.1", 0, Default::default());
     let server = run_until_complete(&ev, listening).unwrap().unwrap();
-    let port = server.sockets()[0].local_addr().port();
+    let port = server.sockets()[0].local_addr().unwrap().port();
     let connecting = ev
         .create_task(ev.create_connection(|| Quiet, "127.0.0.1", port, Default::default()))
         .unwrap();

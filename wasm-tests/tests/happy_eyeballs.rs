@@ -119,7 +119,7 @@ fn a_refused_first_address_is_overtaken_at_once() {
         let server = ev
             .create_server(|| Quiet, host.as_str(), 0, ServerOptions::default())
             .await?;
-        let port = server.sockets()[0].local_addr().port();
+        let port = server.sockets()[0].local_addr().unwrap().port();
         let started = ev.time();
         let (t, _) = ev
             .create_connection(|| Quiet, "dual.test", port, happy(DELAY))
@@ -145,7 +145,7 @@ fn every_failed_attempt_is_reported() {
         let probe = ev
             .create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default())
             .await?;
-        let port = probe.sockets()[0].local_addr().port();
+        let port = probe.sockets()[0].local_addr().unwrap().port();
         probe.close();
         probe.wait_closed().await?;
         let opts = ConnectOptions {

@@ -127,7 +127,7 @@ async fn sender(ev: &EventLoop, send: usize, stall: bool) -> Result<(Server, u16
     let server = ev
         .create_server(factory, LOCALHOST_V4, 0, ServerOptions::default())
         .await?;
-    let port = server.sockets()[0].local_addr().port();
+    let port = server.sockets()[0].local_addr().unwrap().port();
     Ok((server, port))
 }
 

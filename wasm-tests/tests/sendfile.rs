@@ -110,7 +110,7 @@ mod native {
         let server = ev
             .create_server(sink, "127.0.0.1", 0, ServerOptions::default())
             .await?;
-        let port = server.sockets()[0].local_addr().port();
+        let port = server.sockets()[0].local_addr().unwrap().port();
         let (t, _) = ev
             .create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default())
             .await?;

@@ -35,7 +35,7 @@ async fn read_script(reader: &mut StreamReader) -> Result<()> {
 }
 
 fn port_of(server: &Server) -> u16 {
-    server.sockets()[0].local_addr().port()
+    server.sockets()[0].local_addr().unwrap().port()
 }
 
 /// Starts a streams server on 127.0.0.1 that runs `cb` per connection, and connects to it.

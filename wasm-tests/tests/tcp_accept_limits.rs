@@ -148,7 +148,7 @@ mod child {
         // SAFETY: setrlimit reads a valid, initialised rlimit struct.
         let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) };
         assert_eq!(rc, 0, "setrlimit: {}", std::io::Error::last_os_error());
-        println!("PORT {}", server.sockets()[0].local_addr().port());
+        println!("PORT {}", server.sockets()[0].local_addr().unwrap().port());
         let deadline = ev.time() + 40.0;
         let l = ev.clone();
         ev.run_until_complete(async move {

@@ -88,7 +88,7 @@ fn write_eof_half_close_then_peer_replies() {
                 ServerOptions::default(),
             )
             .await?;
-        let port = server.sockets()[0].local_addr().port();
+        let port = server.sockets()[0].local_addr().unwrap().port();
         let (client, log) = connect(&ev, port, PeerOptions::default()).await?;
         let payload = pattern(SIZE, 42);
         client.write(&payload)?;

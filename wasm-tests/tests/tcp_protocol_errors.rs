@@ -74,7 +74,7 @@ fn panicking_data_received_closes_the_transport_and_is_reported() {
         let server = l
             .create_server(|| Panicking, "127.0.0.1", 0, ServerOptions::default())
             .await?;
-        let port = server.sockets()[0].local_addr().port();
+        let port = server.sockets()[0].local_addr().unwrap().port();
         write_and_wait_for_close(&l, port, b"boom").await?;
         // The loop goes on: a second connection is served (and fails) the same way.
         write_and_wait_for_close(&l, port, b"again").await?;
@@ -124,7 +124,7 @@ fn empty_get_buffer_is_a_fatal_error_of_that_transport() {
                 ServerOptions::default(),
             )
             .await?;
-        let port = server.sockets()[0].local_addr().port();
+        let port = server.sockets()[0].local_addr().unwrap().port();
         write_and_wait_for_close(&l, port, b"data").await?;
         server.close();
         server.wait_closed().await
@@ -176,7 +176,7 @@ fn a_failing_connection_leaves_the_others_alone() {
         let healthy = l
             .create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default())
             .await?;
-        let healthy_port = healthy.sockets()[0].local_addr().port();
+        let healthy_port = healthy.sockets()[0].local_addr().unwrap().port();
         let kept = Rc::new(RefCell::new(None));
         let slot = kept.clone();
         let (idle, _) = l
@@ -188,7 +188,8 @@ fn a_failing_connection_leaves_the_others_alone() {
             )
             .await?;
         // Another connection fails on the same loop; the idle one stays open.
-        write_and_wait_for_close(&l, failing.sockets()[0].local_addr().port(), b"x").await?;
+        write_and_wait_for_close(&l, failing.sockets()[0].local_addr().unwrap().port(), b"x")
+            .await?;
         assert!(!idle.is_closing());
         assert!(kept.borrow().is_some());
         assert_eq!(
@@ -219,7 +220,7 @@ fn a_serving_server_outlives_its_dropped_handle() {
             let server = l
                 .create_server(|| Quiet, "127.0.0.1", 0, ServerOptions::default())
                 .await?;
-            server.sockets()[0].local_addr().port()
+            server.sockets()[0].local_addr().unwrap().port()
         };
         let kept = Rc::new(RefCell::new(None));
         let slot = kept.clone();

@@ -223,8 +223,9 @@ fn a_blasting_connection_does_not_starve_round_trips_on_another() {
         let echo = ev
             .create_server(|| FlowEcho(None), LOCALHOST_V4, 0, ServerOptions::default())
             .await?;
-        let echo_port = echo.sockets()[0].local_addr().port();
-        let (blaster, sent) = start_blaster(&ev, sink.sockets()[0].local_addr().port()).await?;
+        let echo_port = echo.sockets()[0].local_addr().unwrap().port();
+        let (blaster, sent) =
+            start_blaster(&ev, sink.sockets()[0].local_addr().unwrap().port()).await?;
         let trips = round_trips_in(&ev, echo_port, Duration::from_secs(2)).await?;
         drop(blaster);
         let blasted = sent.get();

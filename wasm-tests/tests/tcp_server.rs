@@ -147,7 +147,7 @@ fn port_0_reports_the_real_port() {
         let srv = serve(&ev, PeerOptions::echo()).await?;
         let sockets = srv.server.sockets();
         assert_eq!(sockets.len(), 1, "{sockets:?}");
-        let addr = sockets[0].local_addr();
+        let addr = sockets[0].local_addr().unwrap();
         assert_ne!(addr.port(), 0, "port 0 must be replaced by the real port");
         assert_eq!(addr.ip().to_string(), LOCALHOST_V4);
         assert!(srv.server.is_serving());
@@ -171,7 +171,7 @@ fn duplicate_hosts_give_one_socket() {
             .await?;
         let sockets = server.sockets();
         assert_eq!(sockets.len(), 1, "{sockets:?}");
-        one_byte_echo(&ev, LOCALHOST_V4, sockets[0].local_addr().port()).await?;
+        one_byte_echo(&ev, LOCALHOST_V4, sockets[0].local_addr().unwrap().port()).await?;
         let guard = server.guard();
         drop(guard);
         assert!(!server.is_serving(), "dropping the guard closes the server");
@@ -216,18 +216,21 @@ fn all_interfaces_get_one_socket_per_family() {
                 )
                 .await?;
             let sockets = server.sockets();
-            let ports: Vec<u16> = sockets.iter().map(|s| s.local_addr().port()).collect();
+            let ports: Vec<u16> = sockets
+                .iter()
+                .map(|s| s.local_addr().unwrap().port())
+                .collect();
             assert!(ports.iter().all(|&p| p != 0), "{sockets:?}");
             assert!(
                 ports.iter().all(|&p| p == ports[0]),
                 "one port for all: {sockets:?}"
             );
-            assert!(sockets[0].local_addr().is_ipv4(), "{sockets:?}");
-            assert!(sockets[0].local_addr().ip().is_unspecified());
+            assert!(sockets[0].local_addr().unwrap().is_ipv4(), "{sockets:?}");
+            assert!(sockets[0].local_addr().unwrap().ip().is_unspecified());
             if v6 {
                 assert_eq!(sockets.len(), 2, "{hosts:?}: {sockets:?}");
-                assert!(sockets[1].local_addr().is_ipv6());
-                assert!(sockets[1].local_addr().ip().is_unspecified());
+                assert!(sockets[1].local_addr().unwrap().is_ipv6());
+                assert!(sockets[1].local_addr().unwrap().ip().is_unspecified());
             } else {
                 assert_eq!(sockets.len(), 1, "no IPv6 here: {sockets:?}");
             }

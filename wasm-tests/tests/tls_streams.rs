@@ -34,7 +34,7 @@ fn start_tls_after_a_plaintext_greeting() {
                 StreamOptions::default(),
             )
             .await?;
-        let port = server.sockets()[0].local_addr().port();
+        let port = server.sockets()[0].local_addr().unwrap().port();
         let (mut reader, writer) = ev
             .open_connection(LOCALHOST_V4, port, StreamOptions::default())
             .await?;
@@ -100,7 +100,7 @@ fn streams_over_tls_with_a_slow_reader() {
                 server_tls,
             )
             .await?;
-        let port = server.sockets()[0].local_addr().port();
+        let port = server.sockets()[0].local_addr().unwrap().port();
         let client_tls = StreamOptions {
             limit: 1024, // pauses reading past 2 KiB buffered
             options: tls_client(&ca.client(&[]), Some("localhost")),
@@ -288,7 +288,7 @@ fn interop_with_openssl_both_ways() {
                 options,
             )
             .await?;
-        let port = server.sockets()[0].local_addr().port();
+        let port = server.sockets()[0].local_addr().unwrap().port();
         let client = move || {
             let mut child = Command::new("timeout")
                 .args(["30", "openssl", "s_client", "-quiet", "-ign_eof"])

@@ -171,7 +171,7 @@ fn twinloop_server(host: &str, port: u16, tls: bool) -> Result<(), String> {
             )
             .await?;
         for socket in server.sockets() {
-            listening(socket.local_addr());
+            listening(socket.local_addr().expect("a TCP server"));
         }
         server.serve_forever().await
     });

@@ -1,5 +1,6 @@
 //! The native backend: `mio` (epoll on Linux, kqueue on macOS/BSD, IOCP on Windows).
-//! Pipes (`pipe`), signals (`signal`) and child processes (`process`) on Unix only.
+//! Pipes (`pipe`), signals (`signal`), child processes (`process`) and Unix domain
+//! sockets (`unix`) on Unix only.
 
 use std::io;
 use std::sync::Arc;
@@ -24,7 +25,9 @@ cfg_if::cfg_if! {
         mod pipe;
         mod process;
         mod signal;
+        mod unix;
         pub(crate) use pipe::Pipe;
+        pub(crate) use unix::{UnixListener, UnixStream};
         pub(crate) use process::{shell_command, Child};
         pub(crate) use signal::{check_signal, is_main_thread, SignalPipe};
 
@@ -40,7 +43,18 @@ cfg_if::cfg_if! {
         // `std::process` nor process handles; and there are no POSIX signals.
         pub(crate) use super::shell::{
             check_signal, is_main_thread, shell_command, signum, Child, Pipe, SignalPipe,
+            UnixListener, UnixStream,
         };
+    }
+}
+
+/// Runs a system call again for as long as a signal interrupts it.
+pub(super) fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::net::{Shutdown, SocketAddr};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use super::retry;
 use super::source::{MioRegistration, MioSource};
 use crate::error::io_context;
 use crate::sys::ListenOptions;
@@ -57,22 +58,12 @@ impl TcpStream {
 
     /// Reads into `buf`: `Ok(0)` at end of stream, `WouldBlock` when nothing is there yet.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match self.inner.read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
-            }
-        }
+        retry(|| self.inner.read(buf))
     }
 
     /// Writes what the kernel takes now; `WouldBlock` when it takes nothing.
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        loop {
-            match self.inner.write(buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
-            }
-        }
+        retry(|| self.inner.write(buf))
     }
 
     /// `sendfile(2)` from `file` to this socket: see [`send_file`] (off Unix there is no

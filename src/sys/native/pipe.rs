@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
+use super::retry;
 use super::source::{MioFd, MioRegistration, MioSource};
 
 /// One end of a pipe, non-blocking.
@@ -76,14 +77,4 @@ pub(super) fn set_nonblocking(fd: RawFd) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Retries a call interrupted by a signal (EINTR), as std's `read_exact` does.
-fn retry<T>(mut f: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-    loop {
-        match f() {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
 }

@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use socket2::{Domain, Protocol, SockAddr, Type};
 
 use super::net::connect_outcome;
+use super::retry;
 use super::source::{MioFd, MioRegistration, MioSource};
-use super::udp::retry;
 use crate::error::Error;
 use crate::net::SocketType;
 

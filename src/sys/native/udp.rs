@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::net::set_reuse_port;
+use super::retry;
 use super::source::{MioRegistration, MioSource};
 use crate::error::io_context;
 use crate::sys::UdpOptions;
@@ -84,15 +85,5 @@ impl UdpSocket {
 impl MioSource for UdpSocket {
     fn mio_parts(&mut self) -> (&mut dyn mio::event::Source, &mut MioRegistration) {
         (&mut self.inner, &mut self.registration)
-    }
-}
-
-/// Runs a system call again for as long as a signal interrupts it.
-pub(super) fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
-    loop {
-        match call() {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
     }
 }

@@ -28,9 +28,10 @@ pub(crate) use net::{TcpListener, TcpStream};
 pub(crate) use reactor::{Reactor, Waker};
 pub(crate) use socket::Socket;
 pub(crate) use udp::UdpSocket;
-// WASI 0.2 has no pipes to adopt, no signals and no processes.
+// WASI 0.2 has no pipes to adopt, no signals, no processes and no Unix domain sockets.
 pub(crate) use super::shell::{
-    check_signal, is_main_thread, shell_command, signum, Child, Pipe, SignalPipe,
+    check_signal, is_main_thread, shell_command, signum, Child, Pipe, SignalPipe, UnixListener,
+    UnixStream,
 };
 
 /// Name of this target in `Error::Unsupported`.
