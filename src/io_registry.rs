@@ -7,12 +7,18 @@
 
 use std::rc::Rc;
 
+use crate::sys;
 use crate::EventLoop;
 
 /// Something the loop calls when the backend reports its token ready: a transport, a
 /// server's listener, a pending connect or name lookup.
 pub(crate) trait IoHandler {
     fn io_ready(self: Rc<Self>, ev: &EventLoop, readable: bool, writable: bool);
+
+    /// The whole report; handlers that care whether the peer closed override this.
+    fn io_event(self: Rc<Self>, ev: &EventLoop, event: &sys::Event) {
+        self.io_ready(ev, event.readable, event.writable)
+    }
 }
 
 /// Bits of a token that hold the slot index; the rest hold the generation. On 32-bit

@@ -74,7 +74,7 @@ mod transport;
 
 pub use current::{get_event_loop, get_running_loop, new_event_loop, set_event_loop};
 pub use error::{Error, Result};
-pub use event_loop::{EventLoop, DEBUG_ENV_VAR};
+pub use event_loop::{EventLoop, LoopMetrics, TransportMetrics, DEBUG_ENV_VAR};
 pub use exception::{ExceptionContext, ExceptionHandler};
 pub use executor::{Executor, Job, ThreadPoolExecutor};
 pub use fd_watch::RawFd;

@@ -71,6 +71,12 @@ impl LoopShared {
         Ok(())
     }
 
+    /// Whether anything was pushed since the last `drain_into` (a hint: it may turn true
+    /// right after).
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     /// Moves everything in the inbox into `into` (keeping order). Takes the lock only when
     /// something was sent.
     pub(crate) fn drain_into(&self, into: &mut Vec<RemoteItem>) {

@@ -99,6 +99,11 @@ impl TimerHeap {
 
     /// Pops every timer due at or before `end`, in deadline order, handing live ones to
     /// `ready`.
+    /// Whether no timer is scheduled (cancelled ones still in the heap count).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
     pub(crate) fn pop_due(&mut self, end: f64, mut ready: impl FnMut(Rc<HandleInner>)) {
         while let Some(head) = self.heap.peek() {
             if head.when > end {

@@ -2,8 +2,12 @@
 //! compute the deadline from the timer heap, poll once, move ready I/O and due timers to
 //! the ready queue, run exactly what was ready when the batch began.
 
+mod metrics;
 mod settings;
 mod turn;
+
+pub(crate) use metrics::{add_time, bump, ByteCounters};
+pub use metrics::{LoopMetrics, TransportMetrics};
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -100,6 +104,8 @@ pub(crate) struct LoopInner {
     read_buffer: RefCell<Box<[u8]>>,
     /// Turns run so far (lets a source tell two reports of one turn apart).
     turns: Cell<u64>,
+    /// What `metrics()` reports (besides `turns`).
+    counters: metrics::LoopCounters,
     /// Descriptors watched with `add_reader` / `add_writer`.
     pub(crate) fd_watchers: RefCell<FdWatchers>,
     /// The name table asked before the system resolver (`set_resolver`).
@@ -150,6 +156,7 @@ impl EventLoop {
             executor: RefCell::default(),
             read_buffer: RefCell::new(Box::default()),
             turns: Cell::new(0),
+            counters: metrics::LoopCounters::default(),
             fd_watchers: RefCell::default(),
             resolver: RefCell::new(None),
             signals: RefCell::new(None),
@@ -428,6 +435,16 @@ impl EventLoop {
             }
         }
         let _running = Running(&self.inner);
+        struct CountTime<'a>(&'a LoopInner, Option<Instant>);
+        impl Drop for CountTime<'_> {
+            fn drop(&mut self) {
+                if let Some(started) = self.1 {
+                    add_time(&self.0.counters.running, started.elapsed());
+                }
+            }
+        }
+        let timing = self.inner.counters.timing.get();
+        let _time = CountTime(&self.inner, timing.then(Instant::now));
         loop {
             self.run_once()?;
             if self.inner.stopping.get() {

@@ -5,7 +5,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::{LoopInner, CLOCK_RESOLUTION, MAX_POLL_TIMEOUT, SLOW_POLL};
+use super::{add_time, bump, LoopInner, CLOCK_RESOLUTION, MAX_POLL_TIMEOUT, SLOW_POLL};
 use crate::error::{panic_message, Error, Result};
 use crate::exception::ExceptionContext;
 use crate::handle::HandleInner;
@@ -54,6 +54,7 @@ impl EventLoop {
             token,
             readable: interest.read,
             writable: interest.write,
+            read_closed: false,
         }));
     }
 
@@ -91,11 +92,17 @@ impl EventLoop {
         };
 
         let mut events = std::mem::take(&mut *inner.events.borrow_mut());
-        let started = inner.debug.get().then(Instant::now);
+        // With timing on, a poll that may wait is timed (the loop is idle then); one that
+        // just looks is not.
+        let timed = inner.counters.timing.get() && timeout != Some(Duration::ZERO);
+        let started = (timed || inner.debug.get()).then(Instant::now);
         let polled = inner.reactor.borrow_mut().poll(timeout, &mut events);
         if let Some(started) = started {
             let took = started.elapsed();
-            if took >= SLOW_POLL {
+            if timed {
+                add_time(&inner.counters.poll_wait, took);
+            }
+            if inner.debug.get() && took >= SLOW_POLL {
                 log::info!("poll took {:.3} seconds", took.as_secs_f64());
             }
         }
@@ -118,11 +125,14 @@ impl EventLoop {
         })?;
         self.take_inbox();
 
-        let end = self.time() + CLOCK_RESOLUTION;
-        inner
-            .timers
-            .borrow_mut()
-            .pop_due(end, |h| inner.ready.borrow_mut().push(Ready::Callback(h)));
+        // No timers, no clock read.
+        if !inner.timers.borrow().is_empty() {
+            let end = self.time() + CLOCK_RESOLUTION;
+            inner
+                .timers
+                .borrow_mut()
+                .pop_due(end, |h| inner.ready.borrow_mut().push(Ready::Callback(h)));
+        }
 
         let ntodo = inner.ready.borrow().len();
         for _ in 0..ntodo {
@@ -131,19 +141,19 @@ impl EventLoop {
             };
             match item {
                 Ready::Callback(handle) => self.run_callback(&handle),
-                Ready::TaskStep(task) => task.step(self),
-                Ready::Io(sys::Event {
-                    token,
-                    readable,
-                    writable,
-                }) => {
-                    let handler = inner.io.borrow().get(token);
+                Ready::TaskStep(task) => {
+                    bump(&inner.counters.task_steps, 1);
+                    task.step(self)
+                }
+                Ready::Io(event) => {
+                    let handler = inner.io.borrow().get(event.token);
                     if let Some(handler) = handler {
+                        bump(&inner.counters.io_events, 1);
                         // A safety net: transports catch their protocols' panics
                         // themselves; anything else user code does here (a server's
                         // protocol factory, say) is reported and the loop goes on.
                         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                            handler.io_ready(self, readable, writable)
+                            handler.io_event(self, &event)
                         }));
                         if let Err(payload) = outcome {
                             let context = ExceptionContext::new("Exception in I/O callback")
@@ -161,6 +171,7 @@ impl EventLoop {
         let Some(callback) = handle.take_callback() else {
             return;
         };
+        bump(&self.inner.counters.callbacks, 1);
         let started = self.inner.debug.get().then(Instant::now);
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| callback(self)));
         if let Some(started) = started {
@@ -181,6 +192,7 @@ impl EventLoop {
     pub(crate) fn log_if_slow(&self, started: Instant, what: impl FnOnce() -> String) {
         let took = started.elapsed();
         if took >= self.inner.slow_callback_duration.get() {
+            bump(&self.inner.counters.slow_callbacks, 1);
             log::warn!(
                 "Executing {} took {:.3} seconds",
                 what(),
@@ -192,6 +204,10 @@ impl EventLoop {
     /// Moves work sent from other threads into the ready queue, in order.
     fn take_inbox(&self) {
         let inner = &*self.inner;
+        // The common case: one atomic load. Work sent meanwhile also wakes the poll.
+        if !inner.shared.has_pending() {
+            return;
+        }
         let mut inbox = std::mem::take(&mut *inner.inbox.borrow_mut());
         inner.shared.drain_into(&mut inbox);
         for item in inbox.drain(..) {
@@ -213,6 +229,7 @@ impl EventLoop {
                         token,
                         readable: true,
                         writable: false,
+                        read_closed: false,
                     }))
                 }
                 RemoteItem::Stop => inner.stopping.set(true),

@@ -95,6 +95,13 @@
 //! - **`attached_os_code(error)`**: the OS code a backend attached to an error it made
 //!   itself (the guest numbers WASI's socket error codes as wasi-libc's `errno`; natively
 //!   `None`: OS errors carry their own), so `Error::raw_os_error` means the same on both.
+//! - **`SHORT_READ_DRAINS`**: whether a read that filled less than its buffer may be
+//!   taken to have emptied the source, so that the next read waits for the next report
+//!   (one `recv` per message instead of two). True where the backend reports new input
+//!   again however much was left unread (epoll and kqueue report every arrival; the
+//!   guest's poll reports for as long as input waits), unless the report also said the
+//!   peer closed ([`Event::read_closed`]); false on Windows, where mio re-arms a source
+//!   only after it has seen `WouldBlock`.
 //! - **`TARGET`** (a name for error messages, e.g. `"wasm32-wasip1"`), **`HAS_THREADS`**,
 //!   and **`EDGE_TRIGGERED`** (natively true: a source that may still be ready after a
 //!   bounded amount of work is queued again by the core, since the backend will not
@@ -174,4 +181,7 @@ pub(crate) struct Event {
     pub(crate) token: usize,
     pub(crate) readable: bool,
     pub(crate) writable: bool,
+    /// The report also says the peer closed its end (or the source failed): what is left
+    /// to read ends in EOF or an error, and no later report will announce it.
+    pub(crate) read_closed: bool,
 }

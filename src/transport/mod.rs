@@ -43,6 +43,7 @@ pub(crate) use unix::UnixSource;
 
 #[allow(unused_imports)] // doc links
 use crate::error::{Error, Result};
+use crate::event_loop::TransportMetrics;
 use crate::net::UnixAddr;
 use crate::protocol::ProtocolSlot;
 use crate::tls::{CipherInfo, TlsConfig};
@@ -383,6 +384,11 @@ impl Transport {
     /// ```
     pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
         self.inner.extra_info(name)
+    }
+
+    /// What this transport has read and written so far (see [`TransportMetrics`]).
+    pub fn metrics(&self) -> TransportMetrics {
+        self.inner.bytes.snapshot()
     }
 
     /// The peer's address (`get_extra_info("peername")`), for connections that have one.

@@ -140,7 +140,10 @@ impl StreamTransport {
             let step = self.with_source(|s| s.send_file(file, offset + *sent, want));
             match step.unwrap_or_else(|| Err(io::ErrorKind::NotConnected.into())) {
                 Ok(0) => return Ok(()), // the end of the file
-                Ok(n) => *sent += n as u64,
+                Ok(n) => {
+                    self.count_written(n);
+                    *sent += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Unsupported && *sent == 0 => {
                     return Err(Error::SendfileNotAvailable(e.to_string()));
                 }

@@ -60,6 +60,13 @@ pub(crate) trait ByteStream {
     fn shutdown_timeout(&self) -> Option<Duration> {
         None
     }
+    /// Whether a read that filled less than its buffer emptied the stream (a socket
+    /// read straight from the kernel), so the transport waits for the next readiness
+    /// report instead of reading again (where `sys::SHORT_READ_DRAINS`). False (the
+    /// default) for streams with input of their own (TLS) and for pipes.
+    fn short_read_drains(&self) -> bool {
+        false
+    }
     /// A short name for messages ("127.0.0.1:5000 -> 127.0.0.1:8888").
     fn describe(&self) -> String;
     /// Sends up to `len` bytes of `file` from `offset` without copying them through the

@@ -17,11 +17,12 @@ use super::base::TransportBase;
 use super::source::{ByteStream, Direction, StreamSource};
 use super::ExtraInfo;
 use crate::error::{panic_message, Error, Result};
+use crate::event_loop::{bump, ByteCounters};
 use crate::handle::TimerHandle;
 use crate::io_registry::IoHandler;
 use crate::protocol::{ProtocolSlot, SlotKind};
 use crate::registration::Registration;
-use crate::sys::Interest;
+use crate::sys::{self, Interest};
 use crate::EventLoop;
 
 /// How much one read asks for (asyncio's `max_size`, 256 KiB).
@@ -41,6 +42,12 @@ pub(crate) struct StreamTransport {
     can_write_eof: std::cell::Cell<bool>,
     /// A pipe end goes one way (asyncio's `ReadTransport` and `WriteTransport`).
     direction: Direction,
+    /// A short read empties the source (see `ByteStream::short_read_drains`), until the
+    /// backend reports the peer's close.
+    short_read_drains: std::cell::Cell<bool>,
+    /// Bytes moved by this transport, and by every stream transport of the loop.
+    pub(super) bytes: ByteCounters,
+    loop_bytes: Rc<ByteCounters>,
     pub(super) state: RefCell<State>,
 }
 
@@ -81,6 +88,7 @@ impl StreamTransport {
         let extra = stream.extra_info();
         let can_write_eof = stream.can_write_eof();
         let direction = stream.direction();
+        let short_read_drains = sys::SHORT_READ_DRAINS && stream.short_read_drains();
         let registration = Registration::new(ev, StreamSource(stream));
         let this = Rc::new(StreamTransport {
             base: TransportBase::new(ev, protocol, name, on_lost),
@@ -88,6 +96,9 @@ impl StreamTransport {
             extra: RefCell::new(extra),
             can_write_eof: std::cell::Cell::new(can_write_eof),
             direction,
+            short_read_drains: std::cell::Cell::new(short_read_drains),
+            bytes: ByteCounters::default(),
+            loop_bytes: ev.byte_counters(),
             state: RefCell::new(State {
                 write_buf: VecDeque::new(),
                 reading_paused: false,
@@ -245,7 +256,10 @@ impl StreamTransport {
         let mut rest = data;
         if self.state.borrow().write_buf.is_empty() {
             match self.with_source(|s| s.write(data)) {
-                Some(Ok(n)) => rest = &data[n..],
+                Some(Ok(n)) => {
+                    self.count_written(n);
+                    rest = &data[n..];
+                }
                 Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Some(Err(e)) => {
                     self.fatal_error(e.into(), "Fatal write error on socket transport");
@@ -354,6 +368,7 @@ impl StreamTransport {
             };
             match sent {
                 Ok(n) => {
+                    self.count_written(n);
                     let mut st = self.state.borrow_mut();
                     st.write_buf.drain(..n);
                     if st.write_buf.is_empty() && st.write_buf.capacity() > KEEP_CAPACITY {
@@ -431,14 +446,15 @@ impl StreamTransport {
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| match &protocol.kind {
                 SlotKind::Stream(p) => {
                     let mut buf = ev.take_read_buffer(READ_CHUNK);
-                    let read = self.read_into(&mut buf[..budget.min(READ_CHUNK)]);
+                    let asked = budget.min(READ_CHUNK);
+                    let read = self.read_into(&mut buf[..asked]);
                     if let Ok(n) = read {
                         if n > 0 {
                             p.borrow_mut().data_received(&buf[..n]);
                         }
                     }
                     ev.put_read_buffer(buf);
-                    Some(read)
+                    Some(read.map(|n| (n, asked)))
                 }
                 SlotKind::Buffered(p) => {
                     let mut p = p.borrow_mut();
@@ -446,13 +462,14 @@ impl StreamTransport {
                     if buf.is_empty() {
                         return None;
                     }
+                    let asked = buf.len();
                     let read = self.read_into(buf);
                     if let Ok(n) = read {
                         if n > 0 {
                             p.buffer_updated(n);
                         }
                     }
-                    Some(read)
+                    Some(read.map(|n| (n, asked)))
                 }
             }));
             let read = match outcome {
@@ -472,11 +489,13 @@ impl StreamTransport {
                 }
             };
             match read {
-                Ok(0) => {
+                Ok((0, _)) => {
                     self.eof(ev, &protocol);
                     return;
                 }
-                Ok(n) => {
+                // Emptied: the next report brings more (no read that says WouldBlock).
+                Ok((n, asked)) if n < asked && self.short_read_drains.get() => return,
+                Ok((n, _)) => {
                     budget = budget.saturating_sub(n);
                     if budget == 0 {
                         // Maybe more is there: later, after everyone else had a turn.
@@ -510,8 +529,20 @@ impl StreamTransport {
     }
 
     fn read_into(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.with_source(|s| s.read(buf))
-            .unwrap_or_else(|| Err(io::ErrorKind::WouldBlock.into()))
+        let read = self
+            .with_source(|s| s.read(buf))
+            .unwrap_or_else(|| Err(io::ErrorKind::WouldBlock.into()));
+        if let Ok(n) = read {
+            bump(&self.bytes.read, n as u64);
+            bump(&self.loop_bytes.read, n as u64);
+        }
+        read
+    }
+
+    /// Counts what a source took.
+    pub(super) fn count_written(&self, n: usize) {
+        bump(&self.bytes.written, n as u64);
+        bump(&self.loop_bytes.written, n as u64);
     }
 
     /// asyncio's "Fatal error: protocol.X() call failed.": report, then close now.
@@ -635,6 +666,8 @@ impl StreamTransport {
     pub(crate) fn replace_source(self: &Rc<Self>, ev: &EventLoop, stream: Box<dyn ByteStream>) {
         *self.extra.borrow_mut() = stream.extra_info();
         self.can_write_eof.set(stream.can_write_eof());
+        self.short_read_drains
+            .set(sys::SHORT_READ_DRAINS && stream.short_read_drains());
         let registration = Registration::new(ev, StreamSource(stream));
         registration.set_handler(self.clone());
         *self.source.borrow_mut() = Some(registration);
@@ -649,6 +682,14 @@ impl StreamTransport {
 }
 
 impl IoHandler for StreamTransport {
+    fn io_event(self: Rc<Self>, ev: &EventLoop, event: &sys::Event) {
+        if event.read_closed {
+            // What is left ends in EOF or an error, and nothing will report it again.
+            self.short_read_drains.set(false);
+        }
+        self.io_ready(ev, event.readable, event.writable)
+    }
+
     fn io_ready(self: Rc<Self>, ev: &EventLoop, readable: bool, writable: bool) {
         if writable {
             self.state.borrow_mut().writable_reports += 1;

@@ -58,6 +58,10 @@ impl ByteStream for TcpSource {
         true
     }
 
+    fn short_read_drains(&self) -> bool {
+        true
+    }
+
     fn extra_info(&self) -> Vec<(&'static str, ExtraInfo)> {
         vec![
             ("peername", ExtraInfo::Addr(self.peer)),

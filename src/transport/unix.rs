@@ -55,6 +55,10 @@ impl ByteStream for UnixSource {
         true
     }
 
+    fn short_read_drains(&self) -> bool {
+        true
+    }
+
     fn extra_info(&self) -> Vec<(&'static str, ExtraInfo)> {
         vec![
             ("peername", ExtraInfo::Unix(self.peer.clone())),

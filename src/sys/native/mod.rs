@@ -60,6 +60,9 @@ pub(super) fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T>
 
 /// Name of this target in `Error::Unsupported`.
 pub(crate) const TARGET: &str = std::env::consts::OS;
+/// epoll and kqueue report every arrival of input; mio's IOCP backend re-arms a socket
+/// only after a `WouldBlock` (see the platform contract).
+pub(crate) const SHORT_READ_DRAINS: bool = cfg!(not(windows));
 /// epoll and kqueue (as mio sets them up) report a direction once per edge.
 pub(crate) const EDGE_TRIGGERED: bool = true;
 /// Native targets have threads: `call_soon_threadsafe` can come from elsewhere.
@@ -140,6 +143,7 @@ impl Reactor {
                 token: ev.token().0,
                 readable: ev.is_readable() || ev.is_read_closed() || ev.is_error(),
                 writable: ev.is_writable() || ev.is_write_closed() || ev.is_error(),
+                read_closed: ev.is_read_closed() || ev.is_error(),
             });
         }
         Ok(())

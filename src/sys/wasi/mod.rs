@@ -36,6 +36,8 @@ pub(crate) use super::shell::{
 
 /// Name of this target in `Error::Unsupported`.
 pub(crate) const TARGET: &str = "wasm32-wasip1";
+/// The guest's poll reports a stream for as long as input waits in it.
+pub(crate) const SHORT_READ_DRAINS: bool = true;
 /// `wasi:io/poll` reports a pollable for as long as it is ready.
 pub(crate) const EDGE_TRIGGERED: bool = false;
 /// The guest is single-threaded: nothing can call into the loop while it is blocked.

@@ -224,6 +224,7 @@ impl Reactor {
                 token: entry.token,
                 readable: entry.ready[Direction::Read as usize],
                 writable: entry.ready[Direction::Write as usize],
+                read_closed: false,
             });
             entry.ready = [false; 2];
         }
