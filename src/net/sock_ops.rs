@@ -5,11 +5,13 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::rc::Rc;
 
 use crate::error::{Error, Result};
 use crate::net::resolve::{Family, Port};
-use crate::net::socket::Socket;
+use crate::net::socket::{Socket, SocketInner};
 use crate::sys::Interest;
+use crate::transport::READ_CHUNK;
 use crate::EventLoop;
 
 impl EventLoop {
@@ -31,11 +33,21 @@ impl EventLoop {
         sock: &Socket,
         nbytes: usize,
     ) -> impl Future<Output = Result<Vec<u8>>> + 'static {
-        let recv = self.sock_recv_into(sock, vec![0; nbytes]);
+        let (ev, sock) = (self.clone(), sock.inner.clone());
         async move {
-            let (n, mut buf) = recv.await?;
-            buf.truncate(n);
-            Ok(buf)
+            if nbytes > READ_CHUNK {
+                let (n, mut buf) = ev.sock_recv_into_inner(&sock, vec![0; nbytes]).await?;
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            // Into the loop's read buffer, then copied: no zero-filled `nbytes` per call.
+            sock.retry(&ev, Interest::READ, |s| {
+                let mut buf = ev.take_read_buffer(READ_CHUNK);
+                let received = s.recv(&mut buf[..nbytes]).map(|n| buf[..n].to_vec());
+                ev.put_read_buffer(buf);
+                received
+            })
+            .await
         }
     }
 
@@ -55,15 +67,21 @@ impl EventLoop {
     pub fn sock_recv_into<B: AsMut<[u8]> + 'static>(
         &self,
         sock: &Socket,
-        mut buf: B,
+        buf: B,
     ) -> impl Future<Output = Result<(usize, B)>> + 'static {
         let (ev, sock) = (self.clone(), sock.inner.clone());
-        async move {
-            let n = sock
-                .retry(&ev, Interest::READ, |s| s.recv(buf.as_mut()))
-                .await?;
-            Ok((n, buf))
-        }
+        async move { ev.sock_recv_into_inner(&sock, buf).await }
+    }
+
+    async fn sock_recv_into_inner<B: AsMut<[u8]>>(
+        &self,
+        sock: &Rc<SocketInner>,
+        mut buf: B,
+    ) -> Result<(usize, B)> {
+        let n = sock
+            .retry(self, Interest::READ, |s| s.recv(buf.as_mut()))
+            .await?;
+        Ok((n, buf))
     }
 
     /// asyncio's `loop.sock_recvfrom(sock, bufsize)`: one datagram of up to `bufsize`

@@ -36,7 +36,7 @@ pub use pipe_transport::{PipeTransport, ReadTransport, WriteTransport};
 pub(crate) use sendfile::FilePieces;
 pub use sendfile::SENDFILE_FALLBACK_READBUFFER_SIZE;
 pub(crate) use source::{ByteStream, StreamSource};
-pub(crate) use stream::StreamTransport;
+pub(crate) use stream::{StreamTransport, READ_CHUNK};
 pub(crate) use tcp::TcpSource;
 pub(crate) use tls::{receive_records, send_records, TlsSource};
 pub(crate) use unix::UnixSource;
