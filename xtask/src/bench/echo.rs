@@ -21,7 +21,14 @@ const LISTEN_LIMIT: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Server {
+    /// `examples/echo_server` in its default protocol mode.
     Twinloop,
+    /// The same example in `--mode buffered` (a `BufferedProtocol`).
+    TwinloopBuffered,
+    /// The same example in `--mode sock` (`sock_accept`, `sock_recv_into`, `sock_sendall`).
+    TwinloopSock,
+    /// `mio_echo`: a bare mio loop, the floor.
+    Mio,
     /// The same example in `--mode streams` (StreamReader/StreamWriter, a task per
     /// connection).
     TwinloopStreams,
@@ -31,6 +38,38 @@ enum Server {
     TlsTwinloop,
     /// `echo_peer server --rt tokio --tls true`: tokio-rustls, the same rustls config.
     TlsTokio,
+}
+
+impl Server {
+    /// The server's name in the JSON report.
+    fn name(self) -> &'static str {
+        match self {
+            Server::Twinloop => "twinloop-protocol",
+            Server::TwinloopBuffered => "twinloop-buffered",
+            Server::TwinloopStreams => "twinloop-streams",
+            Server::TwinloopSock => "twinloop-sock",
+            Server::Mio => "mio",
+            Server::Tokio => "tokio",
+            Server::Guest => "twinloop-guest",
+            Server::TlsTwinloop => "twinloop-tls",
+            Server::TlsTokio => "tokio-tls",
+        }
+    }
+}
+
+/// One server's figures at one size, for the JSON report.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct EchoRecord {
+    pub(super) server: &'static str,
+    pub(super) size: u32,
+    pub(super) conns: u32,
+    pub(super) msgs_per_s: f64,
+    pub(super) mb_per_s: f64,
+    pub(super) cpu_us_per_msg: f64,
+    /// Against tokio (tokio-rustls for TLS): > 1 is faster.
+    pub(super) vs_tokio: Option<f64>,
+    /// Against the bare mio loop (plain TCP servers only).
+    pub(super) vs_mio: Option<f64>,
 }
 
 impl EchoRun {
@@ -92,6 +131,7 @@ pub(super) fn echo_cases(
     plan: &Plan,
     guest: Result<PathBuf, String>,
     table: &mut Vec<Row>,
+    records: &mut Vec<EchoRecord>,
     failures: &mut Vec<String>,
 ) -> Option<String> {
     let mut tokio_cmd = Command::new(bench_bin("echo_peer"));
@@ -100,6 +140,12 @@ pub(super) fn echo_cases(
     twinloop_cmd.arg("127.0.0.1:0");
     let mut streams_cmd = Command::new(native_echo_server());
     streams_cmd.args(["127.0.0.1:0", "--mode", "streams"]);
+    let mut buffered_cmd = Command::new(native_echo_server());
+    buffered_cmd.args(["127.0.0.1:0", "--mode", "buffered"]);
+    let mut sock_cmd = Command::new(native_echo_server());
+    sock_cmd.args(["127.0.0.1:0", "--mode", "sock"]);
+    let mut mio_cmd = Command::new(bench_bin("mio_echo"));
+    mio_cmd.arg("127.0.0.1:0");
     let mut tls_tokio_cmd = Command::new(bench_bin("echo_peer"));
     tls_tokio_cmd.args(["server", "--rt", "tokio", "127.0.0.1:0", "--tls", "true"]);
     let mut tls_twinloop_cmd = Command::new(bench_bin("echo_peer"));
@@ -109,6 +155,9 @@ pub(super) fn echo_cases(
         (Server::Tokio, &mut tokio_cmd),
         (Server::Twinloop, &mut twinloop_cmd),
         (Server::TwinloopStreams, &mut streams_cmd),
+        (Server::TwinloopBuffered, &mut buffered_cmd),
+        (Server::TwinloopSock, &mut sock_cmd),
+        (Server::Mio, &mut mio_cmd),
         (Server::TlsTokio, &mut tls_tokio_cmd),
         (Server::TlsTwinloop, &mut tls_twinloop_cmd),
     ] {
@@ -195,6 +244,42 @@ pub(super) fn echo_cases(
             .map(|(_, v)| EchoSample::median(v))
     };
     let guest_ran = guest_note.is_none();
+    for &(size, rounds) in &plan.echo {
+        let messages = f64::from(plan.conns) * f64::from(rounds);
+        let figure_of = |s: &EchoSample| s.rtps;
+        for server in [
+            Server::Twinloop,
+            Server::TwinloopBuffered,
+            Server::TwinloopStreams,
+            Server::TwinloopSock,
+            Server::Guest,
+            Server::Mio,
+            Server::Tokio,
+            Server::TlsTwinloop,
+            Server::TlsTokio,
+        ] {
+            let Some(s) = get(size, EchoRun::Server(server)) else {
+                continue;
+            };
+            let tls = matches!(server, Server::TlsTwinloop | Server::TlsTokio);
+            let peer = if tls { Server::TlsTokio } else { Server::Tokio };
+            let ratio = |other: Server| {
+                get(size, EchoRun::Server(other))
+                    .map(|o| figure_of(&s) / figure_of(&o))
+                    .filter(|r| r.is_finite())
+            };
+            records.push(EchoRecord {
+                server: server.name(),
+                size,
+                conns: plan.conns,
+                msgs_per_s: s.rtps,
+                mb_per_s: s.mbps,
+                cpu_us_per_msg: s.server_cpu / messages * 1e6,
+                vs_tokio: ratio(peer),
+                vs_mio: if tls { None } else { ratio(Server::Mio) },
+            });
+        }
+    }
     for &(size, _) in &plan.echo {
         let small = size < 16 * 1024;
         let kind = if small {
@@ -228,8 +313,20 @@ pub(super) fn echo_cases(
         };
         let twinloop = get(size, EchoRun::Server(Server::Twinloop));
         push(format!("{label}: server"), twinloop, |s| s.server_cpu);
+        let buffered = get(size, EchoRun::Server(Server::TwinloopBuffered));
+        push(format!("{label}: server, buffered mode"), buffered, |s| {
+            s.server_cpu
+        });
         let streams = get(size, EchoRun::Server(Server::TwinloopStreams));
         push(format!("{label}: server, streams mode"), streams, |s| {
+            s.server_cpu
+        });
+        let sock = get(size, EchoRun::Server(Server::TwinloopSock));
+        push(format!("{label}: server, sock mode"), sock, |s| {
+            s.server_cpu
+        });
+        let mio = get(size, EchoRun::Server(Server::Mio));
+        push(format!("{label}: bare mio server (floor)"), mio, |s| {
             s.server_cpu
         });
         if guest_ran {

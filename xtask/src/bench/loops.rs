@@ -8,8 +8,25 @@ use super::programs::bench_bin;
 use super::table::{Kind, Row};
 use super::Plan;
 
+/// One loop case for the JSON report: twinloop's figure, tokio's, and the ratio (> 1:
+/// twinloop is faster).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct MicroRecord {
+    pub(super) name: String,
+    pub(super) value: Option<f64>,
+    pub(super) unit: &'static str,
+    pub(super) peer: &'static str,
+    pub(super) peer_value: Option<f64>,
+    pub(super) vs_peer: Option<f64>,
+}
+
 /// Runs each loop case for both runtimes and adds its rows.
-pub(super) fn loop_cases(plan: &Plan, table: &mut Vec<Row>, failures: &mut Vec<String>) {
+pub(super) fn loop_cases(
+    plan: &Plan,
+    table: &mut Vec<Row>,
+    micro: &mut Vec<MicroRecord>,
+    failures: &mut Vec<String>,
+) {
     let cases = [
         ("callbacks_chain", plan.callbacks),
         ("callbacks_batch", plan.callbacks),
@@ -48,6 +65,15 @@ pub(super) fn loop_cases(plan: &Plan, table: &mut Vec<Row>, failures: &mut Vec<S
                     None,
                 ),
             ];
+            let (a, b) = (field(&tw, "secs"), field(&tk, "secs"));
+            micro.push(MicroRecord {
+                name: format!("timers {label}, half cancelled"),
+                value: a,
+                unit: "s",
+                peer: "tokio",
+                peer_value: b,
+                vs_peer: a.zip(b).map(|(a, b)| b / a),
+            });
             for (row, key, cpu) in rows {
                 table.push(Row {
                     case: row,
@@ -59,6 +85,15 @@ pub(super) fn loop_cases(plan: &Plan, table: &mut Vec<Row>, failures: &mut Vec<S
             }
         } else {
             let variant = case.trim_start_matches("callbacks_");
+            let (a, b) = (rate(&tw), rate(&tk));
+            micro.push(MicroRecord {
+                name: format!("callbacks {variant}"),
+                value: a,
+                unit: "callbacks/s",
+                peer: "tokio",
+                peer_value: b,
+                vs_peer: a.zip(b).map(|(a, b)| a / b),
+            });
             table.push(Row {
                 case: format!("callbacks {label} {variant}"),
                 kind: Kind::Rate {

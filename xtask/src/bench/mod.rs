@@ -13,7 +13,9 @@
 //! `measure`, which runs one measuring process and reads its `result` line), and
 //! `table` shows the rows.
 
+mod counts;
 mod echo;
+mod json;
 mod loops;
 mod measure;
 mod programs;
@@ -38,15 +40,21 @@ struct Plan {
     echo: [(u32, u32); 2],
     /// Client runs per echo configuration (the median is shown).
     echo_repeat: u32,
+    /// Connections of the counted echo runs (instructions, system calls).
+    count_conns: [u32; 2],
+    /// Round trips per connection of the two counted runs (their difference is counted).
+    count_rounds: (u32, u32),
 }
 
 const FULL: Plan = Plan {
     callbacks: 1_000_000,
     timers: 100_000,
     loop_repeat: 5,
-    conns: 50,
+    conns: 100,
     echo: [(1024, 2000), (64 * 1024, 500)],
     echo_repeat: 5,
+    count_conns: [1, 100],
+    count_rounds: (100, 600),
 };
 
 const QUICK: Plan = Plan {
@@ -56,6 +64,8 @@ const QUICK: Plan = Plan {
     conns: 10,
     echo: [(1024, 200), (64 * 1024, 20)],
     echo_repeat: 1,
+    count_conns: [1, 10],
+    count_rounds: (20, 60),
 };
 
 pub fn run(args: &[String]) -> bool {
@@ -90,15 +100,42 @@ pub fn run(args: &[String]) -> bool {
     );
     let mut table = Vec::new();
     let mut failures = Vec::new();
-    loops::loop_cases(&plan, &mut table, &mut failures);
-    let guest_note = echo::echo_cases(&plan, guest, &mut table, &mut failures);
+    let mut micro = Vec::new();
+    let mut records = Vec::new();
+    let mut notes = Vec::new();
+    loops::loop_cases(&plan, &mut table, &mut micro, &mut failures);
+    let guest_module = guest.as_ref().ok().cloned();
+    let guest_note = echo::echo_cases(&plan, guest, &mut table, &mut records, &mut failures);
+    let counted = counted_servers(guest_module.filter(|_| guest_note.is_none()));
+    let counts = counts::count_all(&counted, &plan.count_conns, plan.count_rounds, &mut notes);
+    notes.push(
+        "not measured here: uvloop and asyncio (run bench/probes/asyncio_echo.py by hand), \
+         a wstd guest, p50/p99 latencies"
+            .into(),
+    );
 
     println!();
     describe(&plan);
     println!();
     table::print_table(&table);
-    if let Some(note) = guest_note {
+    println!();
+    print_counts(&counts);
+    if let Some(note) = &guest_note {
         println!("guest: unavailable ({note})");
+        notes.push(format!("guest: unavailable ({note})"));
+    }
+    for note in &notes {
+        println!("note: {note}");
+    }
+    let mode = if plan == QUICK { "quick" } else { "full" };
+    let report = json::report(mode, &records, &counts, &micro, &notes);
+    let path = json::path();
+    let written = serde_json::to_string_pretty(&report)
+        .map_err(|e| e.to_string())
+        .and_then(|text| std::fs::write(&path, text + "\n").map_err(|e| e.to_string()));
+    match written {
+        Ok(()) => println!("bench: figures written to {}", path.display()),
+        Err(e) => failures.push(format!("writing {}: {e}", path.display())),
     }
     println!();
     if failures.is_empty() {
@@ -110,6 +147,69 @@ pub fn run(args: &[String]) -> bool {
             println!("bench: FAILED: {failure}");
         }
         false
+    }
+}
+
+/// The servers whose instructions and system calls per message are counted.
+fn counted_servers(guest: Option<std::path::PathBuf>) -> Vec<counts::Counted> {
+    let server = programs::native_echo_server();
+    let mode = |name: &'static str, mode: &str| counts::Counted {
+        server: name,
+        program: server.clone(),
+        args: vec!["127.0.0.1:0".into(), "--mode".into(), mode.into()],
+        syscalls_only: false,
+    };
+    let mut servers = vec![
+        mode("twinloop-protocol", "protocol"),
+        mode("twinloop-buffered", "buffered"),
+        mode("twinloop-streams", "streams"),
+        mode("twinloop-sock", "sock"),
+        counts::Counted {
+            server: "tokio",
+            program: programs::bench_bin("echo_peer"),
+            args: ["server", "--rt", "tokio", "127.0.0.1:0"]
+                .map(String::from)
+                .to_vec(),
+            syscalls_only: false,
+        },
+        counts::Counted {
+            server: "mio",
+            program: programs::bench_bin("mio_echo"),
+            args: vec!["127.0.0.1:0".into()],
+            syscalls_only: false,
+        },
+    ];
+    if let Some(module) = guest {
+        servers.push(counts::Counted {
+            server: "twinloop-guest",
+            program: crate::process::host_binary(),
+            args: vec![
+                "run".into(),
+                "--allow-net".into(),
+                "127.0.0.1".into(),
+                module.display().to_string(),
+                "--".into(),
+                "127.0.0.1:0".into(),
+            ],
+            syscalls_only: true,
+        });
+    }
+    servers
+}
+
+/// The exact counts, one line per server and connection count.
+fn print_counts(counts: &[counts::Count]) {
+    println!("exact counts per echoed 1 KiB message (difference of two runs):");
+    for c in counts {
+        let show =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+        println!(
+            "  {:<18} {:>3} conns: {:>6} instructions (user space), {:>5} system calls",
+            c.server,
+            c.conns,
+            show(c.instr_per_msg, 0),
+            show(c.syscalls_per_msg, 2)
+        );
     }
 }
 
