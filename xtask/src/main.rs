@@ -1,5 +1,5 @@
-//! `cargo xtask ...`: the project's commands (setup, test, demo, build-guest, bench).
-//! Standard library only, so it builds in seconds on a fresh machine.
+//! `cargo xtask ...`: the project's commands (setup, test, demo, build-guest, bench,
+//! soak). The standard library and serde_json, so it builds in seconds on a fresh machine.
 
 mod bench;
 mod build_guest;
@@ -7,6 +7,7 @@ mod demo;
 mod libtest;
 mod process;
 mod report;
+mod soak;
 mod test;
 mod toolchain;
 
@@ -25,7 +26,10 @@ commands:
                cargo xtask build-guest [--release] [--example NAME | -p PKG]...
   bench        twinloop vs tokio (current-thread) in release: callbacks, timers, TCP
                echo (native and wasm-guest servers); prints a table of ratios:
-               cargo xtask bench [--quick] [--no-guest]
+               cargo xtask bench [--quick] [--no-guest]; the figures also go to
+               target/bench/latest.json
+  soak         the soak tests with their long sizes (10k connections, 1 GiB, 100k
+               connect/close cycles, 1M timers), natively in release
 ";
 
 fn main() -> ExitCode {
@@ -49,6 +53,7 @@ fn main() -> ExitCode {
         "demo" => no_args("demo") && demo::run(),
         "build-guest" => build_guest::run(rest),
         "bench" => bench::run(rest),
+        "soak" => no_args("soak") && soak::run(),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             true
