@@ -94,8 +94,8 @@ pub use run::run;
 pub use rustls;
 pub use signals::signal;
 pub use streams::{
-    open_connection, open_unix_connection, start_server, start_unix_server, StreamOptions,
-    StreamReader, StreamWriter, DEFAULT_LIMIT,
+    open_connection, open_unix_connection, start_server, start_unix_server, StreamFeeder,
+    StreamOptions, StreamReader, StreamWriter, DEFAULT_LIMIT,
 };
 pub use task::{sleep, Task, TaskFactory, TaskFuture};
 pub use time_limit::{timeout, timeout_at, wait_for, TimeLimited, Timeout};

@@ -23,7 +23,7 @@ mod unix;
 mod writer;
 
 use connection::{CloseOnDrop, ConnectionState, StreamProtocol};
-pub use reader::{StreamReader, DEFAULT_LIMIT};
+pub use reader::{StreamFeeder, StreamReader, DEFAULT_LIMIT};
 pub use unix::{open_unix_connection, start_unix_server};
 pub use writer::StreamWriter;
 

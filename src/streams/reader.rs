@@ -38,6 +38,34 @@ pub(crate) struct Feed {
 #[derive(Clone)]
 pub(crate) struct FeedHandle(Rc<RefCell<Feed>>);
 
+/// Feeds a [`StreamReader`] from elsewhere: made by [`StreamReader::feeder`]. Clones feed
+/// the same reader.
+#[derive(Clone)]
+pub struct StreamFeeder(FeedHandle);
+
+impl StreamFeeder {
+    /// As [`StreamReader::feed_data`].
+    pub fn feed_data(&self, data: &[u8]) {
+        self.0.feed_data(data);
+    }
+
+    /// As [`StreamReader::feed_eof`].
+    pub fn feed_eof(&self) {
+        self.0.feed_eof();
+    }
+
+    /// As [`StreamReader::set_exception`].
+    pub fn set_exception(&self, error: Error) {
+        self.0.set_exception(error);
+    }
+}
+
+impl std::fmt::Debug for StreamFeeder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StreamFeeder")
+    }
+}
+
 impl FeedHandle {
     pub(crate) fn set_transport(&self, transport: Transport) {
         self.0.borrow_mut().transport = Some(transport);
@@ -193,6 +221,27 @@ impl StreamReader {
     /// asyncio's `feed_eof`: the stream ends after what is buffered.
     pub fn feed_eof(&self) {
         self.feed.feed_eof();
+    }
+
+    /// A handle that feeds this reader from elsewhere (a protocol of your own, a test)
+    /// while a task awaits its reads: in Python both hold the same object; here the
+    /// reads need `&mut StreamReader`, so the feeding side holds this.
+    ///
+    /// ```
+    /// # twinloop::EventLoop::new()?.run_until_complete(async {
+    /// let mut reader = twinloop::StreamReader::new(twinloop::DEFAULT_LIMIT)?;
+    /// let feeder = reader.feeder();
+    /// let ev = twinloop::get_running_loop()?;
+    /// ev.call_soon(move |_| {
+    ///     feeder.feed_data(b"hello\n");
+    ///     feeder.feed_eof();
+    /// })?;
+    /// assert_eq!(reader.readline().await?, b"hello\n"); // waits for the feed
+    /// assert!(reader.read(-1).await?.is_empty() && reader.at_eof());
+    /// # Ok::<(), twinloop::Error>(()) })??; Ok::<(), twinloop::Error>(())
+    /// ```
+    pub fn feeder(&self) -> StreamFeeder {
+        StreamFeeder(self.feed.clone())
     }
 
     /// asyncio's `set_exception`: every later read fails with `error` (also one waiting

@@ -322,5 +322,6 @@ impl Thread {
 
 pub mod log_capture;
 pub mod os_support;
+pub mod reader_model;
 pub mod tcp_support;
 pub mod tls_support;

@@ -1,9 +1,10 @@
 //! `cargo xtask ...`: the project's commands (setup, test, demo, build-guest, bench,
-//! soak). The standard library and serde_json, so it builds in seconds on a fresh machine.
+//! soak, fuzz). The standard library and serde_json, so it builds in seconds on a fresh machine.
 
 mod bench;
 mod build_guest;
 mod demo;
+mod fuzz;
 mod libtest;
 mod process;
 mod report;
@@ -28,6 +29,8 @@ commands:
                echo (native and wasm-guest servers); prints a table of ratios:
                cargo xtask bench [--quick] [--no-guest]; the figures also go to
                target/bench/latest.json
+  fuzz         every cargo-fuzz target for a fixed number of runs (nightly):
+               cargo xtask fuzz [RUNS]
   soak         the soak tests with their long sizes (10k connections, 1 GiB, 100k
                connect/close cycles, 1M timers), natively in release
 ";
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         "build-guest" => build_guest::run(rest),
         "bench" => bench::run(rest),
         "soak" => no_args("soak") && soak::run(),
+        "fuzz" => fuzz::run(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             true
