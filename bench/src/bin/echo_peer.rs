@@ -46,6 +46,8 @@ struct ClientArgs {
 struct Measured {
     wall: Duration,
     cpu: Duration,
+    /// twinloop only: the loop's own view of the measured part (I/O events per turn).
+    events_per_turn: Option<f64>,
 }
 
 fn main() {
@@ -107,6 +109,12 @@ fn run() -> Result<(), String> {
                     (
                         "mbps",
                         format!("{:.3}", round_trips * args.size as f64 / wall / 1e6)
+                    ),
+                    (
+                        "events_per_turn",
+                        measured
+                            .events_per_turn
+                            .map_or("-".into(), |e| format!("{e:.2}"))
                     ),
                 ])
             );
@@ -273,6 +281,7 @@ fn twinloop_client(args: &ClientArgs) -> Result<Measured, String> {
         }
         let cpu = cpu_time();
         let start = Instant::now();
+        let metrics_before = ev.metrics();
         for (transport, protocol, _) in &peers {
             let payload = protocol.with(|p| p.payload.clone())?;
             transport.write(&payload)?;
@@ -280,9 +289,13 @@ fn twinloop_client(args: &ClientArgs) -> Result<Measured, String> {
         for (_, _, done) in &peers {
             done.clone().await?;
         }
+        let metrics = ev.metrics();
+        let turns = metrics.turns - metrics_before.turns;
+        let events = metrics.io_events - metrics_before.io_events;
         let measured = Measured {
             wall: start.elapsed(),
             cpu: cpu_time().saturating_sub(cpu),
+            events_per_turn: (turns > 0).then(|| events as f64 / turns as f64),
         };
         for (transport, _, _) in &peers {
             transport.close();
@@ -428,6 +441,7 @@ fn tokio_client(args: &ClientArgs) -> Result<Measured, String> {
         Ok(Measured {
             wall: start.elapsed(),
             cpu: cpu_time().saturating_sub(cpu),
+            events_per_turn: None,
         })
     })
 }

@@ -70,6 +70,8 @@ pub(super) struct EchoRecord {
     pub(super) vs_tokio: Option<f64>,
     /// Against the bare mio loop (plain TCP servers only).
     pub(super) vs_mio: Option<f64>,
+    /// The twinloop client's loop: I/O events per turn.
+    pub(super) events_per_turn: Option<f64>,
 }
 
 impl EchoRun {
@@ -111,6 +113,8 @@ struct EchoSample {
     rtps: f64,
     server_cpu: f64,
     client_cpu: f64,
+    /// A twinloop client's own view: I/O events per loop turn (NaN otherwise).
+    events_per_turn: f64,
 }
 
 impl EchoSample {
@@ -121,6 +125,7 @@ impl EchoSample {
             rtps: m(|s| s.rtps),
             server_cpu: m(|s| s.server_cpu),
             client_cpu: m(|s| s.client_cpu),
+            events_per_turn: m(|s| s.events_per_turn),
         }
     }
 }
@@ -216,6 +221,7 @@ pub(super) fn echo_cases(
                             rtps: number("rtps"),
                             server_cpu,
                             client_cpu: number("cpu_secs"),
+                            events_per_turn: number("events_per_turn"),
                         };
                         match samples.iter_mut().find(|(k, _)| *k == (size, run)) {
                             Some((_, v)) => v.push(sample),
@@ -277,6 +283,21 @@ pub(super) fn echo_cases(
                 cpu_us_per_msg: s.server_cpu / messages * 1e6,
                 vs_tokio: ratio(peer),
                 vs_mio: if tls { None } else { ratio(Server::Mio) },
+                events_per_turn: None,
+            });
+        }
+        if let Some(c) = get(size, EchoRun::TwinloopClient) {
+            let tokio = get(size, EchoRun::Server(Server::Tokio));
+            records.push(EchoRecord {
+                server: "twinloop-client",
+                size,
+                conns: plan.conns,
+                msgs_per_s: c.rtps,
+                mb_per_s: c.mbps,
+                cpu_us_per_msg: c.client_cpu / messages * 1e6,
+                vs_tokio: tokio.map(|t| c.rtps / t.rtps).filter(|r| r.is_finite()),
+                vs_mio: None,
+                events_per_turn: Some(c.events_per_turn).filter(|e| e.is_finite()),
             });
         }
     }

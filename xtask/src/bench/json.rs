@@ -66,6 +66,7 @@ fn echo_row(r: &EchoRecord) -> Value {
         "cpu_us_per_msg": finite(r.cpu_us_per_msg),
         "vs_tokio": r.vs_tokio.and_then(finite),
         "vs_mio": r.vs_mio.and_then(finite),
+        "events_per_turn": r.events_per_turn.and_then(finite),
     })
 }
 
@@ -137,6 +138,7 @@ mod tests {
             cpu_us_per_msg: f64::NAN,
             vs_tokio: Some(1.5),
             vs_mio: Some(1.0),
+            events_per_turn: None,
         }];
         let counts = [
             Count {

@@ -118,6 +118,15 @@ pub fn run(args: &[String]) -> bool {
     describe(&plan);
     println!();
     table::print_table(&table);
+    for r in records.iter().filter(|r| r.events_per_turn.is_some()) {
+        println!(
+            "loop view ({}, {} B x {}): {:.2} I/O events per turn",
+            r.server,
+            r.size,
+            r.conns,
+            r.events_per_turn.unwrap_or(f64::NAN)
+        );
+    }
     println!();
     print_counts(&counts);
     if let Some(note) = &guest_note {
