@@ -11,6 +11,15 @@ use std::time::Duration;
 use twinloop::{EventLoop, Result};
 use wasm_tests::tcp_support::{connect, run_tcp, serve, stream_chunk, PeerOptions};
 
+/// One soak test at a time: they are heavy, and one counts the process's descriptors.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// The long sizes, when `cargo xtask soak` asks for them (natively only: the guest sees
 /// no environment unless its host passes it).
 fn soak() -> bool {
@@ -59,6 +68,7 @@ fn open_fds() -> Option<usize> {
 
 #[test]
 fn many_connections_at_once_every_byte_checked() {
+    let _serial = one_at_a_time();
     let want = if cfg!(target_os = "wasi") {
         100
     } else {
@@ -99,6 +109,7 @@ fn many_connections_at_once_every_byte_checked() {
 
 #[test]
 fn a_large_transfer_through_one_connection_arrives_intact() {
+    let _serial = one_at_a_time();
     let total = if cfg!(target_os = "wasi") {
         4 << 20
     } else {
@@ -136,6 +147,7 @@ fn a_large_transfer_through_one_connection_arrives_intact() {
 
 #[test]
 fn connect_close_cycles_leave_no_descriptor_behind() {
+    let _serial = one_at_a_time();
     let cycles = if cfg!(target_os = "wasi") {
         200
     } else {
@@ -185,6 +197,7 @@ async fn settle(ev: &EventLoop) -> Result<()> {
 
 #[test]
 fn a_timer_storm_while_serving() {
+    let _serial = one_at_a_time();
     let timers = if cfg!(target_os = "wasi") {
         50_000
     } else {
