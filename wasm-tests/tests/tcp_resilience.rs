@@ -1,5 +1,6 @@
 //! TCP under pressure: a busy connection does not starve the others, a write buffer cannot
-//! grow without bound, an accept burst is served whole, OS errors keep their codes.
+//! grow without bound, an accept burst is served whole, OS errors keep their codes, a
+//! peer's reset in the middle of writing reaches `connection_lost` with its error.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -389,4 +390,46 @@ fn os_errors_keep_their_code() {
         }
         Ok(())
     });
+}
+
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "needs a std socket with SO_LINGER 0 as the peer (the guest makes none)"
+)]
+fn a_peer_reset_mid_write_reaches_connection_lost_with_its_error() {
+    #[cfg(not(target_os = "wasi"))]
+    run_tcp(|ev| async move {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let (client, log) = connect(&ev, port, PeerOptions::default()).await?;
+        // The handshake is done by the kernel: the connection waits in the queue.
+        let (peer, _) = listener.accept()?;
+        let chunk = vec![1u8; 64 * 1024];
+        client.write(&chunk)?;
+        // Reset: close with SO_LINGER 0 while data is unread.
+        socket2::SockRef::from(&peer).set_linger(Some(Duration::ZERO))?;
+        drop(peer);
+        // Keep writing until the transport notices.
+        for _ in 0..1000 {
+            if client.is_closing() {
+                break;
+            }
+            let _ = client.write(&chunk);
+            ev.sleep(Duration::from_millis(1)).await?;
+        }
+        log.until(&ev, "connection_lost", |l| l.is_lost()).await?;
+        let lost = log.get(|l| l.lost.clone()).expect("lost");
+        let kind = lost.as_ref().and_then(Error::io_kind);
+        assert!(
+            matches!(
+                kind,
+                Some(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
+            ),
+            "connection_lost carries the reset: {lost:?}"
+        );
+        Ok::<(), Error>(())
+    });
+    #[cfg(target_os = "wasi")]
+    drop(twinloop::EventLoop::new());
 }
