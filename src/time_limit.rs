@@ -118,7 +118,7 @@ fn check_when(when: Option<f64>) -> Result<()> {
 ///     let limit = twinloop::timeout(None)?; // no deadline yet
 ///     let done = limit
 ///         .run(async {
-///             limit.reschedule(ev.time() + 0.01)?; // now there is one
+///             limit.reschedule(ev.time() + 60.0)?; // now there is one
 ///             ev.sleep(Duration::from_millis(1)).await?;
 ///             Ok("in time")
 ///         })

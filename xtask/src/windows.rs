@@ -133,8 +133,11 @@ pub fn build_shim() -> Result<(), String> {
         .arg(&c)
         .arg(&def)
         .arg("-ladvapi32");
-    process::header(&format!("build {SHIM_DLL} (ProcessPrng for Wine 8)"), &gcc);
-    if process::run_ok(&mut gcc) {
+    let title = format!("build {SHIM_DLL} (ProcessPrng for Wine 8)");
+    process::header(&title, &gcc);
+    let ok = process::run_ok(&mut gcc);
+    println!("<-- {title}: {}", if ok { "ok" } else { "FAILED" });
+    if ok {
         Ok(())
     } else {
         Err(format!("{MINGW_GCC} could not build {SHIM_DLL}"))

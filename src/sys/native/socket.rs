@@ -136,14 +136,14 @@ impl Socket {
 
     /// One pending connection, as a non-blocking socket; `WouldBlock` when there is none.
     pub(crate) fn accept(&mut self) -> io::Result<(Socket, SocketAddr)> {
-        let (conn, peer) = retry(|| self.inner.accept())?;
+        let (conn, peer) = self.source.io(|| retry(|| self.inner.accept()))?;
         conn.set_nonblocking(true)?;
         Ok((Socket::adopt(conn, self.v6), addr_of(peer)?))
     }
 
     /// `recv(2)`: `Ok(0)` at the end of a stream (or for an empty datagram).
     pub(crate) fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        retry(|| (&self.inner).read(buf))
+        self.source.io(|| retry(|| (&self.inner).read(buf)))
     }
 
     /// `recvfrom(2)`. A datagram longer than `buf` is cut to fit, as on Unix: Windows
@@ -166,7 +166,7 @@ impl Socket {
         // `MaybeUninit<u8>` has `u8`'s layout, and the kernel only writes initialised
         // bytes into it, so `buf` holds valid `u8`s afterwards.
         let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
-        let (n, from) = retry(|| self.inner.recv_from(uninit))?;
+        let (n, from) = self.source.io(|| retry(|| self.inner.recv_from(uninit)))?;
         Ok((n, addr_of(from)?))
     }
 
@@ -176,7 +176,8 @@ impl Socket {
         let flags = libc::MSG_NOSIGNAL;
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let flags = 0;
-        retry(|| self.inner.send_with_flags(buf, flags))
+        self.source
+            .io(|| retry(|| self.inner.send_with_flags(buf, flags)))
     }
 
     /// `sendfile(2)` from `file` to this socket (see `net::send_file`).
@@ -195,7 +196,8 @@ impl Socket {
 
     /// `sendto(2)`.
     pub(crate) fn send_to(&mut self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        retry(|| self.inner.send_to(buf, &to.into()))
+        self.source
+            .io(|| retry(|| self.inner.send_to(buf, &to.into())))
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {

@@ -159,6 +159,23 @@ impl SocketSource {
         }
     }
 
+    /// Runs one I/O call on the socket. On Windows a `WouldBlock` re-arms the socket in
+    /// mio (its IOCP backend reports a socket again only after one; mio's own types do
+    /// this in each call), so that a wait after a spurious wake-up is not a wait forever.
+    pub(super) fn io<T>(&self, op: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        #[cfg(unix)]
+        {
+            op()
+        }
+        #[cfg(windows)]
+        {
+            match &self.stream {
+                Some(stream) => stream.try_io(op),
+                None => op(),
+            }
+        }
+    }
+
     /// The descriptor, for `sendfile(2)`.
     #[cfg(unix)]
     pub(super) fn fd(&self) -> i32 {
