@@ -22,14 +22,14 @@
 //!
 //! ## Targets
 //!
-//! | | native (Linux; macOS and Windows type-checked) | `wasm32-wasip1` in `twinloop-host` |
+//! | | native (Linux; Windows tested under Wine; macOS type-checked) | `wasm32-wasip1` in `twinloop-host` |
 //! |---|---|---|
 //! | callbacks, timers, futures, tasks | yes | yes |
 //! | `call_soon_threadsafe` from other threads | yes | no threads: same-thread only |
 //! | `run_in_executor` | on a bounded thread pool | inline on the loop's next turn |
 //! | `create_datagram_endpoint` (UDP) | yes | yes; no `reuse_port`, `allow_broadcast`, `sock` (`Unsupported`) |
 //! | TLS (rustls + ring): `ssl` on connections and servers, [`EventLoop::start_tls`] | yes | yes |
-//! | `sock_*` on a [`Socket`] | Unix; also adopts socket2/std sockets | yes, on sockets made with `Socket::new` |
+//! | `sock_*` on a [`Socket`] | yes; also adopts socket2/std sockets | yes, on sockets made with `Socket::new` |
 //! | pipes, signals, subprocesses | Unix (Windows: [`Error::Unsupported`]) | [`Error::Unsupported`] |
 //! | a panicking callback (or unretrieved task) reaches the exception handler, loop goes on | yes | no: `panic=abort`, the guest traps |
 //!

@@ -38,8 +38,9 @@ pub fn pipe() -> Option<(File, File)> {
     None
 }
 
-/// Where there are no pipes, a `File` to hand the pipe calls, to check that they refuse:
-/// this guest instance's stdin (each test runs in a fresh instance; call once per test).
+/// Where the loop has no pipe transports, a `File` to hand the pipe calls, to check that
+/// they refuse: in the guest this instance's stdin (each test runs in a fresh instance;
+/// call once per test), on Windows the read end of an anonymous pipe.
 pub fn stand_in_file() -> File {
     #[cfg(target_os = "wasi")]
     {
@@ -48,8 +49,13 @@ pub fn stand_in_file() -> File {
         // File takes it over once (the call refuses and closes it).
         unsafe { File::from_raw_fd(0) }
     }
-    #[cfg(not(target_os = "wasi"))]
-    panic!("stand_in_file is for the guest")
+    #[cfg(windows)]
+    {
+        let (reader, _writer) = std::io::pipe().expect("pipe");
+        File::from(std::os::windows::io::OwnedHandle::from(reader))
+    }
+    #[cfg(not(any(target_os = "wasi", windows)))]
+    panic!("stand_in_file is for the guest and Windows")
 }
 
 /// Whether `pid` is no longer a child waiting to be reaped (`waitpid` says ECHILD):

@@ -11,6 +11,7 @@ mod report;
 mod soak;
 mod test;
 mod toolchain;
+mod windows;
 
 use std::process::ExitCode;
 
@@ -19,9 +20,11 @@ usage: cargo xtask COMMAND
 
 commands:
   setup        find (as root: install) the wasm32-wasip1 tool chain, rustfmt and
-               clippy, then build twinloop-host (release; ~5 minutes when cold)
+               clippy, Wine and mingw (the Windows tests), then build twinloop-host
+               (release; ~5 minutes when cold)
   test         fmt, clippy (native and wasm), docs, Windows/macOS type-checks, the
-               test suite natively and in the guest, and a comparison of the two
+               test suite natively, in the guest and on Windows under Wine, and a
+               comparison of the three
   demo         run the examples natively and as guests in twinloop-host
   build-guest  build for wasm32-wasip1 and print the .wasm paths:
                cargo xtask build-guest [--release] [--example NAME | -p PKG]...
@@ -58,6 +61,8 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "soak" => no_args("soak") && soak::run(),
         "fuzz" => fuzz::run(rest),
+        // The runner `cargo xtask test` gives cargo for the Windows test binaries.
+        "wine-run" => windows::wine_run(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             true

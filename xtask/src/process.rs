@@ -35,6 +35,11 @@ pub fn guest_target_dir() -> PathBuf {
     native_target_dir().join("wasm")
 }
 
+/// The suite built for Windows (run under Wine), with Wine's prefix inside it.
+pub fn windows_target_dir() -> PathBuf {
+    native_target_dir().join("windows")
+}
+
 /// Cross type-checks (Windows, macOS) get their own target directory too.
 pub fn cross_target_dir() -> PathBuf {
     native_target_dir().join("cross")

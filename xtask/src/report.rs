@@ -1,18 +1,19 @@
-//! The end of `cargo xtask test`: skipped and failed tests, tests that ran on only one
-//! target, failed steps, and the counts. The last three lines are always
-//! `native: ...`, `wasm: ...` and the total.
+//! The end of `cargo xtask test`: skipped and failed tests, tests that ran on one target
+//! and not on another, failed steps, and the counts. The last four lines are always
+//! `native: ...`, `wasm: ...`, `windows: ...` and the total.
 //!
 //! Comparison rule: for the test binaries of `twinloop` and `wasm-tests` (not doc
 //! tests), a test that ran (passed or failed) on one target must have run or been
-//! ignored on the other; ignoring it (`#[cfg_attr(target_os = "wasi", ignore = "why")]`)
-//! is the explicit, named way to skip it. Tests are matched by binary crate name,
-//! source file and test name.
+//! ignored on each other target; ignoring it (`#[cfg_attr(target_os = "wasi", ignore =
+//! "why")]`, `#[cfg_attr(windows, ignore = "why")]`) is the explicit, named way to skip
+//! it. Tests are matched by binary crate name, source file and test name. The targets are
+//! native (this machine), wasm (the guest) and windows (the Windows build under Wine).
 //!
-//! Counting rule: `native:` and `wasm:` count the portable suite, the tests that run on
-//! both targets, so the two figures are comparable (equal when all pass). Tests skipped
-//! by name on the other target (threads, unwinding, the host's sandbox policy) are
-//! target-specific: they are counted on their own `native-only` / `wasm-only` lines, and
-//! in the total.
+//! Counting rule: `native:`, `wasm:` and `windows:` count the portable suite, the tests
+//! that run on every target, so the figures are comparable (equal when all pass). Tests
+//! skipped by name on another target (threads and unwinding natively, the host's sandbox
+//! policy in the guest, Unix-only features) are target-specific: they are counted on
+//! their own lines, one per target, and in the total.
 
 use std::collections::BTreeMap;
 
@@ -31,9 +32,12 @@ pub struct Report {
     pub wasm: Vec<BinaryRun>,
     /// `twinloop-host`'s own tests and the tooling's (xtask, bench): native only by nature.
     pub host: Vec<BinaryRun>,
-    /// The native / guest test runs produced output to compare.
+    /// The same packages built for Windows, run under Wine.
+    pub windows: Vec<BinaryRun>,
+    /// The native / guest / Windows test runs produced output to compare.
     pub native_ran: bool,
     pub wasm_ran: bool,
+    pub windows_ran: bool,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -75,17 +79,35 @@ impl Report {
     pub fn render(&self) -> (Vec<String>, bool) {
         let mut lines = Vec::new();
         let mut errors = false;
-        let native_unit: Vec<&BinaryRun> = self.native.iter().filter(|b| !b.id.doc).collect();
         let doc: Vec<&BinaryRun> = self.native.iter().filter(|b| b.id.doc).collect();
-        let native_all: Vec<&BinaryRun> = self.native.iter().chain(&self.host).collect();
-        let wasm: Vec<&BinaryRun> = self.wasm.iter().collect();
+        let targets = [
+            Target {
+                name: "native",
+                unit: self.native.iter().filter(|b| !b.id.doc).collect(),
+                listed: self.native.iter().chain(&self.host).collect(),
+                ran: self.native_ran,
+            },
+            Target {
+                name: "wasm",
+                unit: self.wasm.iter().collect(),
+                listed: self.wasm.iter().collect(),
+                ran: self.wasm_ran,
+            },
+            Target {
+                name: "windows",
+                unit: self.windows.iter().collect(),
+                listed: self.windows.iter().collect(),
+                ran: self.windows_ran,
+            },
+        ];
 
-        for (target, runs) in [("native", &native_all), ("wasm", &wasm)] {
-            for run in runs.iter() {
+        for target in &targets {
+            for run in &target.listed {
                 for test in &run.results {
                     if let Outcome::Ignored(reason) = &test.outcome {
                         lines.push(format!(
-                            "skipped on {target}: {} ({})",
+                            "skipped on {}: {} ({})",
+                            target.name,
                             run.id.test_label(&test.name),
                             reason.as_deref().unwrap_or("no reason given")
                         ));
@@ -93,12 +115,13 @@ impl Report {
                 }
             }
         }
-        for (target, runs) in [("native", &native_all), ("wasm", &wasm)] {
-            for run in runs.iter() {
+        for target in &targets {
+            for run in &target.listed {
                 for test in &run.results {
                     if test.outcome == Outcome::Failed {
                         lines.push(format!(
-                            "failed on {target}: {}",
+                            "failed on {}: {}",
+                            target.name,
                             run.id.test_label(&test.name)
                         ));
                     }
@@ -106,23 +129,28 @@ impl Report {
                 if let Some(why) = run.incomplete() {
                     errors = true;
                     lines.push(format!(
-                        "incomplete output on {target}: {}: {why}",
+                        "incomplete output on {}: {}: {why}",
+                        target.name,
                         binary_label(&run.id)
                     ));
                 }
             }
         }
 
-        if self.native_ran && self.wasm_ran {
-            let mismatches = compare(&native_unit, &wasm);
-            errors |= !mismatches.is_empty();
-            lines.extend(mismatches);
-        } else {
-            let missing = if self.native_ran { "wasm" } else { "native" };
-            lines.push(format!(
-                "compare: skipped (the {missing} tests did not run; see the failed steps)"
-            ));
-            errors = true;
+        for (i, a) in targets.iter().enumerate() {
+            if !a.ran {
+                lines.push(format!(
+                    "compare: {} left out (its tests did not run; see the failed steps)",
+                    a.name
+                ));
+                errors = true;
+                continue;
+            }
+            for b in targets[i + 1..].iter().filter(|b| b.ran) {
+                let mismatches = compare(a, b);
+                errors |= !mismatches.is_empty();
+                lines.extend(mismatches);
+            }
         }
 
         lines.extend(self.notes.iter().cloned());
@@ -130,26 +158,32 @@ impl Report {
             lines.push(format!("failed step: {step}"));
         }
 
-        let (native, native_only) = split_by_skips(&native_unit, &wasm);
-        let (wasm_counts, wasm_only) = split_by_skips(&wasm, &native_unit);
         let host = Counts::of(&self.host);
         let docs = Counts::of(doc.iter().copied());
-        let total = native
-            .add(native_only)
-            .add(wasm_counts)
-            .add(wasm_only)
-            .add(host)
-            .add(docs);
         lines.push(format!("host and tooling tests: {host}"));
         lines.push(format!("doc tests: {docs}"));
-        lines.push(format!(
-            "native-only tests (skipped by name in the guest): {native_only}"
-        ));
-        lines.push(format!(
-            "wasm-only tests (skipped by name natively): {wasm_only}"
-        ));
-        lines.push(format!("native: {native}"));
-        lines.push(format!("wasm: {wasm_counts}"));
+        let mut total = host.add(docs);
+        let mut portable = Vec::new();
+        for target in &targets {
+            let others: Vec<&Target> = targets
+                .iter()
+                .filter(|t| t.name != target.name && t.ran)
+                .collect();
+            let (shared, only) = split_by_skips(&target.unit, &others);
+            let elsewhere: Vec<&str> = targets
+                .iter()
+                .filter(|t| t.name != target.name)
+                .map(|t| t.name)
+                .collect();
+            lines.push(format!(
+                "{}-specific tests (skipped by name on {}): {only}",
+                target.name,
+                elsewhere.join(" or ")
+            ));
+            total = total.add(shared).add(only);
+            portable.push(format!("{}: {shared}", target.name));
+        }
+        lines.extend(portable);
         lines.push(format!("{total}"));
 
         let success = !errors && self.failed_steps.is_empty() && total.failed == 0;
@@ -157,11 +191,21 @@ impl Report {
     }
 }
 
-/// Counts of the tests that ran in `runs`: those that also belong to the other target's
-/// run, and those the other target skipped by name (target-specific).
-fn split_by_skips(runs: &[&BinaryRun], other: &[&BinaryRun]) -> (Counts, Counts) {
-    let skipped_there: std::collections::BTreeSet<(&BinaryId, &str)> = other
+/// One target's runs: `unit` (the suite's test binaries, compared and counted) and
+/// `listed` (those plus the host's and doc tests, for the skipped and failed lines).
+struct Target<'a> {
+    name: &'static str,
+    unit: Vec<&'a BinaryRun>,
+    listed: Vec<&'a BinaryRun>,
+    ran: bool,
+}
+
+/// Counts of the tests that ran in `runs`: those that belong to every other target's run
+/// too, and those some other target skipped by name (target-specific).
+fn split_by_skips(runs: &[&BinaryRun], others: &[&Target]) -> (Counts, Counts) {
+    let skipped_there: std::collections::BTreeSet<(&BinaryId, &str)> = others
         .iter()
+        .flat_map(|target| &target.unit)
         .flat_map(|run| {
             run.results
                 .iter()
@@ -195,8 +239,8 @@ fn binary_label(id: &BinaryId) -> String {
     }
 }
 
-/// Tests that ran on one target and neither ran nor were ignored on the other.
-fn compare(native: &[&BinaryRun], wasm: &[&BinaryRun]) -> Vec<String> {
+/// Tests that ran on one of `a` and `b` and neither ran nor were ignored on the other.
+fn compare(a: &Target, b: &Target) -> Vec<String> {
     fn index<'a>(runs: &[&'a BinaryRun]) -> BTreeMap<(&'a BinaryId, &'a str), &'a Outcome> {
         runs.iter()
             .flat_map(|run| {
@@ -206,23 +250,19 @@ fn compare(native: &[&BinaryRun], wasm: &[&BinaryRun]) -> Vec<String> {
             })
             .collect()
     }
-    let native_index = index(native);
-    let wasm_index = index(wasm);
+    let (a_index, b_index) = (index(&a.unit), index(&b.unit));
     let mut lines = Vec::new();
-    for ((id, name), outcome) in &native_index {
-        if outcome.ran() && !wasm_index.contains_key(&(*id, *name)) {
-            lines.push(format!(
-                "missing on wasm: {} (ran natively; not run or ignored in the guest)",
-                id.test_label(name)
-            ));
-        }
-    }
-    for ((id, name), outcome) in &wasm_index {
-        if outcome.ran() && !native_index.contains_key(&(*id, *name)) {
-            lines.push(format!(
-                "missing on native: {} (ran in the guest; not run or ignored natively)",
-                id.test_label(name)
-            ));
+    for (ran, ran_index, other, other_index) in [
+        (a.name, &a_index, b.name, &b_index),
+        (b.name, &b_index, a.name, &a_index),
+    ] {
+        for ((id, name), outcome) in ran_index {
+            if outcome.ran() && !other_index.contains_key(&(*id, *name)) {
+                lines.push(format!(
+                    "missing on {other}: {} (ran on {ran}; neither run nor ignored on {other})",
+                    id.test_label(name)
+                ));
+            }
         }
     }
     lines
@@ -270,67 +310,114 @@ test policy::denies ... ok
 test result: ok.
 ";
 
+    // Windows skips `threads` by name like the guest, and runs `only_native` too.
+    const WINDOWS: &str = "\
+     Running unittests src/lib.rs (target/windows/x86_64-pc-windows-gnu/debug/deps/twinloop-44.exe)
+running 3 tests
+test a ... ok
+test b ... ok
+test only_native ... ok
+test result: ok.
+     Running tests/net.rs (target/windows/x86_64-pc-windows-gnu/debug/deps/net-55.exe)
+running 2 tests
+test tcp ... ok
+test threads ... ignored, Unix only
+test result: ok.
+";
+
     fn report() -> Report {
         Report {
             native: parse(NATIVE),
             wasm: parse(WASM),
+            windows: parse(WINDOWS),
             host: parse(HOST),
             native_ran: true,
             wasm_ran: true,
+            windows_ran: true,
             ..Report::default()
         }
     }
 
     #[test]
-    fn summary_ends_with_the_three_count_lines() {
+    fn summary_ends_with_the_four_count_lines() {
         let (lines, success) = report().render();
         assert!(!success);
         let n = lines.len();
-        // net::threads ran natively but is skipped by name in the guest: native-only.
-        assert_eq!(lines[n - 3], "native: 4 passed, 0 failed");
-        assert_eq!(lines[n - 2], "wasm: 3 passed, 1 failed");
-        assert_eq!(lines[n - 1], "10 passed, 1 failed");
+        // net::threads ran natively but is skipped by name in the guest and on Windows.
+        assert_eq!(lines[n - 4], "native: 4 passed, 0 failed");
+        assert_eq!(lines[n - 3], "wasm: 3 passed, 1 failed");
+        assert_eq!(lines[n - 2], "windows: 4 passed, 0 failed");
+        assert_eq!(lines[n - 1], "14 passed, 1 failed");
+        assert_eq!(
+            lines[n - 7],
+            "native-specific tests (skipped by name on wasm or windows): 1 passed, 0 failed"
+        );
+        assert_eq!(
+            lines[n - 6],
+            "wasm-specific tests (skipped by name on native or windows): 0 passed, 0 failed"
+        );
         assert_eq!(
             lines[n - 5],
-            "native-only tests (skipped by name in the guest): 1 passed, 0 failed"
+            "windows-specific tests (skipped by name on native or wasm): 0 passed, 0 failed"
         );
-        assert_eq!(
-            lines[n - 4],
-            "wasm-only tests (skipped by name natively): 0 passed, 0 failed"
-        );
-        assert_eq!(lines[n - 7], "host and tooling tests: 1 passed, 0 failed");
-        assert_eq!(lines[n - 6], "doc tests: 1 passed, 0 failed");
+        assert_eq!(lines[n - 9], "host and tooling tests: 1 passed, 0 failed");
+        assert_eq!(lines[n - 8], "doc tests: 1 passed, 0 failed");
         assert!(lines.contains(&"failed on wasm: twinloop::b".to_string()));
         assert!(lines
             .contains(&"skipped on wasm: net::threads (no threads in WASI preview 1)".to_string()));
-        assert!(lines
-            .iter()
-            .any(|l| l.starts_with("missing on wasm: twinloop::only_native")));
-        assert!(lines
-            .iter()
-            .any(|l| l.starts_with("missing on native: twinloop::only_wasm")));
-        assert!(!lines.iter().any(|l| l.contains("net::threads (ran")));
+        assert!(lines.contains(&"skipped on windows: net::threads (Unix only)".to_string()));
+        let missing: Vec<&String> = lines.iter().filter(|l| l.starts_with("missing")).collect();
+        assert_eq!(
+            missing,
+            [
+                "missing on wasm: twinloop::only_native (ran on native; neither run nor \
+                 ignored on wasm)",
+                "missing on native: twinloop::only_wasm (ran on wasm; neither run nor \
+                 ignored on native)",
+                "missing on windows: twinloop::only_wasm (ran on wasm; neither run nor \
+                 ignored on windows)",
+                "missing on wasm: twinloop::only_native (ran on windows; neither run nor \
+                 ignored on wasm)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_test_missing_on_windows_is_named() {
+        let mut r = report();
+        r.windows = parse(&WINDOWS.replace("test tcp ... ok\n", ""));
+        let (lines, _) = r.render();
+        assert!(lines.contains(
+            &"missing on windows: net::tcp (ran on native; neither run nor ignored on windows)"
+                .to_string()
+        ));
     }
 
     #[test]
     fn matching_runs_pass_and_failed_steps_fail() {
+        let suite = NATIVE.split("   Doc-tests").next().unwrap();
         let same = Report {
             native: parse(NATIVE),
-            // The guest runs no doc tests.
-            wasm: parse(
-                &NATIVE
-                    .split("   Doc-tests")
-                    .next()
-                    .unwrap()
-                    .replace("-0d8739e80b00857f)", "-99.wasm)"),
-            ),
+            // The guest and Windows run no doc tests.
+            wasm: parse(&suite.replace("-0d8739e80b00857f)", "-99.wasm)")),
+            windows: parse(&suite.replace("-0d8739e80b00857f)", "-99.exe)")),
             native_ran: true,
             wasm_ran: true,
+            windows_ran: true,
             ..Report::default()
         };
         let (lines, success) = same.render();
         assert!(success, "{lines:#?}");
-        assert_eq!(lines.last().unwrap(), "11 passed, 0 failed");
+        let n = lines.len();
+        assert_eq!(
+            lines[n - 4..n - 1],
+            [
+                "native: 5 passed, 0 failed",
+                "wasm: 5 passed, 0 failed",
+                "windows: 5 passed, 0 failed"
+            ]
+        );
+        assert_eq!(lines.last().unwrap(), "16 passed, 0 failed");
 
         let mut failed = same;
         failed.fail_step("fmt");
@@ -340,7 +427,7 @@ test result: ok.
     }
 
     #[test]
-    fn no_guest_run_means_no_name_by_name_comparison() {
+    fn a_target_that_did_not_run_is_left_out_of_the_comparison() {
         let mut r = report();
         r.wasm = Vec::new();
         r.wasm_ran = false;
@@ -348,6 +435,11 @@ test result: ok.
         let (lines, success) = r.render();
         assert!(!success);
         assert!(!lines.iter().any(|l| l.starts_with("missing on")));
-        assert_eq!(lines[lines.len() - 2], "wasm: 0 passed, 0 failed");
+        assert!(lines.contains(
+            &"compare: wasm left out (its tests did not run; see the failed steps)".to_string()
+        ));
+        assert_eq!(lines[lines.len() - 3], "wasm: 0 passed, 0 failed");
+        // Nothing is skipped by name where nothing ran: only Windows' skip counts.
+        assert_eq!(lines[lines.len() - 4], "native: 4 passed, 0 failed");
     }
 }

@@ -1,6 +1,7 @@
 //! `cargo xtask test`: format, lints, docs, cross type-checks, then the test suite
-//! natively and in the guest, and a comparison of the two. Every step runs even when
-//! an earlier one failed (where it can), so the summary is complete.
+//! natively, in the guest and on Windows (under Wine), and a comparison of the three.
+//! Every step runs even when an earlier one failed (where it can), so the summary is
+//! complete.
 
 use std::process::Command;
 use std::time::Instant;
@@ -9,9 +10,10 @@ use crate::libtest::{self, BinaryRun};
 use crate::process::{self, cargo, host_binary};
 use crate::report::Report;
 use crate::toolchain::{self, Detected, GuestChain, CROSS_TARGETS};
+use crate::windows::{self, WINDOWS_TARGET};
 
 /// The packages whose tests must agree natively and in the guest.
-const SUITE: [&str; 4] = ["-p", "twinloop", "-p", "wasm-tests"];
+pub const SUITE: [&str; 4] = ["-p", "twinloop", "-p", "wasm-tests"];
 
 pub fn run() -> bool {
     let started = Instant::now();
@@ -140,7 +142,10 @@ pub fn run() -> bool {
         None => unavailable(&mut report, "tests (wasm)", "no wasm32-wasip1 tool chain"),
     }
 
-    // 8. Compare and summarise; the last three lines are the counts.
+    // 8. The suite built for Windows, each test binary run once under Wine.
+    windows_tests(&mut report, &det);
+
+    // 9. Compare and summarise; the last four lines are the counts.
     let (lines, success) = report.render();
     println!();
     println!("==> summary (took {})", process::elapsed(started));
@@ -148,6 +153,29 @@ pub fn run() -> bool {
         println!("{line}");
     }
     success
+}
+
+/// Builds the suite for Windows and runs it under Wine, or says why it cannot.
+fn windows_tests(report: &mut Report, det: &Detected) {
+    const NAME: &str = "tests (windows, under Wine)";
+    if !det.wine.ready() {
+        let why = format!("missing: {}", det.wine.missing().join(", "));
+        return unavailable(report, NAME, &why);
+    }
+    let runner = match std::env::current_exe() {
+        Ok(exe) => format!("{} wine-run", exe.display()),
+        Err(e) => return unavailable(report, NAME, &format!("no path to xtask: {e}")),
+    };
+    let Some(mut cmd) = windows::test_command(det.cross(WINDOWS_TARGET), &SUITE, &runner) else {
+        return unavailable(report, NAME, &format!("no std for {WINDOWS_TARGET}"));
+    };
+    if let Err(e) = windows::build_shim() {
+        return unavailable(report, NAME, &e);
+    }
+    if let Some(runs) = test_step(report, NAME, &mut cmd) {
+        report.windows = runs;
+        report.windows_ran = true;
+    }
 }
 
 /// `cargo test` of the suite for the guest, each test binary handed to the host.

@@ -18,11 +18,12 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::process::{self, cargo, cross_target_dir, guest_target_dir};
+use crate::windows::{self, WineTools, WINDOWS_TARGET};
 
 pub const GUEST_TARGET: &str = "wasm32-wasip1";
 pub const CROSS_TARGETS: [&str; 2] = ["x86_64-pc-windows-msvc", "x86_64-apple-darwin"];
 
-const DEB_TOOLCHAIN: &str = "debweb";
+pub const DEB_TOOLCHAIN: &str = "debweb";
 const DEB_LIBC: &str = "/usr/lib/wasm32-wasi/libc.a";
 const DEB_LIBC_DIR: &str = "/usr/lib/wasm32-wasi";
 const DEB_WASM_LD: &str = "/usr/lib/llvm-19/bin/wasm-ld";
@@ -75,6 +76,8 @@ pub struct Detected {
     pub deb_clippy: bool,
     /// `clang-19`, `llvm-ar-19` and wasi-libc's headers: ring's C for guests.
     pub wasm_cc: bool,
+    /// Wine and mingw's gcc: the suite built for Windows and run under Wine.
+    pub wine: WineTools,
 }
 
 impl Detected {
@@ -126,6 +129,7 @@ impl Detected {
             wasm_cc: process::output_of(WASM_CC, &["--version"]).is_some()
                 && process::output_of(WASM_AR, &["--version"]).is_some()
                 && Path::new(WASI_INCLUDE).exists(),
+            wine: WineTools::detect(),
         }
     }
 
@@ -168,7 +172,12 @@ impl Detected {
 
     /// Everything `setup` can provide is present (cross std is optional).
     pub fn complete(&self) -> bool {
-        self.rustfmt && self.clippy && self.guest().is_some() && self.guest_clippy() && self.wasm_cc
+        self.rustfmt
+            && self.clippy
+            && self.guest().is_some()
+            && self.guest_clippy()
+            && self.wasm_cc
+            && self.wine.ready()
     }
 
     pub fn print(&self) {
@@ -216,6 +225,7 @@ impl Detected {
             };
             println!("setup: std for {target} (type-check only): {how}");
         }
+        self.wine.print(self.cross(WINDOWS_TARGET));
     }
 }
 
@@ -362,9 +372,11 @@ pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
     if wants_cc {
         install_wasm_cc(&mut problems);
     }
+    let wants_wine = !det.wine.ready();
+    windows::install(det.wine, &mut problems);
 
     det = Detected::detect();
-    if !missing_components.is_empty() || wants_debian || wants_cc {
+    if !missing_components.is_empty() || wants_debian || wants_cc || wants_wine {
         println!("setup: after installing:");
         det.print();
     }
@@ -390,6 +402,12 @@ pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
     }
     if let Some(chain) = det.guest() {
         println!("setup: guests are built with {}", chain.describe());
+    }
+    if det.cross(WINDOWS_TARGET) == CrossChain::Unavailable {
+        problems.push(format!(
+            "no std for {WINDOWS_TARGET} (rustup target add {WINDOWS_TARGET}, or \
+             Debian's tool chain above): the Windows tests cannot be built"
+        ));
     }
 
     if build_host && !process::build_host() {
@@ -417,7 +435,7 @@ fn install_wasm_cc(problems: &mut Vec<String>) {
 }
 
 /// `apt-get update && apt-get install -y PACKAGES`, non-interactive.
-fn apt_install(packages: &[&str]) -> bool {
+pub fn apt_install(packages: &[&str]) -> bool {
     let mut update = Command::new("apt-get");
     update
         .arg("update")
@@ -485,6 +503,10 @@ mod tests {
             deb_rust_src: true,
             deb_clippy: true,
             wasm_cc: true,
+            wine: WineTools {
+                wine64: true,
+                mingw: true,
+            },
         }
     }
 

@@ -89,16 +89,59 @@ pub(crate) fn name_info(addr: SocketAddr, numeric: bool) -> io::Result<(String, 
     ))
 }
 
-/// Reverse lookup where the platform's resolver is not wired up: numeric only.
-#[cfg(not(unix))]
+/// Reverse lookup (`getnameinfo` of Winsock), blocking; the loop runs it on its default
+/// executor. `numeric` asks for the numeric host (NI_NUMERICHOST) and port.
+#[cfg(windows)]
 pub(crate) fn name_info(addr: SocketAddr, numeric: bool) -> io::Result<(String, String)> {
-    if !numeric {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "getnameinfo without NI_NUMERICHOST is not supported on this platform",
-        ));
+    use std::ffi::CStr;
+    use windows_sys::Win32::Networking::WinSock::{
+        getnameinfo, WSACleanup, WSAGetLastError, WSAStartup, NI_MAXHOST, NI_NUMERICHOST,
+        NI_NUMERICSERV, WSADATA,
+    };
+    let sockaddr = socket2::SockAddr::from(addr);
+    let mut host = [0u8; NI_MAXHOST as usize];
+    let mut serv = [0u8; 32];
+    let flags = if numeric {
+        NI_NUMERICHOST | NI_NUMERICSERV
+    } else {
+        NI_NUMERICSERV
+    };
+    // SAFETY: WSADATA is plain data that WSAStartup fills in. Winsock counts its users:
+    // this start is paired with the WSACleanup below, whatever else the process does.
+    let started = unsafe {
+        let mut data: WSADATA = std::mem::zeroed();
+        WSAStartup(0x0202, &mut data)
+    };
+    if started != 0 {
+        return Err(io::Error::from_raw_os_error(started));
     }
-    Ok((addr.ip().to_string(), addr.port().to_string()))
+    // SAFETY: sockaddr points to a valid address of the given length; host and serv are
+    // writable buffers whose lengths are passed alongside them.
+    let rc = unsafe {
+        getnameinfo(
+            sockaddr.as_ptr().cast(),
+            sockaddr.len(),
+            host.as_mut_ptr(),
+            host.len() as u32,
+            serv.as_mut_ptr(),
+            serv.len() as u32,
+            flags as i32,
+        )
+    };
+    // SAFETY: no memory preconditions; read before WSACleanup, on this thread.
+    let error = (rc != 0).then(|| unsafe { WSAGetLastError() });
+    // SAFETY: pairs with the successful WSAStartup above.
+    unsafe { WSACleanup() };
+    if let Some(code) = error {
+        let e = io::Error::from_raw_os_error(code);
+        return Err(io::Error::new(e.kind(), format!("getnameinfo: {e}")));
+    }
+    let text = |buf: &[u8]| {
+        CStr::from_bytes_until_nul(buf)
+            .map(|s| s.to_string_lossy().into_owned())
+            .map_err(|_| io::Error::other("getnameinfo: unterminated answer"))
+    };
+    Ok((text(&host)?, text(&serv)?))
 }
 
 /// Natively a lookup's completion comes through `notify`, not the poller.

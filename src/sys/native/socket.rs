@@ -1,8 +1,8 @@
 //! Native sockets for the `sock_*` methods: any non-blocking socket2 socket (TCP or UDP,
 //! made here or adopted from the program), watched through its file descriptor.
 //!
-//! Readiness comes from `mio::unix::SourceFd`, so `sock_*` is Unix-only natively; on
-//! other platforms registering such a socket fails with `Unsupported`.
+//! Readiness comes from the socket's own handle (`SocketSource`: the descriptor on Unix,
+//! mio's IOCP socket state on Windows).
 
 use std::io::{self, Read};
 use std::mem::MaybeUninit;
@@ -12,7 +12,7 @@ use socket2::{Domain, Protocol, SockAddr, Type};
 
 use super::net::connect_outcome;
 use super::retry;
-use super::source::{MioFd, MioRegistration, MioSource};
+use super::source::{MioRegistration, MioSource, SocketSource};
 use crate::error::Error;
 use crate::net::SocketType;
 
@@ -21,21 +21,14 @@ pub(crate) struct Socket {
     inner: socket2::Socket,
     /// The address family (`SO_DOMAIN` is not available everywhere, so it is kept).
     v6: bool,
-    /// Its descriptor, for the reactor (off Unix, registering it is `Unsupported`).
-    fd: MioFd<i32>,
+    /// Its handle, for the reactor.
+    source: SocketSource,
     registration: MioRegistration,
 }
 
-#[cfg(unix)]
-fn raw_fd(sock: &socket2::Socket) -> i32 {
-    std::os::fd::AsRawFd::as_raw_fd(sock)
-}
-
-/// Off Unix the reactor cannot watch a raw socket (see `MioFd<i32>`).
-#[cfg(not(unix))]
-fn raw_fd(_sock: &socket2::Socket) -> i32 {
-    -1
-}
+/// The longest UDP payload (over IPv4: 65,507 bytes), rounded up.
+#[cfg(windows)]
+const MAX_DATAGRAM: usize = 64 << 10;
 
 fn addr_of(addr: SockAddr) -> io::Result<SocketAddr> {
     addr.as_socket()
@@ -57,7 +50,7 @@ impl Socket {
 
     fn adopt(inner: socket2::Socket, v6: bool) -> Socket {
         Socket {
-            fd: MioFd(raw_fd(&inner)),
+            source: SocketSource::of(&inner),
             inner,
             v6,
             registration: MioRegistration::default(),
@@ -65,7 +58,8 @@ impl Socket {
     }
 
     /// Adopts a socket of the program's: it must be non-blocking, as asyncio requires (a
-    /// blocking one would stall the loop), and an IPv4 or IPv6 TCP or UDP socket.
+    /// blocking one would stall the loop), and an IPv4 or IPv6 TCP or UDP socket. A
+    /// Windows socket cannot be asked whether it blocks: there it is made non-blocking.
     pub(crate) fn from_socket2(inner: socket2::Socket) -> Result<Socket, Error> {
         #[cfg(unix)]
         if !inner.nonblocking()? {
@@ -73,6 +67,8 @@ impl Socket {
                 "the socket must be non-blocking (call set_nonblocking(true) first)",
             ));
         }
+        #[cfg(windows)]
+        inner.set_nonblocking(true)?;
         let unsupported = || {
             Error::invalid_argument("only IPv4 and IPv6 stream or datagram sockets are supported")
         };
@@ -125,6 +121,9 @@ impl Socket {
             {
                 Ok(())
             }
+            // WSAEALREADY, WSAEISCONN.
+            #[cfg(windows)]
+            Err(e) if [10037, 10056].contains(&e.raw_os_error().unwrap_or(0)) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -137,23 +136,37 @@ impl Socket {
 
     /// One pending connection, as a non-blocking socket; `WouldBlock` when there is none.
     pub(crate) fn accept(&mut self) -> io::Result<(Socket, SocketAddr)> {
-        let (conn, peer) = retry(|| self.inner.accept())?;
+        let (conn, peer) = self.source.io(|| retry(|| self.inner.accept()))?;
         conn.set_nonblocking(true)?;
         Ok((Socket::adopt(conn, self.v6), addr_of(peer)?))
     }
 
     /// `recv(2)`: `Ok(0)` at the end of a stream (or for an empty datagram).
     pub(crate) fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        retry(|| (&self.inner).read(buf))
+        self.source.io(|| retry(|| (&self.inner).read(buf)))
     }
 
-    /// `recvfrom(2)`.
+    /// `recvfrom(2)`. A datagram longer than `buf` is cut to fit, as on Unix: Windows
+    /// refuses it instead (WSAEMSGSIZE), so there a short buffer receives through a
+    /// whole-datagram one.
     pub(crate) fn recv_from(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        #[cfg(windows)]
+        if buf.len() < MAX_DATAGRAM && self.inner.r#type()? == Type::DGRAM {
+            let mut whole = vec![0u8; MAX_DATAGRAM];
+            let (n, from) = self.recv_from_fitting(&mut whole)?;
+            let n = n.min(buf.len());
+            buf[..n].copy_from_slice(&whole[..n]);
+            return Ok((n, from));
+        }
+        self.recv_from_fitting(buf)
+    }
+
+    fn recv_from_fitting(&mut self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         // SAFETY: not a system call, but the view of `buf` that socket2's `recvfrom` wants:
         // `MaybeUninit<u8>` has `u8`'s layout, and the kernel only writes initialised
         // bytes into it, so `buf` holds valid `u8`s afterwards.
         let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
-        let (n, from) = retry(|| self.inner.recv_from(uninit))?;
+        let (n, from) = self.source.io(|| retry(|| self.inner.recv_from(uninit)))?;
         Ok((n, addr_of(from)?))
     }
 
@@ -163,7 +176,8 @@ impl Socket {
         let flags = libc::MSG_NOSIGNAL;
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let flags = 0;
-        retry(|| self.inner.send_with_flags(buf, flags))
+        self.source
+            .io(|| retry(|| self.inner.send_with_flags(buf, flags)))
     }
 
     /// `sendfile(2)` from `file` to this socket (see `net::send_file`).
@@ -173,12 +187,17 @@ impl Socket {
         offset: u64,
         len: usize,
     ) -> io::Result<usize> {
-        super::net::send_file(self.fd.0, file, offset, len)
+        #[cfg(unix)]
+        let fd = self.source.fd();
+        #[cfg(not(unix))]
+        let fd = -1;
+        super::net::send_file(fd, file, offset, len)
     }
 
     /// `sendto(2)`.
     pub(crate) fn send_to(&mut self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        retry(|| self.inner.send_to(buf, &to.into()))
+        self.source
+            .io(|| retry(|| self.inner.send_to(buf, &to.into())))
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -192,13 +211,14 @@ impl Socket {
 
 impl MioSource for Socket {
     fn mio_parts(&mut self) -> (&mut dyn mio::event::Source, &mut MioRegistration) {
-        (&mut self.fd, &mut self.registration)
+        (&mut self.source, &mut self.registration)
     }
 }
 
 /// Natively a [`crate::Socket`] can be made from the program's own socket2 socket. It must
 /// be non-blocking ([`Error::InvalidArgument`] otherwise: asyncio's "the socket must be
-/// non-blocking"), IPv4 or IPv6, TCP or UDP.
+/// non-blocking"), IPv4 or IPv6, TCP or UDP. Windows cannot tell whether a socket blocks:
+/// there any socket is taken and made non-blocking.
 ///
 /// ```
 /// use twinloop::{Error, Socket};

@@ -123,3 +123,130 @@ impl<T> mio::event::Source for MioFd<T> {
         Err(io::ErrorKind::Unsupported.into())
     }
 }
+
+/// A socket the program drives with `sock_*`, as a mio source. On Unix it is the bare
+/// descriptor (the `socket2::Socket` beside it owns it); on Windows a mio socket over the
+/// same handle, since mio's IOCP backend watches any socket handle through its `net`
+/// types and has no `SourceFd`. It never closes the socket.
+pub(super) struct SocketSource {
+    #[cfg(unix)]
+    fd: i32,
+    /// `Some` until dropped; then handed back without closing the handle.
+    #[cfg(windows)]
+    stream: Option<mio::net::TcpStream>,
+}
+
+impl SocketSource {
+    /// The source of `sock`, which must outlive it.
+    pub(super) fn of(sock: &socket2::Socket) -> SocketSource {
+        #[cfg(unix)]
+        {
+            SocketSource {
+                fd: std::os::fd::AsRawFd::as_raw_fd(sock),
+            }
+        }
+        #[cfg(windows)]
+        {
+            use std::os::windows::io::{AsRawSocket, FromRawSocket};
+            // SAFETY: the handle is a live socket owned by `sock`, which outlives this
+            // source; the std stream made here never closes it, since `Drop` gives the
+            // handle back with `into_raw_socket`. A stream over a listening or UDP socket
+            // is only ever registered, never read or written.
+            let std = unsafe { std::net::TcpStream::from_raw_socket(sock.as_raw_socket()) };
+            SocketSource {
+                stream: Some(mio::net::TcpStream::from_std(std)),
+            }
+        }
+    }
+
+    /// Runs one I/O call on the socket. On Windows a `WouldBlock` re-arms the socket in
+    /// mio (its IOCP backend reports a socket again only after one; mio's own types do
+    /// this in each call), so that a wait after a spurious wake-up is not a wait forever.
+    pub(super) fn io<T>(&self, op: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        #[cfg(unix)]
+        {
+            op()
+        }
+        #[cfg(windows)]
+        {
+            match &self.stream {
+                Some(stream) => stream.try_io(op),
+                None => op(),
+            }
+        }
+    }
+
+    /// The descriptor, for `sendfile(2)`.
+    #[cfg(unix)]
+    pub(super) fn fd(&self) -> i32 {
+        self.fd
+    }
+}
+
+#[cfg(unix)]
+impl mio::event::Source for SocketSource {
+    fn register(
+        &mut self,
+        registry: &mio::Registry,
+        token: Token,
+        i: MioInterest,
+    ) -> io::Result<()> {
+        mio::unix::SourceFd(&self.fd).register(registry, token, i)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &mio::Registry,
+        token: Token,
+        i: MioInterest,
+    ) -> io::Result<()> {
+        mio::unix::SourceFd(&self.fd).reregister(registry, token, i)
+    }
+
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        mio::unix::SourceFd(&self.fd).deregister(registry)
+    }
+}
+
+#[cfg(windows)]
+impl SocketSource {
+    fn stream(&mut self) -> &mut mio::net::TcpStream {
+        self.stream.as_mut().expect("only taken when dropped")
+    }
+}
+
+#[cfg(windows)]
+impl mio::event::Source for SocketSource {
+    fn register(
+        &mut self,
+        registry: &mio::Registry,
+        token: Token,
+        i: MioInterest,
+    ) -> io::Result<()> {
+        self.stream().register(registry, token, i)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &mio::Registry,
+        token: Token,
+        i: MioInterest,
+    ) -> io::Result<()> {
+        self.stream().reregister(registry, token, i)
+    }
+
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        self.stream().deregister(registry)
+    }
+}
+
+#[cfg(windows)]
+impl Drop for SocketSource {
+    fn drop(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            // The socket belongs to the `socket2::Socket` beside this source: release the
+            // handle (mio's registration state goes with the stream) without closing it.
+            let _ = std::os::windows::io::IntoRawSocket::into_raw_socket(stream);
+        }
+    }
+}
