@@ -1,7 +1,10 @@
-//! Test mode: a libtest guest built with `panic=abort` stops at its first
-//! failing test, so the host lists the tests and runs each one in a fresh
-//! instance of the once-compiled component, several at a time on host
-//! threads, and prints the results the way libtest does.
+//! Test mode: the host lists a libtest guest's tests and runs each one in a
+//! fresh instance of the once-compiled component, several at a time on host
+//! threads, and prints the results the way libtest does. A guest built with
+//! `panic=abort` stops at its first failing test, which this makes harmless;
+//! one built with `panic=unwind` could report several failures in one
+//! instance, but a fresh instance per test still keeps each test from seeing
+//! what another left behind (a loop left running, a socket left bound).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,8 +72,9 @@ impl Guest {
     /// under `policy`, printing libtest-style progress and results to `out`.
     ///
     /// A test passes if its instance exits with 0 after libtest reported one
-    /// passed test; it fails if it exits otherwise, traps (a panic is an abort
-    /// under `panic=abort`) or runs out of `policy.time_limit`. The failure
+    /// passed test; it fails if it exits otherwise (libtest's 101 for a
+    /// panic under `panic=unwind`), traps (a panic under `panic=abort`) or
+    /// runs out of `policy.time_limit`. The failure
     /// report shows each failed test's stdout and stderr (interleaved) and
     /// the trap message. `Err` only if writing to `out` fails.
     pub fn run_tests(
