@@ -1,22 +1,25 @@
-//! `cargo xtask build-guest [--release] [--example NAME | -p PKG]...`: builds for
-//! wasm32-wasip1 with the detected tool chain and prints the `.wasm` files.
+//! `cargo xtask build-guest [--release] [--panic-abort] [--example NAME | -p PKG]...`:
+//! builds for wasm32-wasip1 with the detected tool chain and prints the `.wasm` files.
 
 use std::io::Read;
 use std::process::Stdio;
 
+use crate::guest_cargo::GuestPanic;
 use crate::process;
 use crate::toolchain::{self, Detected};
 
-pub const USAGE: &str =
-    "cargo xtask build-guest [--release] [--example NAME | -p PKG]...  (default: -p twinloop --examples)";
+pub const USAGE: &str = "cargo xtask build-guest [--release] [--panic-abort] \
+[--example NAME | -p PKG]...  (default: -p twinloop --examples)";
 
 pub fn run(args: &[String]) -> bool {
     let mut release = false;
+    let mut panic = None;
     let mut selection: Vec<String> = Vec::new();
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--release" => release = true,
+            "--panic-abort" => panic = Some(GuestPanic::Abort),
             "--example" | "-p" | "--package" => match iter.next() {
                 Some(value) => {
                     selection.push(arg.clone());
@@ -46,7 +49,8 @@ pub fn run(args: &[String]) -> bool {
         println!("build-guest: FAILED: no wasm32-wasip1 tool chain (see `cargo xtask setup`)");
         return false;
     };
-    let mut cmd = chain.cargo("build");
+    let panic = chain.effective_panic(panic.unwrap_or(chain.default_panic()));
+    let mut cmd = chain.cargo_with("build", panic);
     if release {
         cmd.arg("--release");
     }
@@ -54,7 +58,11 @@ pub fn run(args: &[String]) -> bool {
         .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped());
     process::header(
-        &format!("build for wasm32-wasip1 with {}", chain.describe()),
+        &format!(
+            "build for wasm32-wasip1 with {} ({})",
+            chain.describe(),
+            panic.name()
+        ),
         &cmd,
     );
     process::flush();

@@ -4,6 +4,7 @@
 mod bench;
 mod build_guest;
 mod demo;
+mod guest_cargo;
 mod libtest;
 mod process;
 mod report;
@@ -22,7 +23,10 @@ commands:
                test suite natively and in the guest, and a comparison of the two
   demo         run the examples natively and as guests in twinloop-host
   build-guest  build for wasm32-wasip1 and print the .wasm paths:
-               cargo xtask build-guest [--release] [--example NAME | -p PKG]...
+               cargo xtask build-guest [--release] [--panic-abort]
+                                       [--example NAME | -p PKG]...
+               guests unwind on panics (wasm exceptions); --panic-abort makes them
+               trap instead (smaller)
   bench        twinloop vs tokio (current-thread) in release: callbacks, timers, TCP
                echo (native and wasm-guest servers); prints a table of ratios:
                cargo xtask bench [--quick] [--no-guest]

@@ -10,9 +10,9 @@
 //!
 //! Counting rule: `native:` and `wasm:` count the portable suite, the tests that run on
 //! both targets, so the two figures are comparable (equal when all pass). Tests skipped
-//! by name on the other target (threads, unwinding, the host's sandbox policy) are
-//! target-specific: they are counted on their own `native-only` / `wasm-only` lines, and
-//! in the total.
+//! by name on the other target (threads, unwinding in a `panic=abort` guest, the host's
+//! sandbox policy) are target-specific: they are counted on their own `native-only` /
+//! `wasm-only` lines, and in the total.
 
 use std::collections::BTreeMap;
 
