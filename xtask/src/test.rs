@@ -1,10 +1,13 @@
 //! `cargo xtask test`: format, lints, docs, cross type-checks, then the test suite
-//! natively and in the guest, and a comparison of the two. Every step runs even when
+//! natively and in the guest (built with panic=unwind where the tool chain allows), the
+//! exported components under a stock `wasmtime` if one is on PATH, and a comparison of
+//! the native and guest results. Every step runs even when
 //! an earlier one failed (where it can), so the summary is complete.
 
 use std::process::Command;
 use std::time::Instant;
 
+use crate::elsewhere;
 use crate::libtest::{self, BinaryRun};
 use crate::process::{self, cargo, host_binary};
 use crate::report::Report;
@@ -140,7 +143,37 @@ pub fn run() -> bool {
         None => unavailable(&mut report, "tests (wasm)", "no wasm32-wasip1 tool chain"),
     }
 
-    // 8. Compare and summarise; the last three lines are the counts.
+    // 8. The exported components under the stock wasmtime CLI, if there is one.
+    const ELSEWHERE: &str = "components under the stock wasmtime CLI";
+    match (guest, elsewhere::wasmtime_version()) {
+        (_, None) => {
+            let note = format!(
+                "{ELSEWHERE}: skipped (no `wasmtime` on PATH; `cargo install wasmtime-cli \
+                 --version 48.x` provides one)"
+            );
+            println!();
+            println!("==> {ELSEWHERE}");
+            println!("{note}");
+            report.notes.push(note);
+        }
+        (None, Some(_)) => unavailable(&mut report, ELSEWHERE, "no wasm32-wasip1 tool chain"),
+        (Some(_), Some(_)) if !host_ok => {
+            unavailable(&mut report, ELSEWHERE, "the host did not build")
+        }
+        (Some(chain), Some(version)) => {
+            println!();
+            println!("==> {ELSEWHERE} ({version})");
+            let started = Instant::now();
+            let result = elsewhere::check(chain, &version);
+            if let Err(e) = &result {
+                println!("{ELSEWHERE}: {e}");
+                report.fail_step(format!("{ELSEWHERE}: {e}"));
+            }
+            footer(ELSEWHERE, result.is_ok(), started);
+        }
+    }
+
+    // 9. Compare and summarise; the last three lines are the counts.
     let (lines, success) = report.render();
     println!();
     println!("==> summary (took {})", process::elapsed(started));
