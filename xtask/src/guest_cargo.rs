@@ -131,8 +131,8 @@ impl GuestChain {
 
     pub fn describe(self) -> &'static str {
         match self {
-            GuestChain::Rustup => "rustup's wasm32-wasip1 target (panic=abort)",
-            GuestChain::Debian => "Debian's tool chain (debweb, -Zbuild-std, panic=unwind)",
+            GuestChain::Rustup => "rustup's wasm32-wasip1 target",
+            GuestChain::Debian => "Debian's tool chain (debweb, -Zbuild-std)",
         }
     }
 }

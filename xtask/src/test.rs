@@ -21,7 +21,11 @@ pub fn run() -> bool {
     let mut det = Detected::detect();
     if det.complete() {
         match det.guest() {
-            Some(chain) => println!("test: guests are built with {}", chain.describe()),
+            Some(chain) => println!(
+                "test: guests are built with {}, {}",
+                chain.describe(),
+                chain.default_panic().name()
+            ),
             None => unreachable!("complete() implies a guest tool chain"),
         }
     } else {
@@ -149,7 +153,7 @@ pub fn run() -> bool {
         (_, None) => {
             let note = format!(
                 "{ELSEWHERE}: skipped (no `wasmtime` on PATH; `cargo install wasmtime-cli \
-                 --version 48.x` provides one)"
+                 --version 48.0.8` provides one)"
             );
             println!();
             println!("==> {ELSEWHERE}");

@@ -344,7 +344,11 @@ pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
         ));
     }
     if let Some(chain) = det.guest() {
-        println!("setup: guests are built with {}", chain.describe());
+        println!(
+            "setup: guests are built with {}, {}",
+            chain.describe(),
+            chain.default_panic().name()
+        );
     }
 
     if build_host && !process::build_host() {
