@@ -260,16 +260,23 @@ fn write_outputs(out: &mut dyn Write, title: &str, tests: &[Finished]) -> Result
 }
 
 /// Drops the lines the guest's own libtest wrote around the test's output
-/// (`running 1 test`, `test NAME ... `, the final `test result`), which
-/// would only repeat what the host reports.
+/// (`running 1 test`, `test NAME ... `, the final `test result` and, where
+/// the guest unwinds and so reports the failure itself, its `FAILED` verdict
+/// and `failures:` list), which would only repeat what the host reports.
 fn strip_libtest_chatter<'a>(text: &'a str, name: &str) -> &'a str {
     let mut text = text.trim_start_matches('\n');
     text = text.strip_prefix("running 1 test\n").unwrap_or(text);
     let header = format!("test {name} ... ");
-    text = text.strip_prefix(header.as_str()).unwrap_or(text);
+    text = text
+        .strip_prefix(header.as_str())
+        .unwrap_or(text)
+        .trim_start_matches('\n');
     if let Some(at) = text.rfind("\ntest result: ") {
         text = &text[..at];
     }
+    let own_report = format!("FAILED\n\nfailures:\n\nfailures:\n    {name}");
+    text = text.trim_end();
+    text = text.strip_suffix(own_report.as_str()).unwrap_or(text);
     text.trim_end()
 }
 
@@ -317,6 +324,14 @@ mod tests {
         );
         let ok = "\nrunning 1 test\ntest a ... ok\n\ntest result: ok. 1 passed; 0 failed\n\n";
         assert_eq!(strip_libtest_chatter(ok, "a"), "ok");
+        // An unwinding guest's libtest reports the failure itself (`--nocapture`).
+        let unwound = "\nrunning 1 test\ntest a::b ... \nthread 'main' (1) panicked at t.rs:3:9:\n\
+                       boom\nFAILED\n\nfailures:\n\nfailures:\n    a::b\n\n\
+                       test result: FAILED. 0 passed; 1 failed\n\n";
+        assert_eq!(
+            strip_libtest_chatter(unwound, "a::b"),
+            "thread 'main' (1) panicked at t.rs:3:9:\nboom"
+        );
     }
 
     #[test]
