@@ -31,7 +31,7 @@
 //! | TLS (rustls + ring): `ssl` on connections and servers, [`EventLoop::start_tls`] | yes | yes |
 //! | `sock_*` on a [`Socket`] | yes; also adopts socket2/std sockets | yes, on sockets made with `Socket::new` |
 //! | pipes, signals, subprocesses | Unix (Windows: [`Error::Unsupported`]) | [`Error::Unsupported`] |
-//! | a panicking callback (or unretrieved task) reaches the exception handler, loop goes on | yes | no: `panic=abort`, the guest traps |
+//! | a panicking callback (or unretrieved task) reaches the exception handler, loop goes on | yes | yes (`panic=unwind` guests, the default); a `panic=abort` guest traps |
 //!
 //! ## Panics
 //!
@@ -39,10 +39,23 @@
 //! panic becomes [`Error::Panic`] in an [`ExceptionContext`] handed to the exception
 //! handler. A task's panic becomes the task's result; it reaches the exception handler
 //! ("Task exception was never retrieved") only if the task is dropped before anyone
-//! retrieved it (awaited the task, or called `result`, `take_result` or `error`). WASI guests are built with `panic=abort`, so
-//! there a panic ends the guest (the host reports the trap and a non-zero exit).
+//! retrieved it (awaited the task, or called `result`, `take_result` or `error`).
+//!
+//! WASI guests behave the same when built with `panic=unwind`, which uses the WebAssembly
+//! exception-handling proposal (`cargo xtask build-guest` does this by default; the host
+//! must enable the proposal, as `twinloop-host` and the `wasmtime` CLI do). The exception
+//! tag this needs, `__cpp_exception`, is defined (weakly) by this crate in such guests, so
+//! a program needs nothing more. A guest built with `panic=abort`
+//! (`cargo xtask build-guest --panic-abort`, a smaller module) ends at its first panic:
+//! the host reports the trap and a non-zero exit.
 
 #![warn(missing_docs)]
+// The guest's `__cpp_exception` tag (`sys/wasi/exception_tag.rs`) is assembler; wasm
+// assembly is unstable, and a `panic=unwind` guest is built with `-Zbuild-std` anyway.
+#![cfg_attr(
+    all(target_os = "wasi", panic = "unwind"),
+    feature(asm_experimental_arch)
+)]
 
 mod current;
 mod error;

@@ -1,6 +1,7 @@
 //! `Host` (a configured wasmtime engine) and `Guest` (a compiled, linked
 //! command component ready to be instantiated any number of times).
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -15,7 +16,8 @@ use crate::run::GuestState;
 use crate::time_limit::EpochTicker;
 use crate::wasmtime_err;
 
-/// A wasmtime engine set up to run twinloop guests: component model on, wasm
+/// A wasmtime engine set up to run twinloop guests: component model on, the
+/// exception-handling proposal on (guests built with `panic=unwind`), wasm
 /// backtraces on, and (unless made with [`Host::without_time_limits`]) epoch
 /// interruption driven by a ticker thread so that
 /// [`SandboxPolicy::time_limit`](crate::SandboxPolicy::time_limit) works.
@@ -42,9 +44,12 @@ impl Host {
 
     fn build(time_limits: bool) -> Result<Host> {
         let mut config = Config::new();
-        // Wasm backtraces are on by default (`wasm_backtrace_max_frames`).
+        // Wasm backtraces are on by default (`wasm_backtrace_max_frames`). Exceptions
+        // (on by default with wasmtime's `gc` feature, named here because guests built
+        // with panic=unwind need them) let a guest's panic unwind to its catch_unwind.
         config
             .wasm_component_model(true)
+            .wasm_exceptions(true)
             .epoch_interruption(time_limits);
         let engine = Engine::new(&config)
             .map_err(wasmtime_err)
@@ -73,26 +78,8 @@ impl Host {
     /// `wasi:cli/command` component. Its `argv[0]` is `guest.wasm` until
     /// changed with [`Guest::with_name`]. WebAssembly text (`.wat`) is accepted too.
     pub fn load(&self, bytes: &[u8]) -> Result<Guest> {
-        // WebAssembly text (it starts with `(` or a `;;` comment) becomes binary; anything
-        // else goes on as it is, to be checked as a binary.
-        let looks_like_text = bytes
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .is_some_and(|&b| b == b'(' || b == b';');
-        let binary = if looks_like_text {
-            wat::parse_bytes(bytes).context("parsing the WebAssembly text")?
-        } else {
-            std::borrow::Cow::Borrowed(bytes)
-        };
-        let bytes: &[u8] = &binary;
-        let component_bytes;
-        let bytes = if is_component(bytes)? {
-            bytes
-        } else {
-            component_bytes = componentize(bytes)?;
-            &component_bytes
-        };
-        let component = Component::new(&self.engine, bytes)
+        let bytes = command_component(bytes)?;
+        let component = Component::new(&self.engine, &bytes)
             .map_err(wasmtime_err)
             .context("compiling the component")?;
         let mut linker = Linker::<GuestState>::new(&self.engine);
@@ -147,6 +134,29 @@ impl Guest {
     pub fn with_name(mut self, name: impl Into<String>) -> Guest {
         self.name = name.into();
         self
+    }
+}
+
+/// The `wasi:cli/command` component that [`Host::load`] would run for `bytes`: a
+/// component as it is, a core `wasm32-wasip1` module wrapped by [`componentize`], and
+/// WebAssembly text compiled first. What `twinloop-host component` writes; any WASI 0.2
+/// host (the `wasmtime` CLI, for one) can run it.
+pub fn command_component(bytes: &[u8]) -> Result<Cow<'_, [u8]>> {
+    // WebAssembly text (it starts with `(` or a `;;` comment) becomes binary; anything
+    // else goes on as it is, to be checked as a binary.
+    let looks_like_text = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'(' || b == b';');
+    let binary = if looks_like_text {
+        wat::parse_bytes(bytes).context("parsing the WebAssembly text")?
+    } else {
+        Cow::Borrowed(bytes)
+    };
+    if is_component(&binary)? {
+        Ok(binary)
+    } else {
+        Ok(Cow::Owned(componentize(&binary)?))
     }
 }
 

@@ -8,9 +8,15 @@
 //!   once and links it against WASI 0.2, giving a [`Guest`].
 //! - [`Guest::run`] runs it once in a fresh instance and reports a
 //!   [`RunOutcome`]: the exit code, or the trap with its wasm backtrace.
-//! - [`Guest::run_tests`] treats the guest as a libtest binary built with
-//!   `panic=abort` and runs every test in its own instance, so one failing
-//!   test does not hide the others.
+//! - [`Guest::run_tests`] treats the guest as a libtest binary and runs every
+//!   test in its own instance, so one failing test does not hide the others
+//!   (under `panic=abort`, a panic ends the instance) and no test sees what
+//!   another left behind (under `panic=unwind` too).
+//! - [`command_component`] gives the `wasi:cli/command` component a guest runs
+//!   as, for other WASI 0.2 hosts.
+//!
+//! The engine enables the WebAssembly exception-handling proposal, so guests
+//! built with `panic=unwind` catch their panics as native programs do.
 //!
 //! ```no_run
 //! use twinloop_host::{Host, SandboxPolicy, Stdio};
@@ -32,7 +38,7 @@ mod test_list;
 mod test_runner;
 mod time_limit;
 
-pub use host::{componentize, is_component, Guest, Host};
+pub use host::{command_component, componentize, is_component, Guest, Host};
 pub use net_rule::NetRule;
 pub use policy::SandboxPolicy;
 pub use run::{GuestStatus, GuestTrap, RunOutcome, Stdio, CAPTURE_CAPACITY, TRAP_EXIT_CODE};

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use twinloop_host::{
-    GuestStatus, Host, NetRule, RunOutcome, SandboxPolicy, Stdio, TestArgs, DEFAULT_TEST_TIME_LIMIT,
+    command_component, GuestStatus, Host, NetRule, RunOutcome, SandboxPolicy, Stdio, TestArgs,
+    DEFAULT_TEST_TIME_LIMIT,
 };
 
 const HELP: &str = "\
@@ -18,16 +19,23 @@ twinloop-host: run twinloop wasm32-wasip1 guests in wasmtime, sandboxed
 USAGE:
     twinloop-host run  [OPTIONS] MODULE.wasm [--] [ARGS...]
     twinloop-host test [OPTIONS] MODULE.wasm [LIBTEST-ARGS...]
+    twinloop-host component MODULE.wasm -o COMPONENT.wasm
 
 `run` runs the guest once with ARGS and exits with its exit code.
-`test` runs a libtest binary (built with panic=abort) one test per fresh
-instance, in parallel, and reports like libtest. LIBTEST-ARGS are filters and
+`test` runs a libtest binary one test per fresh instance, in parallel, and
+reports like libtest (a test that panics fails alone, whether the guest
+unwinds or aborts on panics). LIBTEST-ARGS are filters and
 libtest options (--exact, --skip X, --ignored, --include-ignored,
 --test-threads N, -q, --show-output, --list; others are accepted and ignored).
 RUST_BACKTRACE=1 adds the wasm backtrace of trapped tests to the report.
 
+`component` writes the wasi:cli/command component that `run` executes for
+MODULE (a core module wrapped with the preview-1 command adapter), for any
+WASI 0.2 host, e.g. `wasmtime run -S inherit-network COMPONENT.wasm`.
+
 MODULE is a core wasm32-wasip1 module or a wasi:cli/command component
-(binary, or WebAssembly text).
+(binary, or WebAssembly text). Guests built with panic=unwind use the
+exception-handling proposal, which this host enables.
 Options must come before MODULE; everything after it goes to the guest.
 
 OPTIONS (the guest gets nothing but stdout/stderr unless allowed here):
@@ -47,6 +55,7 @@ OPTIONS (the guest gets nothing but stdout/stderr unless allowed here):
 EXIT CODES:
     run:  the guest's exit code; 134 if it trapped or ran out of time
     test: 0 if all tests passed, 101 if any failed
+    component: 0 once written
     2 for errors of the host itself (bad option, unreadable or invalid module)
 
 As a cargo runner:
@@ -110,8 +119,12 @@ fn real_main(args: &[String]) -> Result<ExitCode> {
         }
         Some("run") => parse(Mode::Run, &args[1..])?,
         Some("test") => parse(Mode::Test, &args[1..])?,
+        Some("component") => return component(&args[1..]),
         Some(other) => {
-            bail!("unknown command {other:?}; expected `run` or `test` (see twinloop-host --help)")
+            bail!(
+                "unknown command {other:?}; expected `run`, `test` or `component` \
+                 (see twinloop-host --help)"
+            )
         }
     };
     match invocation {
@@ -167,6 +180,42 @@ fn test(mut inv: Invocation) -> Result<ExitCode> {
     };
     let report = guest.run_tests(&inv.policy, &tests, &test_args, &mut io::stdout().lock())?;
     Ok(ExitCode::from(report.exit_code() as u8))
+}
+
+/// `component MODULE -o OUT`: writes the component `run` would execute.
+fn component(args: &[String]) -> Result<ExitCode> {
+    let mut input = None;
+    let mut output = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return Ok(ExitCode::SUCCESS);
+            }
+            "-o" | "--output" => match it.next() {
+                Some(path) => output = Some(PathBuf::from(path)),
+                None => bail!("option {arg} needs a value (the component file to write)"),
+            },
+            a if a.starts_with("--output=") => output = Some(PathBuf::from(&a[9..])),
+            a if a.starts_with('-') && a.len() > 1 => {
+                bail!("unknown option {a:?} for `component` (see twinloop-host --help)")
+            }
+            a if input.is_none() => input = Some(PathBuf::from(a)),
+            a => bail!("`component` takes one MODULE.wasm, got a second: {a:?}"),
+        }
+    }
+    let Some(input) = input else {
+        bail!("missing MODULE.wasm (usage: twinloop-host component MODULE.wasm -o COMPONENT.wasm)");
+    };
+    let Some(output) = output else {
+        bail!("missing -o COMPONENT.wasm (the file to write)");
+    };
+    let bytes = std::fs::read(&input).with_context(|| format!("reading {}", input.display()))?;
+    let component =
+        command_component(&bytes).with_context(|| format!("loading {}", input.display()))?;
+    std::fs::write(&output, &component).with_context(|| format!("writing {}", output.display()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Reports a trap on stderr and turns the outcome into this process's exit

@@ -45,7 +45,8 @@ pub enum GuestStatus {
     /// `wasi:cli/run` (1) or called `exit` / `proc_exit` (its code).
     Exited(i32),
     /// The guest trapped (including a panic under `panic=abort`, which is an
-    /// `unreachable` trap) or was stopped by its time limit.
+    /// `unreachable` trap, and an exception no handler caught) or was stopped
+    /// by its time limit.
     Trapped(GuestTrap),
 }
 

@@ -1,7 +1,10 @@
-//! Test mode: a libtest guest built with `panic=abort` stops at its first
-//! failing test, so the host lists the tests and runs each one in a fresh
-//! instance of the once-compiled component, several at a time on host
-//! threads, and prints the results the way libtest does.
+//! Test mode: the host lists a libtest guest's tests and runs each one in a
+//! fresh instance of the once-compiled component, several at a time on host
+//! threads, and prints the results the way libtest does. A guest built with
+//! `panic=abort` stops at its first failing test, which this makes harmless;
+//! one built with `panic=unwind` could report several failures in one
+//! instance, but a fresh instance per test still keeps each test from seeing
+//! what another left behind (a loop left running, a socket left bound).
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -69,8 +72,9 @@ impl Guest {
     /// under `policy`, printing libtest-style progress and results to `out`.
     ///
     /// A test passes if its instance exits with 0 after libtest reported one
-    /// passed test; it fails if it exits otherwise, traps (a panic is an abort
-    /// under `panic=abort`) or runs out of `policy.time_limit`. The failure
+    /// passed test; it fails if it exits otherwise (libtest's 101 for a
+    /// panic under `panic=unwind`), traps (a panic under `panic=abort`) or
+    /// runs out of `policy.time_limit`. The failure
     /// report shows each failed test's stdout and stderr (interleaved) and
     /// the trap message. `Err` only if writing to `out` fails.
     pub fn run_tests(
@@ -256,16 +260,23 @@ fn write_outputs(out: &mut dyn Write, title: &str, tests: &[Finished]) -> Result
 }
 
 /// Drops the lines the guest's own libtest wrote around the test's output
-/// (`running 1 test`, `test NAME ... `, the final `test result`), which
-/// would only repeat what the host reports.
+/// (`running 1 test`, `test NAME ... `, the final `test result` and, where
+/// the guest unwinds and so reports the failure itself, its `FAILED` verdict
+/// and `failures:` list), which would only repeat what the host reports.
 fn strip_libtest_chatter<'a>(text: &'a str, name: &str) -> &'a str {
     let mut text = text.trim_start_matches('\n');
     text = text.strip_prefix("running 1 test\n").unwrap_or(text);
     let header = format!("test {name} ... ");
-    text = text.strip_prefix(header.as_str()).unwrap_or(text);
+    text = text
+        .strip_prefix(header.as_str())
+        .unwrap_or(text)
+        .trim_start_matches('\n');
     if let Some(at) = text.rfind("\ntest result: ") {
         text = &text[..at];
     }
+    let own_report = format!("FAILED\n\nfailures:\n\nfailures:\n    {name}");
+    text = text.trim_end();
+    text = text.strip_suffix(own_report.as_str()).unwrap_or(text);
     text.trim_end()
 }
 
@@ -313,6 +324,14 @@ mod tests {
         );
         let ok = "\nrunning 1 test\ntest a ... ok\n\ntest result: ok. 1 passed; 0 failed\n\n";
         assert_eq!(strip_libtest_chatter(ok, "a"), "ok");
+        // An unwinding guest's libtest reports the failure itself (`--nocapture`).
+        let unwound = "\nrunning 1 test\ntest a::b ... \nthread 'main' (1) panicked at t.rs:3:9:\n\
+                       boom\nFAILED\n\nfailures:\n\nfailures:\n    a::b\n\n\
+                       test result: FAILED. 0 passed; 1 failed\n\n";
+        assert_eq!(
+            strip_libtest_chatter(unwound, "a::b"),
+            "thread 'main' (1) panicked at t.rs:3:9:\nboom"
+        );
     }
 
     #[test]

@@ -233,3 +233,44 @@ fn test_mode_runs_a_non_libtest_binary_once() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn component_writes_what_run_executes() {
+    let hello = common::write_fixture("cli-hello4.wasm", &common::hello());
+    let out_path = hello.with_file_name("cli-hello4.component.wasm");
+    let _ = std::fs::remove_file(&out_path);
+    let out = host(&["component", path(&hello), "-o", path(&out_path)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let bytes = std::fs::read(&out_path).expect("the component was written");
+    assert!(twinloop_host::is_component(&bytes).unwrap());
+    let out = host(&["run", path(&out_path)]);
+    assert_eq!(out.stdout, b"hello\n", "{}", text(&out.stderr));
+    // A component goes through as it is.
+    let again = hello.with_file_name("cli-hello4.again.wasm");
+    let out = host(&["component", path(&out_path), "--output", path(&again)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&again).unwrap(), bytes);
+}
+
+#[test]
+fn component_errors_say_what_is_missing() {
+    let hello = common::write_fixture("cli-hello5.wasm", &common::hello());
+    for (args, expected) in [
+        (vec!["component", path(&hello)], "missing -o COMPONENT.wasm"),
+        (vec!["component", "-o", "x.wasm"], "missing MODULE.wasm"),
+        (vec!["component", path(&hello), "-o"], "needs a value"),
+        (
+            vec!["component", "/nonexistent/m.wasm", "-o", "x.wasm"],
+            "/nonexistent/m.wasm",
+        ),
+        (
+            vec!["component", path(&hello), "--time-limit", "1"],
+            "unknown option",
+        ),
+    ] {
+        let out = host(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}

@@ -54,6 +54,25 @@ fn trap_reports_message_and_backtrace() {
 }
 
 #[test]
+fn guests_throw_and_catch_wasm_exceptions() {
+    let outcome = run(&common::catches_exception(), &SandboxPolicy::default(), &[]);
+    assert_eq!(outcome.status, GuestStatus::Exited(0), "{outcome:?}");
+    assert_eq!(outcome.stdout, b"caught 42\n");
+}
+
+#[test]
+fn an_uncaught_exception_is_a_trap() {
+    let outcome = run(
+        &common::uncaught_exception(),
+        &SandboxPolicy::default(),
+        &[],
+    );
+    let trap = outcome.trap().expect("a trap");
+    assert!(trap.message.contains("exception"), "{trap:?}");
+    assert_eq!(outcome.exit_code(), TRAP_EXIT_CODE);
+}
+
+#[test]
 fn argv_starts_with_the_guest_name() {
     let host = Host::new().unwrap();
     let guest = host.load(&common::print_args()).unwrap();

@@ -1,7 +1,8 @@
 //! The exception handler: defaults, custom handlers, panicking callbacks and tasks.
 //!
-//! Tests that make a callback, a task or a handler panic need the loop to catch the panic;
-//! the guest is built with `panic=abort`, so they are skipped there by name.
+//! Tests that make a callback, a task or a handler panic need the loop to catch the panic:
+//! they run in guests built with `panic=unwind` (the default) and are skipped by name in a
+//! `panic=abort` guest.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -74,8 +75,8 @@ fn exception_context_displays_its_fields() {
 
 #[test]
 #[cfg_attr(
-    target_os = "wasi",
-    ignore = "needs unwinding: the guest is panic=abort"
+    all(target_os = "wasi", panic = "abort"),
+    ignore = "needs unwinding: this guest is built with panic=abort"
 )]
 fn panicking_callback_reaches_the_handler_and_the_loop_goes_on() {
     let ev = EventLoop::new().unwrap();
@@ -110,8 +111,8 @@ fn panicking_callback_reaches_the_handler_and_the_loop_goes_on() {
 
 #[test]
 #[cfg_attr(
-    target_os = "wasi",
-    ignore = "needs unwinding: the guest is panic=abort"
+    all(target_os = "wasi", panic = "abort"),
+    ignore = "needs unwinding: this guest is built with panic=abort"
 )]
 fn panicking_timer_callback_reaches_the_handler() {
     let ev = EventLoop::new().unwrap();
@@ -132,8 +133,8 @@ fn panicking_timer_callback_reaches_the_handler() {
 
 #[test]
 #[cfg_attr(
-    target_os = "wasi",
-    ignore = "needs unwinding: the guest is panic=abort"
+    all(target_os = "wasi", panic = "abort"),
+    ignore = "needs unwinding: this guest is built with panic=abort"
 )]
 fn panicking_task_result_is_panic_and_once_taken_it_is_not_reported() {
     let ev = EventLoop::new().unwrap();
@@ -165,8 +166,8 @@ fn panicking_task_result_is_panic_and_once_taken_it_is_not_reported() {
 
 #[test]
 #[cfg_attr(
-    target_os = "wasi",
-    ignore = "needs unwinding: the guest is panic=abort"
+    all(target_os = "wasi", panic = "abort"),
+    ignore = "needs unwinding: this guest is built with panic=abort"
 )]
 fn run_until_complete_of_a_panicking_future_is_panic() {
     let ev = EventLoop::new().unwrap();
@@ -185,8 +186,8 @@ fn run_until_complete_of_a_panicking_future_is_panic() {
 
 #[test]
 #[cfg_attr(
-    target_os = "wasi",
-    ignore = "needs unwinding: the guest is panic=abort"
+    all(target_os = "wasi", panic = "abort"),
+    ignore = "needs unwinding: this guest is built with panic=abort"
 )]
 fn panicking_custom_handler_does_not_stop_the_loop() {
     let ev = EventLoop::new().unwrap();
@@ -212,8 +213,8 @@ fn panicking_custom_handler_does_not_stop_the_loop() {
 
 #[test]
 #[cfg_attr(
-    target_os = "wasi",
-    ignore = "needs unwinding: the guest is panic=abort"
+    all(target_os = "wasi", panic = "abort"),
+    ignore = "needs unwinding: this guest is built with panic=abort"
 )]
 fn debug_mode_reports_where_the_failing_callback_was_scheduled() {
     let ev = EventLoop::new().unwrap();

@@ -219,7 +219,10 @@ fn the_lazily_created_default_pool_uses_at_most_default_max_workers_threads() {
 }
 
 #[test]
-#[cfg_attr(target_os = "wasi", ignore = "needs unwinding: guest panics abort")]
+#[cfg_attr(
+    all(target_os = "wasi", panic = "abort"),
+    ignore = "needs unwinding: this guest is built with panic=abort"
+)]
 fn a_panicking_function_gives_error_panic_and_the_pool_goes_on() {
     let ev = new_loop();
     let ev2 = ev.clone();

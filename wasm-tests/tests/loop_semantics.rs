@@ -2,9 +2,9 @@
 //! failures, a failing custom exception handler, `ThreadsafeHandle` cancellation while its
 //! callback runs, and scoped IPv6 literals.
 //!
-//! Tests that make a task or a handler panic need unwinding, and tests that start threads
-//! need threads: both are skipped in the guest by name (`#[cfg_attr(target_os = "wasi",
-//! ignore = ...)]`), as in `exceptions.rs` and `threads.rs`.
+//! Tests that make a task or a handler panic need unwinding: they are skipped by name only
+//! in a `panic=abort` guest, as in `exceptions.rs`. Tests that start threads are skipped in
+//! the guest by name (`#[cfg_attr(target_os = "wasi", ignore = ...)]`), as in `threads.rs`.
 
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::rc::Rc;
@@ -91,8 +91,8 @@ fn doomed(ev: &EventLoop, name: &str) -> twinloop::Task<u32> {
 
 #[test]
 #[cfg_attr(
-    target_os = "wasi",
-    ignore = "needs unwinding: the guest is panic=abort"
+    all(target_os = "wasi", panic = "abort"),
+    ignore = "needs unwinding: this guest is built with panic=abort"
 )]
 fn awaited_panicking_task_is_not_reported() {
     let ev = EventLoop::new().unwrap();
@@ -112,8 +112,8 @@ fn awaited_panicking_task_is_not_reported() {
 
 #[test]
 #[cfg_attr(
-    target_os = "wasi",
-    ignore = "needs unwinding: the guest is panic=abort"
+    all(target_os = "wasi", panic = "abort"),
+    ignore = "needs unwinding: this guest is built with panic=abort"
 )]
 fn panicking_task_whose_result_was_read_is_not_reported_when_dropped() {
     let ev = EventLoop::new().unwrap();
@@ -129,8 +129,8 @@ fn panicking_task_whose_result_was_read_is_not_reported_when_dropped() {
 
 #[test]
 #[cfg_attr(
-    target_os = "wasi",
-    ignore = "needs unwinding: the guest is panic=abort"
+    all(target_os = "wasi", panic = "abort"),
+    ignore = "needs unwinding: this guest is built with panic=abort"
 )]
 fn panicking_task_dropped_unretrieved_is_reported_once() {
     let ev = EventLoop::new().unwrap();
@@ -158,8 +158,8 @@ fn panicking_task_dropped_unretrieved_is_reported_once() {
 
 #[test]
 #[cfg_attr(
-    target_os = "wasi",
-    ignore = "needs unwinding: the guest is panic=abort"
+    all(target_os = "wasi", panic = "abort"),
+    ignore = "needs unwinding: this guest is built with panic=abort"
 )]
 fn panicking_task_is_reported_when_its_last_handle_goes_unretrieved() {
     let ev = EventLoop::new().unwrap();
@@ -206,8 +206,8 @@ fn exception_context_display_shows_the_original_context() {
 
 #[test]
 #[cfg_attr(
-    target_os = "wasi",
-    ignore = "needs unwinding: the guest is panic=abort"
+    all(target_os = "wasi", panic = "abort"),
+    ignore = "needs unwinding: this guest is built with panic=abort"
 )]
 fn panicking_custom_handler_logs_its_failure_with_the_original_context() {
     log_capture::start();

@@ -1,22 +1,30 @@
-//! `cargo xtask build-guest [--release] [--example NAME | -p PKG]...`: builds for
-//! wasm32-wasip1 with the detected tool chain and prints the `.wasm` files.
+//! `cargo xtask build-guest [--release] [--panic-abort] [--component] [--example NAME | -p
+//! PKG]...`: builds for wasm32-wasip1 with the detected tool chain and prints the `.wasm`
+//! files; with `--component`, also the `wasi:cli/command` component of each (written by
+//! `twinloop-host component`), which any WASI 0.2 host runs.
 
 use std::io::Read;
-use std::process::Stdio;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use crate::process;
+use crate::guest_cargo::GuestPanic;
+use crate::process::{self, host_binary};
 use crate::toolchain::{self, Detected};
 
-pub const USAGE: &str =
-    "cargo xtask build-guest [--release] [--example NAME | -p PKG]...  (default: -p twinloop --examples)";
+pub const USAGE: &str = "cargo xtask build-guest [--release] [--panic-abort] [--component] \
+[--example NAME | -p PKG]...  (default: -p twinloop --examples)";
 
 pub fn run(args: &[String]) -> bool {
     let mut release = false;
+    let mut panic = None;
+    let mut component = false;
     let mut selection: Vec<String> = Vec::new();
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
             "--release" => release = true,
+            "--panic-abort" => panic = Some(GuestPanic::Abort),
+            "--component" => component = true,
             "--example" | "-p" | "--package" => match iter.next() {
                 Some(value) => {
                     selection.push(arg.clone());
@@ -46,7 +54,8 @@ pub fn run(args: &[String]) -> bool {
         println!("build-guest: FAILED: no wasm32-wasip1 tool chain (see `cargo xtask setup`)");
         return false;
     };
-    let mut cmd = chain.cargo("build");
+    let panic = chain.effective_panic(panic.unwrap_or(chain.default_panic()));
+    let mut cmd = chain.cargo_with("build", panic);
     if release {
         cmd.arg("--release");
     }
@@ -54,7 +63,11 @@ pub fn run(args: &[String]) -> bool {
         .arg("--message-format=json-render-diagnostics")
         .stdout(Stdio::piped());
     process::header(
-        &format!("build for wasm32-wasip1 with {}", chain.describe()),
+        &format!(
+            "build for wasm32-wasip1 with {} ({})",
+            chain.describe(),
+            panic.name()
+        ),
         &cmd,
     );
     process::flush();
@@ -76,10 +89,46 @@ pub fn run(args: &[String]) -> bool {
     }
     if !ok {
         println!("build-guest: FAILED");
-    } else if wasm.is_empty() {
+        return false;
+    }
+    if wasm.is_empty() {
         println!("build-guest: built, but no .wasm executable (a library only?)");
     }
-    ok
+    if !component || wasm.is_empty() {
+        return true;
+    }
+    if !process::build_host() {
+        println!("build-guest: FAILED: twinloop-host (which writes the components) did not build");
+        return false;
+    }
+    let mut all_ok = true;
+    for path in &wasm {
+        match write_component(Path::new(path)) {
+            Ok(out) => println!("{}", out.display()),
+            Err(e) => {
+                println!("build-guest: FAILED: {e}");
+                all_ok = false;
+            }
+        }
+    }
+    all_ok
+}
+
+/// `NAME.component.wasm` beside `NAME.wasm`.
+pub fn component_path(module: &Path) -> PathBuf {
+    module.with_extension("component.wasm")
+}
+
+/// Writes the component of `module` with `twinloop-host component`; returns its path.
+pub fn write_component(module: &Path) -> Result<PathBuf, String> {
+    let out = component_path(module);
+    let mut cmd = Command::new(host_binary());
+    cmd.arg("component").arg(module).arg("-o").arg(&out);
+    match process::run(&mut cmd) {
+        Ok(status) if status.success() => Ok(out),
+        Ok(status) => Err(format!("`{}` failed ({status})", process::describe(&cmd))),
+        Err(e) => Err(e),
+    }
 }
 
 /// The `executable` paths of cargo's `compiler-artifact` JSON messages.
@@ -122,6 +171,14 @@ fn json_string_field(line: &str, field: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn components_sit_beside_their_modules() {
+        assert_eq!(
+            component_path(Path::new("/t/examples/echo_server.wasm")),
+            Path::new("/t/examples/echo_server.component.wasm")
+        );
+    }
 
     #[test]
     fn finds_executables_in_cargo_json() {

@@ -370,7 +370,7 @@ fn run_pair(
 }
 
 /// `listening on 127.0.0.1:4000` -> `127.0.0.1:4000`.
-fn listening_address(line: &str) -> Option<&str> {
+pub fn listening_address(line: &str) -> Option<&str> {
     let addr = line.trim().strip_prefix("listening on ")?.trim();
     let (host, port) = addr.rsplit_once(':')?;
     (!host.is_empty() && port.parse::<u16>().is_ok()).then_some(addr)

@@ -4,7 +4,9 @@
 mod bench;
 mod build_guest;
 mod demo;
+mod elsewhere;
 mod fuzz;
+mod guest_cargo;
 mod libtest;
 mod process;
 mod report;
@@ -24,10 +26,15 @@ commands:
                (release; ~5 minutes when cold)
   test         fmt, clippy (native and wasm), docs, Windows/macOS type-checks, the
                test suite natively, in the guest and on Windows under Wine, and a
-               comparison of the three
+               comparison of the three; with a `wasmtime` on PATH, also runs
+               exported components under it
   demo         run the examples natively and as guests in twinloop-host
   build-guest  build for wasm32-wasip1 and print the .wasm paths:
-               cargo xtask build-guest [--release] [--example NAME | -p PKG]...
+               cargo xtask build-guest [--release] [--panic-abort] [--component]
+                                       [--example NAME | -p PKG]...
+               guests unwind on panics (wasm exceptions); --panic-abort makes them
+               trap instead (smaller); --component also writes NAME.component.wasm,
+               a wasi:cli/command component that any WASI 0.2 host runs
   bench        twinloop vs tokio (current-thread) in release: callbacks, timers, TCP
                echo (native and wasm-guest servers); prints a table of ratios:
                cargo xtask bench [--quick] [--no-guest]; the figures also go to

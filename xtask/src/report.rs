@@ -11,7 +11,7 @@
 //!
 //! Counting rule: `native:`, `wasm:` and `windows:` count the portable suite, the tests
 //! that run on every target, so the figures are comparable (equal when all pass). Tests
-//! skipped by name on another target (threads and unwinding natively, the host's sandbox
+//! skipped by name on another target (threads natively, unwinding in a `panic=abort` guest, the host's sandbox
 //! policy in the guest, Unix-only features) are target-specific: they are counted on
 //! their own lines, one per target, and in the total.
 

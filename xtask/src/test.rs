@@ -1,11 +1,13 @@
 //! `cargo xtask test`: format, lints, docs, cross type-checks, then the test suite
-//! natively, in the guest and on Windows (under Wine), and a comparison of the three.
-//! Every step runs even when an earlier one failed (where it can), so the summary is
-//! complete.
+//! natively, in the guest (built with panic=unwind where the tool chain allows) and on
+//! Windows (under Wine), the exported components under a stock `wasmtime` if one is on
+//! PATH, and a comparison of the three targets. Every step runs even when an earlier one
+//! failed (where it can), so the summary is complete.
 
 use std::process::Command;
 use std::time::Instant;
 
+use crate::elsewhere;
 use crate::libtest::{self, BinaryRun};
 use crate::process::{self, cargo, host_binary};
 use crate::report::Report;
@@ -20,7 +22,11 @@ pub fn run() -> bool {
     let mut det = Detected::detect();
     if det.complete() {
         match det.guest() {
-            Some(chain) => println!("test: guests are built with {}", chain.describe()),
+            Some(chain) => println!(
+                "test: guests are built with {}, {}",
+                chain.describe(),
+                chain.default_panic().name()
+            ),
             None => unreachable!("complete() implies a guest tool chain"),
         }
     } else {
@@ -145,7 +151,37 @@ pub fn run() -> bool {
     // 8. The suite built for Windows, each test binary run once under Wine.
     windows_tests(&mut report, &det);
 
-    // 9. Compare and summarise; the last four lines are the counts.
+    // 9. The exported components under the stock wasmtime CLI, if there is one.
+    const ELSEWHERE: &str = "components under the stock wasmtime CLI";
+    match (guest, elsewhere::wasmtime_version()) {
+        (_, None) => {
+            let note = format!(
+                "{ELSEWHERE}: skipped (no `wasmtime` on PATH; `cargo install wasmtime-cli \
+                 --version 48.0.8` provides one)"
+            );
+            println!();
+            println!("==> {ELSEWHERE}");
+            println!("{note}");
+            report.notes.push(note);
+        }
+        (None, Some(_)) => unavailable(&mut report, ELSEWHERE, "no wasm32-wasip1 tool chain"),
+        (Some(_), Some(_)) if !host_ok => {
+            unavailable(&mut report, ELSEWHERE, "the host did not build")
+        }
+        (Some(chain), Some(version)) => {
+            println!();
+            println!("==> {ELSEWHERE} ({version})");
+            let started = Instant::now();
+            let result = elsewhere::check(chain, &version);
+            if let Err(e) = &result {
+                println!("{ELSEWHERE}: {e}");
+                report.fail_step(format!("{ELSEWHERE}: {e}"));
+            }
+            footer(ELSEWHERE, result.is_ok(), started);
+        }
+    }
+
+    // 10. Compare and summarise; the last four lines are the counts.
     let (lines, success) = report.render();
     println!();
     println!("==> summary (took {})", process::elapsed(started));

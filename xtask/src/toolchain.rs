@@ -5,10 +5,8 @@
 //! A guest can be built two ways, preferred first:
 //! 1. rustup's own `wasm32-wasip1` target: plain `cargo build --target wasm32-wasip1`.
 //! 2. Debian's packages (`rustc-web` and friends, linked into rustup as `debweb`):
-//!    `cargo +debweb ... -Zbuild-std=std,panic_abort` with `RUSTC_BOOTSTRAP=1` and a
-//!    `RUSTFLAGS` naming Debian's `wasm-ld` and wasi-libc. `--cfg twinloop_pthread_stubs`
-//!    makes the twinloop crate supply `pthread_join`/`pthread_detach`, which libtest needs
-//!    and Debian's (older) wasi-libc lacks.
+//!    `cargo +debweb ... -Zbuild-std` with `RUSTC_BOOTSTRAP=1` and a `RUSTFLAGS` naming
+//!    Debian's `wasm-ld` and wasi-libc; see `guest_cargo.rs` for the commands.
 //!
 //! Either way, twinloop's TLS (rustls with ring) compiles C for the guest: ring's C parts
 //! need Debian's `clang-19`, `llvm-ar-19` and wasi-libc's headers (`CC_wasm32_wasip1` and
@@ -17,16 +15,16 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::process::{self, cargo, cross_target_dir, guest_target_dir};
+use crate::process::{self, cargo, cross_target_dir};
 use crate::windows::{self, WineTools, WINDOWS_TARGET};
 
 pub const GUEST_TARGET: &str = "wasm32-wasip1";
 pub const CROSS_TARGETS: [&str; 2] = ["x86_64-pc-windows-msvc", "x86_64-apple-darwin"];
 
-pub const DEB_TOOLCHAIN: &str = "debweb";
+pub(crate) const DEB_TOOLCHAIN: &str = "debweb";
 const DEB_LIBC: &str = "/usr/lib/wasm32-wasi/libc.a";
-const DEB_LIBC_DIR: &str = "/usr/lib/wasm32-wasi";
-const DEB_WASM_LD: &str = "/usr/lib/llvm-19/bin/wasm-ld";
+pub(crate) const DEB_LIBC_DIR: &str = "/usr/lib/wasm32-wasi";
+pub(crate) const DEB_WASM_LD: &str = "/usr/lib/llvm-19/bin/wasm-ld";
 const DEB_RUST_SRC: &str = "/usr/lib/rustlib/src/rust/library";
 const DEB_RUSTC: &str = "/usr/bin/rustc";
 const DEB_CLIPPY: &str = "/usr/bin/cargo-clippy";
@@ -40,9 +38,9 @@ const APT_PACKAGES: [&str; 7] = [
     "clang-19",
 ];
 /// The C tool chain for ring inside guests (`clang-19` brings `llvm-19` and its `llvm-ar-19`).
-const WASM_CC: &str = "clang-19";
-const WASM_AR: &str = "llvm-ar-19";
-const WASI_INCLUDE: &str = "/usr/include/wasm32-wasi";
+pub(crate) const WASM_CC: &str = "clang-19";
+pub(crate) const WASM_AR: &str = "llvm-ar-19";
+pub(crate) const WASI_INCLUDE: &str = "/usr/include/wasm32-wasi";
 const WASM_CC_PACKAGES: [&str; 2] = ["clang-19", "wasi-libc"];
 
 /// How guests are built.
@@ -229,49 +227,6 @@ impl Detected {
     }
 }
 
-impl GuestChain {
-    /// `cargo SUBCOMMAND` for the guest target, with this tool chain's flags and
-    /// environment and the guest target directory. Callers add packages and options.
-    pub fn cargo(self, subcommand: &str) -> Command {
-        let mut cmd = cargo();
-        if self == GuestChain::Debian {
-            cmd.arg(format!("+{DEB_TOOLCHAIN}"));
-        }
-        cmd.arg(subcommand);
-        if self == GuestChain::Debian {
-            cmd.arg("-Zbuild-std=std,panic_abort");
-            if subcommand == "test" {
-                cmd.arg("-Zpanic-abort-tests");
-            }
-            cmd.env("RUSTC_BOOTSTRAP", "1")
-                .env(
-                    "RUSTFLAGS",
-                    format!(
-                        "-C linker={DEB_WASM_LD} -L {DEB_LIBC_DIR} --cfg twinloop_pthread_stubs"
-                    ),
-                )
-                .env_remove("CARGO_ENCODED_RUSTFLAGS");
-        }
-        // ring (under rustls) compiles C for the guest with either chain.
-        cmd.env("CC_wasm32_wasip1", WASM_CC)
-            .env("AR_wasm32_wasip1", WASM_AR)
-            .env(
-                "CFLAGS_wasm32_wasip1",
-                format!("--target=wasm32-wasi -I{WASI_INCLUDE}"),
-            );
-        cmd.args(["--target", GUEST_TARGET, "--target-dir"])
-            .arg(guest_target_dir());
-        cmd
-    }
-
-    pub fn describe(self) -> &'static str {
-        match self {
-            GuestChain::Rustup => "rustup's wasm32-wasip1 target",
-            GuestChain::Debian => "Debian's tool chain (debweb, -Zbuild-std)",
-        }
-    }
-}
-
 /// What stands in for the target's C compiler and archiver in the cross type-checks: ring
 /// (under rustls) compiles C in its build script, this machine has no C tool chain for
 /// macOS or Windows, and a type-check never links, so nothing is compiled and the
@@ -401,7 +356,11 @@ pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
         ));
     }
     if let Some(chain) = det.guest() {
-        println!("setup: guests are built with {}", chain.describe());
+        println!(
+            "setup: guests are built with {}, {}",
+            chain.describe(),
+            chain.default_panic().name()
+        );
     }
     if det.cross(WINDOWS_TARGET) == CrossChain::Unavailable {
         problems.push(format!(
@@ -547,63 +506,6 @@ mod tests {
         let mut det = debian_machine();
         det.wasm_cc = false;
         assert!(det.guest().is_some() && !det.complete(), "no C for ring");
-    }
-
-    #[test]
-    fn guest_commands_carry_the_tool_chain_flags() {
-        let debian = GuestChain::Debian.cargo("test");
-        let a = args(&debian);
-        assert_eq!(
-            a[..6],
-            [
-                "+debweb",
-                "test",
-                "-Zbuild-std=std,panic_abort",
-                "-Zpanic-abort-tests",
-                "--target",
-                "wasm32-wasip1"
-            ]
-        );
-        assert!(a[7].ends_with("wasm"));
-        let env: Vec<(String, Option<String>)> = debian
-            .get_envs()
-            .map(|(k, v)| {
-                (
-                    k.to_string_lossy().into_owned(),
-                    v.map(|v| v.to_string_lossy().into_owned()),
-                )
-            })
-            .collect();
-        assert!(env.contains(&("RUSTC_BOOTSTRAP".into(), Some("1".into()))));
-        assert!(env.contains(&(
-            "RUSTFLAGS".into(),
-            Some(
-                "-C linker=/usr/lib/llvm-19/bin/wasm-ld -L /usr/lib/wasm32-wasi \
-                 --cfg twinloop_pthread_stubs"
-                    .into()
-            )
-        )));
-
-        let clippy = args(&GuestChain::Debian.cargo("clippy"));
-        assert!(!clippy.iter().any(|a| a == "-Zpanic-abort-tests"));
-
-        assert!(env.contains(&("CC_wasm32_wasip1".into(), Some("clang-19".into()))));
-
-        let rustup = GuestChain::Rustup.cargo("build");
-        assert_eq!(args(&rustup)[..3], ["build", "--target", "wasm32-wasip1"]);
-        let env: Vec<String> = rustup
-            .get_envs()
-            .map(|(k, _)| k.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(
-            env,
-            [
-                "AR_wasm32_wasip1",
-                "CC_wasm32_wasip1",
-                "CFLAGS_wasm32_wasip1"
-            ],
-            "rustup's target needs only the C tool chain for ring"
-        );
     }
 
     #[test]

@@ -160,6 +160,31 @@ pub fn fake_libtest() -> Vec<u8> {
     )
 }
 
+/// Throws a wasm exception (the exception-handling proposal that guests built
+/// with `panic=unwind` use) and catches it: prints "caught 42\n".
+pub fn catches_exception() -> Vec<u8> {
+    module(
+        r#"(tag $panic (param i32))
+       (data (i32.const 1024) "caught 42\n")
+       (func $throws (param $v i32) (throw $panic (local.get $v)))
+       (func (export "_start")
+         (block $caught (result i32)
+           (try_table (catch $panic $caught)
+             (call $throws (i32.const 42)))
+           (i32.const 0))
+         (if (i32.eq (i32.const 42)) (then (call $print (i32.const 1024) (i32.const 10)))))"#,
+    )
+}
+
+/// Throws a wasm exception that nothing catches.
+pub fn uncaught_exception() -> Vec<u8> {
+    module(
+        r#"(tag $panic (param i32))
+       (func $deep_thrower (throw $panic (i32.const 1)))
+       (func (export "_start") (call $deep_thrower))"#,
+    )
+}
+
 /// Writes `bytes` to a file named `name` in a scratch directory and returns
 /// its path.
 pub fn write_fixture(name: &str, bytes: &[u8]) -> PathBuf {

@@ -10,6 +10,7 @@
 
 mod addr;
 mod error;
+mod exception_tag;
 mod fd;
 
 pub(crate) use error::attached_os_code;
