@@ -186,35 +186,123 @@ pub fn wine_run(args: &[String]) -> bool {
         println!("wine-run: no executable given");
         return false;
     };
+    let first = wine_attempt(exe, rest);
+    let outcome = match first {
+        // Wine's own plumbing failed (the client lost its wineserver), not the test:
+        // what the binary printed is dropped and it runs once more.
+        Attempt::Finished { ok: false, output } if is_wine_failure(&output) => {
+            println!("wine-run: Wine failed under {exe} (\"wine client error\"); running it again");
+            wine_attempt(exe, rest)
+        }
+        other => other,
+    };
+    match outcome {
+        Attempt::Finished { ok, output } => {
+            print!("{}", output.stdout);
+            eprint!("{}", output.stderr);
+            process::flush();
+            ok
+        }
+        Attempt::Failed(message) => {
+            println!("wine-run: {message}");
+            false
+        }
+    }
+}
+
+/// What one run of a test binary under Wine printed.
+struct Output {
+    stdout: String,
+    stderr: String,
+}
+
+enum Attempt {
+    Finished { ok: bool, output: Output },
+    Failed(String),
+}
+
+/// Wine's client/server channel broke: the message Wine prints then, with no result.
+fn is_wine_failure(output: &Output) -> bool {
+    output.stderr.contains("wine client error") && !output.stdout.contains("test result:")
+}
+
+/// Runs `exe` once under Wine, its output kept (printed by the caller).
+fn wine_attempt(exe: &str, rest: &[String]) -> Attempt {
+    use std::io::Read;
+    use std::process::Stdio;
     let mut cmd = Command::new(WINE64);
-    cmd.arg(exe).args(rest);
-    process::flush();
+    cmd.arg(exe)
+        .args(rest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = match cmd.spawn() {
         Ok(child) => child,
         Err(e) => {
-            println!("wine-run: could not start {}: {e}", process::describe(&cmd));
-            return false;
+            return Attempt::Failed(format!("could not start {}: {e}", process::describe(&cmd)))
         }
     };
-    match process::wait_with_timeout(&mut child, BINARY_LIMIT) {
-        Ok(Some(status)) => status.success(),
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = process::wait_with_timeout(&mut child, BINARY_LIMIT);
+    if !matches!(status, Ok(Some(_))) {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let output = Output {
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    };
+    match status {
+        Ok(Some(status)) => Attempt::Finished {
+            ok: status.success(),
+            output,
+        },
         Ok(None) => {
-            println!(
-                "wine-run: {exe} did not finish within {} s under Wine: killed",
+            print!("{}", output.stdout);
+            eprint!("{}", output.stderr);
+            Attempt::Failed(format!(
+                "{exe} did not finish within {} s under Wine: killed",
                 BINARY_LIMIT.as_secs()
-            );
-            false
+            ))
         }
-        Err(e) => {
-            println!("wine-run: waiting for {exe}: {e}");
-            false
-        }
+        Err(e) => Attempt::Failed(format!("waiting for {exe}: {e}")),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_wines_own_failures_are_run_again() {
+        let out = |stdout: &str, stderr: &str| Output {
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        };
+        assert!(is_wine_failure(&out(
+            "",
+            "wine client error:0: recvmsg: Connection reset by peer\n"
+        )));
+        assert!(!is_wine_failure(&out(
+            "test result: FAILED. 1 passed; 1 failed",
+            ""
+        )));
+        assert!(!is_wine_failure(&out(
+            "test result: ok. 3 passed",
+            "wine client error:0: recvmsg"
+        )));
+        assert!(!is_wine_failure(&out("", "thread 'x' panicked")));
+    }
 
     fn args(cmd: &Command) -> Vec<String> {
         cmd.get_args()
