@@ -212,7 +212,18 @@ impl EventLoop {
         protocol: P,
         tls: Option<TlsSetup>,
     ) -> Result<(Transport, ProtocolHandle<P>)> {
-        let mut source: Box<dyn ByteStream> = Box::new(TcpSource::new(stream, None)?);
+        let source = Box::new(TcpSource::new(stream, None)?);
+        self.start_stream_over_tls(source, protocol, tls).await
+    }
+
+    /// Starts a stream transport over `source`, after the TLS handshake when `tls` is
+    /// given (any connected byte source: TCP, a Unix socket).
+    pub(crate) async fn start_stream_over_tls<P: AnyProtocol>(
+        &self,
+        mut source: Box<dyn ByteStream>,
+        protocol: P,
+        tls: Option<TlsSetup>,
+    ) -> Result<(Transport, ProtocolHandle<P>)> {
         if let Some(setup) = tls {
             source = Box::new(tls::handshake(self, source, &setup, Vec::new()).await?);
         }

@@ -2,9 +2,7 @@
 //! Unix domain sockets (paths and Linux abstract names), with TLS where asked. Unix only:
 //! in the guest and on Windows both return [`Error::Unsupported`].
 
-use std::cell::RefCell;
 use std::future::Future;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +16,7 @@ use crate::protocol::AnyProtocol;
 use crate::protocol_handle::ProtocolHandle;
 use crate::sys;
 use crate::tls::{self, ClientTls};
-use crate::transport::{ByteStream, Transport, UnixSource};
+use crate::transport::{Transport, UnixSource};
 use crate::EventLoop;
 
 /// Keyword arguments of `create_unix_connection` (asyncio's names and defaults).
@@ -251,10 +249,6 @@ async fn connect_unix<P: AnyProtocol>(
         }
         None => ev.connect_unix_path(&path).await?,
     };
-    let mut source: Box<dyn ByteStream> = Box::new(UnixSource::new(stream, None)?);
-    if let Some(setup) = tls {
-        source = Box::new(tls::handshake(&ev, source, &setup, Vec::new()).await?);
-    }
-    ev.start_stream(source, Rc::new(RefCell::new(protocol)))
-        .await
+    let source = Box::new(UnixSource::new(stream, None)?);
+    ev.start_stream_over_tls(source, protocol, tls).await
 }
