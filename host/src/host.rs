@@ -44,6 +44,8 @@ impl Host {
 
     fn build(time_limits: bool) -> Result<Host> {
         let mut config = Config::new();
+        // wasmtime is built without its `threads` feature, so no guest can have a
+        // shared memory (which the resource limiter is not asked about).
         // Wasm backtraces are on by default (`wasm_backtrace_max_frames`). Exceptions
         // (on by default with wasmtime's `gc` feature, named here because guests built
         // with panic=unwind need them) let a guest's panic unwind to its catch_unwind.

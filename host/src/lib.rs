@@ -30,6 +30,7 @@
 
 mod exit_code;
 mod host;
+pub mod limits;
 pub mod net_rule;
 mod policy;
 mod run;
@@ -39,8 +40,9 @@ mod test_runner;
 mod time_limit;
 
 pub use host::{command_component, componentize, is_component, Guest, Host};
+pub use limits::{Limit, LimitExceeded};
 pub use net_rule::NetRule;
-pub use policy::SandboxPolicy;
+pub use policy::{Preopen, SandboxPolicy};
 pub use run::{GuestStatus, GuestTrap, RunOutcome, Stdio, CAPTURE_CAPACITY, TRAP_EXIT_CODE};
 pub use test_args::{IgnoredMode, TestArgs};
 pub use test_list::TestCase;

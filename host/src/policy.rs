@@ -2,11 +2,13 @@
 //! value. The default allows nothing but writing to stdout and stderr.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use wasmtime_wasi::sockets::SocketAddrUse;
-use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::net_rule::{socket_addr_allowed, NetRule};
 
@@ -15,7 +17,8 @@ use crate::net_rule::{socket_addr_allowed, NetRule};
 ///
 /// `SandboxPolicy::default()` allows stdout and stderr only: no network, no
 /// name lookups, no environment variables, no stdin, no files, no limits on
-/// memory or time beyond what wasmtime itself imposes.
+/// memory, time, output or sockets beyond the fixed ones every guest has
+/// (see [`crate::limits`]).
 ///
 /// ```
 /// use std::time::Duration;
@@ -42,8 +45,11 @@ pub struct SandboxPolicy {
     /// The guest's environment variables (`--env K=V`); the host's own
     /// environment is never passed through.
     pub env: Vec<(String, String)>,
-    /// The most linear memory, in bytes, any one memory of the guest may grow
-    /// to (`--max-memory`). Growing past it traps.
+    /// The guest's whole footprint in bytes (`--max-memory`): all its linear
+    /// memories (32- and 64-bit, the adapter's included) plus its tables at
+    /// [`TABLE_ELEMENT_BYTES`](crate::limits::TABLE_ELEMENT_BYTES) per
+    /// element. Growing past it ends the guest with
+    /// [`Limit::Memory`](crate::Limit::Memory).
     pub max_memory: Option<usize>,
     /// Wall-clock time after which the guest is stopped and the run reported
     /// as failed with "time limit of N s exceeded" (`--time-limit`). Works
@@ -52,6 +58,59 @@ pub struct SandboxPolicy {
     pub time_limit: Option<Duration>,
     /// Whether the guest reads the host's stdin; otherwise stdin is closed.
     pub inherit_stdin: bool,
+    /// The most bytes the guest may write to stdout and stderr together
+    /// (`--max-output`), whether they are forwarded or captured. Writing past
+    /// it ends the guest with [`Limit::Output`](crate::Limit::Output).
+    pub max_output: Option<u64>,
+    /// The most sockets (TCP and UDP, accepted ones included) the guest may
+    /// have open at once (`--max-sockets`). Opening one more ends the guest
+    /// with [`Limit::Sockets`](crate::Limit::Sockets).
+    pub max_sockets: Option<usize>,
+    /// Host directories the guest sees (`--dir`, `--dir-rw`); nothing else of
+    /// the host's file system is reachable.
+    pub preopens: Vec<Preopen>,
+}
+
+/// A host directory made visible to the guest under a path of its own.
+///
+/// ```
+/// use twinloop_host::Preopen;
+///
+/// let data = Preopen::parse("/srv/data::/data").unwrap();
+/// assert_eq!(data.guest_path, "/data");
+/// assert!(!data.writable);
+/// assert_eq!(Preopen::parse("/tmp").unwrap().guest_path, "/tmp");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preopen {
+    /// The directory on the host.
+    pub host_path: PathBuf,
+    /// The path the guest opens it by.
+    pub guest_path: String,
+    /// Whether the guest may create, write, rename and remove files in it;
+    /// otherwise it can only read.
+    pub writable: bool,
+}
+
+impl Preopen {
+    /// Parses `HOST[::GUEST]` (the guest path defaults to the host path), as
+    /// `--dir` takes it; read-only.
+    pub fn parse(text: &str) -> Result<Preopen, String> {
+        let (host, guest) = match text.split_once("::") {
+            Some((h, g)) => (h, g),
+            None => (text, text),
+        };
+        if host.is_empty() || guest.is_empty() {
+            return Err(format!(
+                "expected HOST_DIR[::GUEST_DIR] with neither part empty, got {text:?}"
+            ));
+        }
+        Ok(Preopen {
+            host_path: PathBuf::from(host),
+            guest_path: guest.to_owned(),
+            writable: false,
+        })
+    }
 }
 
 impl SandboxPolicy {
@@ -61,11 +120,22 @@ impl SandboxPolicy {
         socket_addr_allowed(&self.allow_net, addr, usage)
     }
 
-    /// Applies the network and environment parts of the policy to a WASI
-    /// context under construction (stdio, memory and time are applied by the
-    /// runner).
-    pub(crate) fn configure(&self, builder: &mut WasiCtxBuilder) {
+    /// Applies the network, environment and directory parts of the policy to
+    /// a WASI context under construction (stdio and the limits are applied by
+    /// the runner).
+    pub(crate) fn configure(&self, builder: &mut WasiCtxBuilder) -> anyhow::Result<()> {
         builder.envs(&self.env);
+        for dir in &self.preopens {
+            let perms = if dir.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            builder
+                .preopened_dir(&dir.host_path, &dir.guest_path, perms)
+                .map_err(crate::wasmtime_err)
+                .with_context(|| format!("opening {} for the guest", dir.host_path.display()))?;
+        }
         if !self.allow_net.is_empty() {
             let rules: Arc<[NetRule]> = self.allow_net.clone().into();
             builder.allow_tcp(true).allow_udp(true);
@@ -75,6 +145,7 @@ impl SandboxPolicy {
             });
         }
         builder.allow_ip_name_lookup(self.allow_dns);
+        Ok(())
     }
 }
 

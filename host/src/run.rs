@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap, WasmBacktrace};
+use wasmtime::{Store, Trap, WasmBacktrace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::host::Guest;
+use crate::limits::{limit_of_error, Footprint, Limit};
 use crate::policy::SandboxPolicy;
 use crate::time_limit::{self, TimeLimitExceeded, GRACE};
 use crate::wasmtime_err;
@@ -21,7 +22,8 @@ use crate::wasmtime_err;
 pub const CAPTURE_CAPACITY: usize = 64 << 20;
 
 /// The exit code `twinloop-host run` uses for a trapped guest, the code a
-/// native process killed by `SIGABRT` reports.
+/// native process killed by `SIGABRT` reports. A guest stopped by a limit of
+/// its policy ends with that limit's own code instead ([`Limit::exit_code`]).
 pub const TRAP_EXIT_CODE: i32 = 134;
 
 /// Where the guest's stdout and stderr go.
@@ -46,21 +48,29 @@ pub enum GuestStatus {
     Exited(i32),
     /// The guest trapped (including a panic under `panic=abort`, which is an
     /// `unreachable` trap, and an exception no handler caught) or was stopped
-    /// by its time limit.
+    /// by a limit of its policy ([`GuestTrap::limit`]).
     Trapped(GuestTrap),
 }
 
 /// A guest's trap, ready to show to a person.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GuestTrap {
-    /// What went wrong, e.g. "wasm trap: wasm `unreachable` instruction
-    /// executed" or "time limit of 120 s exceeded".
+    /// What went wrong, in one line, e.g. "wasm trap: wasm `unreachable`
+    /// instruction executed" or "time limit of 120 s exceeded".
     pub message: String,
     /// The wasm backtrace (function names and offsets) if wasmtime recorded
     /// one; a guest stopped while waiting in a host call has none.
     pub backtrace: Option<String>,
+    /// The limit of the policy that stopped the guest, if that is what
+    /// happened.
+    pub limit: Option<Limit>,
+}
+
+impl GuestTrap {
     /// Whether the trap is the policy's time limit running out.
-    pub time_limit_exceeded: bool,
+    pub fn time_limit_exceeded(&self) -> bool {
+        self.limit == Some(Limit::Time)
+    }
 }
 
 impl fmt::Display for GuestTrap {
@@ -89,10 +99,14 @@ pub struct RunOutcome {
 
 impl RunOutcome {
     /// The exit code a process running this guest should end with: the
-    /// guest's own, or [`TRAP_EXIT_CODE`] for a trap.
+    /// guest's own, the limit's ([`Limit::exit_code`]) if a limit stopped
+    /// it, or [`TRAP_EXIT_CODE`] for any other trap.
     pub fn exit_code(&self) -> i32 {
         match &self.status {
             GuestStatus::Exited(code) => *code,
+            GuestStatus::Trapped(GuestTrap {
+                limit: Some(limit), ..
+            }) => limit.exit_code(),
             GuestStatus::Trapped(_) => TRAP_EXIT_CODE,
         }
     }
@@ -115,7 +129,7 @@ impl RunOutcome {
 pub(crate) struct GuestState {
     ctx: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limits: Footprint,
 }
 
 impl WasiView for GuestState {
@@ -146,7 +160,7 @@ impl Guest {
         }
         let mut builder = WasiCtxBuilder::new();
         builder.arg(self.name()).args(args);
-        policy.configure(&mut builder);
+        policy.configure(&mut builder)?;
         if policy.inherit_stdin {
             builder.inherit_stdin();
         }
@@ -166,14 +180,10 @@ impl Guest {
                 (Some(out), None)
             }
         };
-        let mut limits = StoreLimitsBuilder::new();
-        if let Some(max) = policy.max_memory {
-            limits = limits.memory_size(max).trap_on_grow_failure(true);
-        }
         let state = GuestState {
             ctx: builder.build(),
             table: ResourceTable::new(),
-            limits: limits.build(),
+            limits: Footprint::new(policy.max_memory),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -206,7 +216,9 @@ impl Guest {
         let run = async move {
             let command = match pre.instantiate_async(&mut *store).await {
                 Ok(command) => command,
-                Err(e) if e.downcast_ref::<Trap>().is_some() => return Ok(Err(e)),
+                Err(e) if e.downcast_ref::<Trap>().is_some() || limit_of_error(&e).is_some() => {
+                    return Ok(Err(e))
+                }
                 Err(e) => return Err(wasmtime_err(e)).context("instantiating the guest"),
             };
             Ok(command.wasi_cli_run().call_run(&mut *store).await)
@@ -228,7 +240,7 @@ impl Guest {
             Err(exceeded) => GuestStatus::Trapped(GuestTrap {
                 message: format!("{exceeded} (the guest was waiting in a host call)"),
                 backtrace: None,
-                time_limit_exceeded: true,
+                limit: Some(Limit::Time),
             }),
             Ok(Err(host_error)) => return Err(host_error),
             Ok(Ok(Ok(Ok(())))) => GuestStatus::Exited(0),
@@ -247,8 +259,16 @@ fn status_of_error(e: &wasmtime::Error) -> GuestStatus {
     if let Some(exit) = e.downcast_ref::<I32Exit>() {
         return GuestStatus::Exited(exit.0);
     }
+    let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
+    if let Some(exceeded) = limit_of_error(e) {
+        return GuestStatus::Trapped(GuestTrap {
+            message: exceeded.to_string(),
+            backtrace,
+            limit: Some(exceeded.limit),
+        });
+    }
     let exceeded = e.downcast_ref::<TimeLimitExceeded>();
-    let time_limit_exceeded = exceeded.is_some();
+    let limit = exceeded.map(|_| Limit::Time);
     let message = match exceeded {
         Some(exceeded) => exceeded.to_string(),
         None => {
@@ -259,10 +279,54 @@ fn status_of_error(e: &wasmtime::Error) -> GuestStatus {
             }
         }
     };
-    let backtrace = e.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string());
     GuestStatus::Trapped(GuestTrap {
         message,
         backtrace,
-        time_limit_exceeded,
+        limit,
     })
+}
+
+impl Guest {
+    /// Runs `count` instances of the guest at once, each in its own store on a
+    /// thread of its own, all under `policy` and with the same `args`, and
+    /// returns their outcomes in instance order. The compiled component is
+    /// shared; each instance has its own memory, limits and WASI context, so
+    /// one instance trapping or hitting a limit leaves the others running.
+    ///
+    /// With [`Stdio::Inherit`] the instances' output interleaves on this
+    /// process's stdout and stderr.
+    ///
+    /// ```no_run
+    /// use twinloop_host::{Host, SandboxPolicy, Stdio};
+    ///
+    /// let host = Host::new()?;
+    /// let guest = host.load(b"(module (func (export \"_start\")))")?;
+    /// let outcomes = guest.run_instances(&SandboxPolicy::default(), &[], 10, Stdio::Capture)?;
+    /// assert!(outcomes.iter().all(|o| o.success()));
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
+    pub fn run_instances(
+        &self,
+        policy: &SandboxPolicy,
+        args: &[String],
+        count: usize,
+        stdio: Stdio,
+    ) -> Result<Vec<RunOutcome>> {
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = (0..count)
+                .map(|i| {
+                    std::thread::Builder::new()
+                        .name(format!("twinloop-instance-{i}"))
+                        .spawn_scoped(scope, || self.run(policy, args, stdio))
+                        .with_context(|| format!("starting a thread for instance {i}"))
+                })
+                .collect::<Result<_>>()?;
+            runs.into_iter()
+                .map(|run| match run.join() {
+                    Ok(outcome) => outcome,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        })
+    }
 }

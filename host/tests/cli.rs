@@ -57,7 +57,7 @@ fn run_reports_a_trap_with_its_backtrace() {
 fn run_enforces_the_time_limit() {
     let spin = common::write_fixture("cli-spin.wasm", &common::spin());
     let out = host(&["run", "--time-limit", "0.2", path(&spin)]);
-    assert_eq!(out.status.code(), Some(134));
+    assert_eq!(out.status.code(), Some(124));
     assert!(
         text(&out.stderr).contains("time limit of 0.2 s exceeded"),
         "{}",
@@ -70,7 +70,12 @@ fn run_enforces_max_memory() {
     let grow = common::write_fixture("cli-grow.wasm", &common::grow_10_mib());
     assert_eq!(host(&["run", path(&grow)]).status.code(), Some(0));
     let out = host(&["run", "--max-memory", "4M", path(&grow)]);
-    assert_eq!(out.status.code(), Some(134), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(123), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("memory limit exceeded: 4 MiB (--max-memory)"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
