@@ -86,6 +86,7 @@ impl Host {
             .context("compiling the component")?;
         let mut linker = Linker::<GuestState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| crate::sockets::count_sockets(&mut linker))
             .map_err(wasmtime_err)
             .context("adding WASI to the linker")?;
         let pre = linker

@@ -3,22 +3,25 @@
 //! `RunOutcome` (an exit code or a trap with its wasm backtrace).
 
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, WasmBacktrace};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::host::Guest;
 use crate::limits::{limit_of_error, Footprint, Limit};
+use crate::output::{GuestOutput, HostStream, OutputBudget};
 use crate::policy::SandboxPolicy;
+use crate::sockets::SocketCount;
 use crate::time_limit::{self, TimeLimitExceeded, GRACE};
 use crate::wasmtime_err;
 
-/// The most bytes a captured stdout or stderr holds; a guest writing more
-/// traps ("write beyond capacity of MemoryOutputPipe").
+/// The most bytes captured output holds (stdout and stderr together) when
+/// the policy sets no smaller `max_output`; a guest writing more ends with
+/// [`Limit::Output`].
 pub const CAPTURE_CAPACITY: usize = 64 << 20;
 
 /// The exit code `twinloop-host run` uses for a trapped guest, the code a
@@ -127,9 +130,10 @@ impl RunOutcome {
 
 /// The data of a guest's store.
 pub(crate) struct GuestState {
-    ctx: WasiCtx,
-    table: ResourceTable,
-    limits: Footprint,
+    pub(crate) ctx: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: Footprint,
+    pub(crate) socket_count: SocketCount,
 }
 
 impl WasiView for GuestState {
@@ -164,26 +168,38 @@ impl Guest {
         if policy.inherit_stdin {
             builder.inherit_stdin();
         }
-        let (out, err) = match stdio {
+        let captured = |budget: &Arc<OutputBudget>| {
+            let buffer = Arc::new(Mutex::new(Vec::new()));
+            (GuestOutput::capture(buffer.clone(), budget.clone()), buffer)
+        };
+        let capacity = CAPTURE_CAPACITY as u64;
+        let (forwarded, out, err) = match stdio {
             Stdio::Inherit => {
-                builder.inherit_stdout().inherit_stderr();
-                (None, None)
+                let budget = OutputBudget::new(policy.max_output);
+                let stdout = GuestOutput::forward(HostStream::Stdout, budget.clone());
+                let stderr = GuestOutput::forward(HostStream::Stderr, budget);
+                builder.stdout(stdout.clone()).stderr(stderr.clone());
+                (vec![stdout, stderr], None, None)
             }
             Stdio::Capture => {
-                let (out, err) = (pipe(), pipe());
-                builder.stdout(out.clone()).stderr(err.clone());
-                (Some(out), Some(err))
+                let budget = OutputBudget::for_capture(policy.max_output, capacity);
+                let (stdout, out) = captured(&budget);
+                let (stderr, err) = captured(&budget);
+                builder.stdout(stdout).stderr(stderr);
+                (Vec::new(), Some(out), Some(err))
             }
             Stdio::CaptureMerged => {
-                let out = pipe();
-                builder.stdout(out.clone()).stderr(out.clone());
-                (Some(out), None)
+                let budget = OutputBudget::for_capture(policy.max_output, capacity);
+                let (both, out) = captured(&budget);
+                builder.stdout(both.clone()).stderr(both);
+                (Vec::new(), Some(out), None)
             }
         };
         let state = GuestState {
             ctx: builder.build(),
             table: ResourceTable::new(),
             limits: Footprint::new(policy.max_memory),
+            socket_count: SocketCount::new(policy.max_sockets),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -195,8 +211,18 @@ impl Guest {
         let status = self.call_run(&mut store, policy.time_limit)?;
         let elapsed = start.elapsed();
         drop(store);
-        let take =
-            |p: Option<MemoryOutputPipe>| p.map(|p| p.contents().to_vec()).unwrap_or_default();
+        // What the guest queued for the host's stdout and stderr goes out
+        // before the run is over, within what is left of its time limit (a
+        // reader that never reads does not hold the host past it).
+        let deadline = policy.time_limit.map(|limit| start + limit + GRACE);
+        for output in &forwarded {
+            output.drain(deadline);
+        }
+        let take = |buffer: Option<Arc<Mutex<Vec<u8>>>>| {
+            buffer
+                .map(|b| std::mem::take(&mut *b.lock().unwrap()))
+                .unwrap_or_default()
+        };
         Ok(RunOutcome {
             status,
             stdout: take(out),
@@ -238,7 +264,7 @@ impl Guest {
         });
         Ok(match result {
             Err(exceeded) => GuestStatus::Trapped(GuestTrap {
-                message: format!("{exceeded} (the guest was waiting in a host call)"),
+                message: format!("{exceeded}; the guest was waiting in a host call"),
                 backtrace: None,
                 limit: Some(Limit::Time),
             }),
@@ -248,10 +274,6 @@ impl Guest {
             Ok(Ok(Err(e))) => status_of_error(&e),
         })
     }
-}
-
-fn pipe() -> MemoryOutputPipe {
-    MemoryOutputPipe::new(CAPTURE_CAPACITY)
 }
 
 /// Classifies the error a run ended with: an exit request or a trap.

@@ -38,7 +38,7 @@ pub(crate) const GRACE: Duration = Duration::from_millis(50);
 const NEVER: u64 = 1 << 62;
 
 /// The error a guest is stopped with when its time limit passes. Its message
-/// is "time limit of N s exceeded".
+/// is "time limit of N s exceeded (--time-limit)".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeLimitExceeded {
     /// The limit that was exceeded.
@@ -47,7 +47,11 @@ pub struct TimeLimitExceeded {
 
 impl fmt::Display for TimeLimitExceeded {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "time limit of {} s exceeded", format_secs(self.limit))
+        write!(
+            f,
+            "time limit of {} s exceeded (--time-limit)",
+            format_secs(self.limit)
+        )
     }
 }
 

@@ -42,6 +42,27 @@ pub fn module(body: &str) -> Vec<u8> {
     wat::parse_str(format!("(module {PRELUDE} {body})")).expect("fixture WAT")
 }
 
+/// A core module made of `imports` (which WAT wants before any definition),
+/// the prelude and `body`, with the component metadata of `world` in `wit`
+/// embedded so that its WASI 0.2 imports become component imports.
+pub fn module_importing(imports: &str, body: &str, wit: &str, world: &str) -> Vec<u8> {
+    let mut bytes =
+        wat::parse_str(format!("(module {imports} {PRELUDE} {body})")).expect("fixture WAT");
+    let mut resolve = wit_parser::Resolve::default();
+    let pkg = resolve.push_str("fixture.wit", wit).expect("fixture WIT");
+    let world = resolve
+        .select_world(&[pkg], Some(world))
+        .expect("fixture world");
+    wit_component::embed_component_metadata(
+        &mut bytes,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("embedding fixture metadata");
+    bytes
+}
+
 /// Writes "hello\n" to stdout.
 pub fn hello() -> Vec<u8> {
     module(
