@@ -87,6 +87,7 @@ impl Host {
         let mut linker = Linker::<GuestState>::new(&self.engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| crate::sockets::count_sockets(&mut linker))
+            .and_then(|()| crate::error_text::describe_errors_plainly(&mut linker))
             .map_err(wasmtime_err)
             .context("adding WASI to the linker")?;
         let pre = linker

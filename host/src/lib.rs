@@ -28,6 +28,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+mod error_text;
 mod exit_code;
 mod host;
 pub mod limits;

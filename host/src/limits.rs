@@ -7,7 +7,7 @@
 //! ([`Limit::exit_code`]).
 //!
 //! Memory is counted per guest, not per memory: the store's
-//! `ResourceLimiter` and adds up every linear memory (32- and 64-bit) and every
+//! `ResourceLimiter` adds up every linear memory (32- and 64-bit) and every
 //! table ([`TABLE_ELEMENT_BYTES`] per element) the guest's instances create or
 //! grow. Besides the bytes, every guest has fixed ceilings on how many
 //! instances, memories and tables it may create ([`MAX_INSTANCES`],
