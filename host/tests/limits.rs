@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use twinloop_host::{Host, Limit, NetRule, RunOutcome, SandboxPolicy, Stdio};
+use twinloop_host::{GuestStatus, Host, Limit, NetRule, Preopen, RunOutcome, SandboxPolicy, Stdio};
 
 /// Writes 4 KiB to stdout, over and over.
 fn write_forever() -> Vec<u8> {
@@ -116,6 +116,69 @@ fn socket_flood(drop_each: bool) -> Vec<u8> {
     )
 }
 
+/// The part of `wasi:sockets` a name lookup needs.
+const LOOKUP_WIT: &str = r#"
+package twinloop:lookup;
+
+world lookup {
+  import wasi:sockets/instance-network@0.2.12;
+  import wasi:sockets/ip-name-lookup@0.2.12;
+}
+
+package wasi:sockets@0.2.12 {
+  interface network {
+    resource network;
+    enum error-code {
+      unknown, access-denied, not-supported, invalid-argument, out-of-memory, timeout,
+      concurrency-conflict, not-in-progress, would-block, invalid-state, new-socket-limit,
+      address-not-bindable, address-in-use, remote-unreachable, connection-refused,
+      connection-reset, connection-aborted, datagram-too-large, name-unresolvable,
+      temporary-resolver-failure, permanent-resolver-failure,
+    }
+  }
+  interface instance-network {
+    use network.{network};
+    instance-network: func() -> network;
+  }
+  interface ip-name-lookup {
+    use network.{network, error-code};
+    resource resolve-address-stream;
+    resolve-addresses: func(network: borrow<network>, name: string) -> result<resolve-address-stream, error-code>;
+  }
+}
+"#;
+
+/// Starts a lookup of "localhost"; exits with 0 if the host started it, or
+/// with 100 + the error code's index if it refused.
+fn name_lookup() -> Vec<u8> {
+    common::module_importing(
+        r#"(import "wasi:sockets/instance-network@0.2.12" "instance-network"
+             (func $network (result i32)))
+           (import "wasi:sockets/ip-name-lookup@0.2.12" "resolve-addresses"
+             (func $resolve (param i32 i32 i32 i32)))"#,
+        r#"(data (i32.const 2048) "localhost")
+          (func (export "_start")
+            (call $resolve (call $network) (i32.const 2048) (i32.const 9) (i32.const 32))
+            (if (i32.load8_u (i32.const 32))
+              (then (call $proc_exit (i32.add (i32.const 100) (i32.load8_u (i32.const 36)))))))"#,
+        LOOKUP_WIT,
+        "lookup",
+    )
+}
+
+/// Exits with the errno `fd_prestat_get(3)` returns: 0 if the guest has a
+/// preopened directory, 8 (EBADF) if it has none.
+fn first_preopen() -> Vec<u8> {
+    common::module_importing(
+        r#"(import "wasi_snapshot_preview1" "fd_prestat_get"
+             (func $prestat (param i32 i32) (result i32)))"#,
+        r#"(func (export "_start")
+            (call $proc_exit (call $prestat (i32.const 3) (i32.const 32))))"#,
+        "package twinloop:none; world none {}",
+        "none",
+    )
+}
+
 fn limited(max_memory: usize) -> SandboxPolicy {
     SandboxPolicy {
         max_memory: Some(max_memory),
@@ -223,6 +286,47 @@ fn sockets_the_guest_dropped_do_not_count() {
     let guest = host.load(&socket_flood(true)).unwrap();
     let outcome = guest.run(&with_sockets(10), &[], Stdio::Capture).unwrap();
     assert!(outcome.success(), "{outcome:?}");
+}
+
+#[test]
+fn name_lookups_outside_the_policy_are_refused() {
+    let host = Host::new().unwrap();
+    let guest = host.load(&name_lookup()).unwrap();
+    let refused = guest
+        .run(&SandboxPolicy::default(), &[], Stdio::Capture)
+        .unwrap();
+    // 120: `permanent-resolver-failure`, which wasmtime answers at once when
+    // lookups are not allowed (twinloop reports it as PermissionDenied).
+    assert_eq!(refused.status, GuestStatus::Exited(120), "{refused:?}");
+    let allowed = SandboxPolicy {
+        allow_dns: true,
+        ..SandboxPolicy::default()
+    };
+    let started = guest.run(&allowed, &[], Stdio::Capture).unwrap();
+    assert!(started.success(), "{started:?}");
+}
+
+#[test]
+fn the_file_system_is_only_what_the_policy_preopens() {
+    let host = Host::new().unwrap();
+    let guest = host.load(&first_preopen()).unwrap();
+    let none = guest
+        .run(&SandboxPolicy::default(), &[], Stdio::Capture)
+        .unwrap();
+    assert_eq!(none.status, GuestStatus::Exited(8), "{none:?}");
+    let dir = std::env::temp_dir();
+    let one = SandboxPolicy {
+        preopens: vec![Preopen::parse(&format!("{}::/data", dir.display())).unwrap()],
+        ..SandboxPolicy::default()
+    };
+    let outcome = guest.run(&one, &[], Stdio::Capture).unwrap();
+    assert_eq!(outcome.status, GuestStatus::Exited(0), "{outcome:?}");
+    let missing = SandboxPolicy {
+        preopens: vec![Preopen::parse("/no/such/dir").unwrap()],
+        ..SandboxPolicy::default()
+    };
+    let err = guest.run(&missing, &[], Stdio::Capture).unwrap_err();
+    assert!(format!("{err:#}").contains("/no/such/dir"), "{err:#}");
 }
 
 #[test]

@@ -495,6 +495,27 @@ fn argument_errors() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "wasi"),
+    ignore = "the host's sandbox policy exists only in the guest"
+)]
+fn bind_outside_the_policy_is_permission_denied() {
+    // 127.0.0.2 is loopback, but not in the host's `--allow-net` rules.
+    run_tcp(|ev| async move {
+        let outside = Some(("127.0.0.2", 0));
+        let err = try_endpoint(&ev, outside, None, DatagramOptions::default())
+            .await
+            .expect_err("bound an address the policy does not allow");
+        assert_eq!(
+            err.io_kind(),
+            Some(ErrorKind::PermissionDenied),
+            "expected PermissionDenied, got {err} ({err:?})"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn native_only_options_are_unsupported_in_the_guest() {
     run_tcp(|ev| async move {
         let local = Some((LOCALHOST_V4, 0));

@@ -204,6 +204,32 @@ fn connect_outside_the_policy_is_permission_denied() {
 }
 
 #[test]
+#[cfg_attr(
+    not(target_os = "wasi"),
+    ignore = "the host's sandbox policy exists only in the guest"
+)]
+fn bind_outside_the_policy_is_permission_denied() {
+    // 127.0.0.2 is loopback, but not in the host's `--allow-net` rules.
+    run_tcp(|ev| async move {
+        let err = ev
+            .create_server(
+                || Peer::new(Watch::default(), PeerOptions::default()),
+                "127.0.0.2",
+                0u16,
+                ServerOptions::default(),
+            )
+            .await
+            .expect_err("listened on an address the policy does not allow");
+        assert_eq!(
+            err.io_kind(),
+            Some(ErrorKind::PermissionDenied),
+            "expected PermissionDenied, got {err} ({err:?})"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn write_after_close_or_write_eof_is_invalid_state() {
     run_tcp(|ev| async move {
         let srv = serve(&ev, PeerOptions::default()).await?;
