@@ -1,32 +1,64 @@
 //! `Handle` and `TimerHandle`: what `call_soon`, `call_later` and `call_at` return.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::panic::Location;
 use std::rc::Rc;
 
 use crate::EventLoop;
 
-/// A callback scheduled on the loop.
-pub(crate) type Callback = Box<dyn FnOnce(&EventLoop)>;
+/// Where a handle keeps its callback until it runs: the closure itself, stored inline in
+/// the handle's one allocation (no second box per callback).
+pub(crate) trait CallbackSlot {
+    /// Takes the callback out and runs it; false if it was gone (run or cancelled).
+    fn run(&self, ev: &EventLoop) -> bool;
+    /// Drops the callback now, if it is still there.
+    fn clear(&self);
+}
+
+/// The [`CallbackSlot`] of a closure `F`.
+struct Slot<F>(Cell<Option<F>>);
+
+impl<F: FnOnce(&EventLoop)> CallbackSlot for Slot<F> {
+    fn run(&self, ev: &EventLoop) -> bool {
+        match self.0.take() {
+            Some(f) => {
+                f(ev);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn clear(&self) {
+        // Take first, drop after: the closure's destructor may call back into the handle.
+        let callback = self.0.take();
+        drop(callback);
+    }
+}
 
 /// The shared state behind a [`Handle`]: the callback until it runs or is cancelled.
-pub(crate) struct HandleInner {
-    callback: RefCell<Option<Callback>>,
+pub(crate) struct HandleInner<C: ?Sized = dyn CallbackSlot> {
     cancelled: Cell<bool>,
     /// Where the callback was scheduled (`#[track_caller]`), shown in debug-mode reports.
     pub(crate) location: &'static Location<'static>,
     /// True while a timer for this handle sits in the timer heap.
     pub(crate) in_heap: Cell<bool>,
+    /// Last, so that `Rc<HandleInner<Slot<F>>>` coerces to `Rc<HandleInner>`.
+    callback: C,
 }
 
 impl HandleInner {
-    pub(crate) fn new(callback: Callback, location: &'static Location<'static>) -> Rc<Self> {
+    /// A handle for `f`: one allocation, the closure inside it.
+    pub(crate) fn new(
+        f: impl FnOnce(&EventLoop) + 'static,
+        location: &'static Location<'static>,
+    ) -> Rc<Self> {
         Rc::new(HandleInner {
-            callback: RefCell::new(Some(callback)),
             cancelled: Cell::new(false),
             location,
             in_heap: Cell::new(false),
+            callback: Slot(Cell::new(Some(f))),
         })
     }
 
@@ -40,18 +72,14 @@ impl HandleInner {
         if self.cancelled.replace(true) {
             return false;
         }
-        // Take first, drop after the borrow ends: the closure's destructor may call back here.
-        let callback = self.callback.borrow_mut().take();
-        drop(callback);
+        self.callback.clear();
         true
     }
 
-    /// Takes the callback to run it; `None` when cancelled or already run.
-    pub(crate) fn take_callback(&self) -> Option<Callback> {
-        if self.cancelled.get() {
-            return None;
-        }
-        self.callback.borrow_mut().take()
+    /// Runs the callback unless it was cancelled or already ran; whether it ran (a panic
+    /// in it unwinds through here).
+    pub(crate) fn run(&self, ev: &EventLoop) -> bool {
+        !self.cancelled.get() && self.callback.run(ev)
     }
 
     pub(crate) fn describe(&self) -> String {

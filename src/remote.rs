@@ -276,7 +276,7 @@ impl RemoteHandle {
         if let Some(inner) = current::local_loop(self.shared.id) {
             // On the loop's own thread: straight into the ready queue, FIFO with call_soon.
             let shared = state.clone();
-            let run = Box::new(move |ev: &EventLoop| shared.run(|| f(ev)));
+            let run = move |ev: &EventLoop| shared.run(|| f(ev));
             inner.push_callback(HandleInner::new(run, location))?;
         } else {
             self.shared.push(RemoteItem::Callback {

@@ -218,7 +218,7 @@ impl EventLoop {
     #[track_caller]
     pub fn call_soon(&self, f: impl FnOnce(&EventLoop) + 'static) -> Result<Handle> {
         self.check_open()?;
-        let inner = HandleInner::new(Box::new(f), Location::caller());
+        let inner = HandleInner::new(f, Location::caller());
         self.inner
             .ready
             .borrow_mut()
@@ -303,7 +303,7 @@ impl EventLoop {
         if when.is_nan() {
             return Err(Error::invalid_argument("call_at: `when` is NaN"));
         }
-        let inner = HandleInner::new(Box::new(f), Location::caller());
+        let inner = HandleInner::new(f, Location::caller());
         let mut timers = self.inner.timers.borrow_mut();
         timers.push(when, inner.clone());
         Ok(TimerHandle {

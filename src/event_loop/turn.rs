@@ -168,12 +168,15 @@ impl EventLoop {
     }
 
     fn run_callback(&self, handle: &HandleInner) {
-        let Some(callback) = handle.take_callback() else {
+        if handle.is_cancelled() {
             return;
-        };
-        bump(&self.inner.counters.callbacks, 1);
+        }
         let started = self.inner.debug.get().then(Instant::now);
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| callback(self)));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| handle.run(self)));
+        if let Ok(false) = outcome {
+            return; // already ran
+        }
+        bump(&self.inner.counters.callbacks, 1);
         if let Some(started) = started {
             self.log_if_slow(started, || handle.describe());
         }
@@ -217,7 +220,7 @@ impl EventLoop {
                     state,
                     location,
                 } => {
-                    let run = Box::new(move |ev: &EventLoop| state.run(|| callback(ev)));
+                    let run = move |ev: &EventLoop| state.run(|| callback(ev));
                     inner
                         .ready
                         .borrow_mut()
