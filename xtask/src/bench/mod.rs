@@ -19,6 +19,9 @@ mod json;
 mod loops;
 mod measure;
 mod programs;
+mod python;
+pub(crate) use python::setup_uvloop;
+mod servers;
 mod table;
 
 use std::thread;
@@ -38,6 +41,9 @@ struct Plan {
     conns: u32,
     /// (payload bytes, round trips per connection)
     echo: [(u32, u32); 2],
+    /// Round trips per connection against asyncio and uvloop, for each `echo` size
+    /// (fewer in the full plan: they are several times slower).
+    python_rounds: [u32; 2],
     /// Client runs per echo configuration (the median is shown).
     echo_repeat: u32,
     /// Connections of the counted echo runs (instructions, system calls).
@@ -52,6 +58,7 @@ const FULL: Plan = Plan {
     loop_repeat: 5,
     conns: 100,
     echo: [(1024, 2000), (64 * 1024, 500)],
+    python_rounds: [500, 125],
     echo_repeat: 5,
     count_conns: [1, 100],
     count_rounds: (100, 600),
@@ -63,6 +70,7 @@ const QUICK: Plan = Plan {
     loop_repeat: 1,
     conns: 10,
     echo: [(1024, 200), (64 * 1024, 20)],
+    python_rounds: [200, 20],
     echo_repeat: 1,
     count_conns: [1, 10],
     count_rounds: (20, 60),
@@ -105,14 +113,17 @@ pub fn run(args: &[String]) -> bool {
     let mut notes = Vec::new();
     loops::loop_cases(&plan, &mut table, &mut micro, &mut failures);
     let guest_module = guest.as_ref().ok().cloned();
-    let guest_note = echo::echo_cases(&plan, guest, &mut table, &mut records, &mut failures);
+    let guest_note = echo::echo_cases(
+        &plan,
+        guest,
+        &mut table,
+        &mut records,
+        &mut notes,
+        &mut failures,
+    );
     let counted = counted_servers(guest_module.filter(|_| guest_note.is_none()));
     let counts = counts::count_all(&counted, &plan.count_conns, plan.count_rounds, &mut notes);
-    notes.push(
-        "not measured here: uvloop and asyncio (run bench/probes/asyncio_echo.py by hand), \
-         a wstd guest, p50/p99 latencies"
-            .into(),
-    );
+    notes.push("not measured here: a wstd guest".into());
 
     println!();
     describe(&plan);
@@ -127,6 +138,7 @@ pub fn run(args: &[String]) -> bool {
             r.events_per_turn.unwrap_or(f64::NAN)
         );
     }
+    print_peers(&records);
     println!();
     print_counts(&counts);
     if let Some(note) = &guest_note {
@@ -204,6 +216,34 @@ fn counted_servers(guest: Option<std::path::PathBuf>) -> Vec<counts::Counted> {
         });
     }
     servers
+}
+
+/// twinloop's protocol server against the Python loops, message rates at each size.
+fn print_peers(records: &[echo::EchoRecord]) {
+    let rate = |server: &str, size: u32| {
+        records
+            .iter()
+            .find(|r| r.server == server && r.size == size)
+            .map(|r| r.msgs_per_s)
+    };
+    for peer in ["uvloop", "asyncio"] {
+        let ratios: Vec<String> = records
+            .iter()
+            .filter(|r| r.server == "twinloop-protocol")
+            .filter_map(|r| {
+                let ratio = r.msgs_per_s / rate(peer, r.size)?;
+                ratio
+                    .is_finite()
+                    .then(|| format!("{} KiB {ratio:.2}", r.size / 1024))
+            })
+            .collect();
+        if !ratios.is_empty() {
+            println!(
+                "twinloop-protocol vs {peer} (messages/s, > 1: twinloop faster): {}",
+                ratios.join(", ")
+            );
+        }
+    }
 }
 
 /// The exact counts, one line per server and connection count.
@@ -284,9 +324,9 @@ fn describe(plan: &Plan) {
 #[cfg(test)]
 mod tests {
     // Helpers from three of the submodules, tested together as before the split.
-    use super::echo::listening_address;
     use super::loops::count_label;
     use super::measure::median_f64;
+    use super::servers::listening_address;
 
     #[test]
     fn medians_and_labels() {
