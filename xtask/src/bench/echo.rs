@@ -206,6 +206,14 @@ pub(super) fn echo_cases(
             Err(e) => failures.push(format!("{server:?} echo server: {e}")),
         }
     }
+    if let Ok(python) = pythons.asyncio.as_ref().or(pythons.uvloop.as_ref()) {
+        let note = format!(
+            "asyncio and uvloop servers: {python} ({})",
+            python::describe(python)
+        );
+        println!("bench: {note}");
+        notes.push(note);
+    }
     if servers.iter().any(|(s, _)| s.python()) && plan.python_rounds != plan.echo.map(|e| e.1) {
         let note = format!(
             "asyncio and uvloop: {} and {} round trips per connection instead of {} and {} \

@@ -9,12 +9,18 @@
 //! measured in turn (interleaved, so that a busy machine slows every side alike).
 //! A guest that cannot be built or started is reported as `guest: unavailable (why)`.
 //!
-//! `programs` builds what is measured, `loops` and `echo` measure it (through
-//! `measure`, which runs one measuring process and reads its `result` line), and
-//! `table` shows the rows.
+//! The echo matrix also runs asyncio's and uvloop's echo servers
+//! (`bench/probes/asyncio_echo.py`, `python`), where python3 (with uvloop) is installed,
+//! and every echo row has the client's p50/p99 round trip. `idle` measures memory per
+//! idle connection and the CPU of an idle server.
+//!
+//! `programs` builds what is measured, `loops`, `echo` and `idle` measure it (through
+//! `measure`, which runs one measuring process and reads its `result` line, and
+//! `servers`, which runs the servers in the background), and `table` shows the rows.
 
 mod counts;
 mod echo;
+mod idle;
 mod json;
 mod loops;
 mod measure;
@@ -50,6 +56,8 @@ struct Plan {
     count_conns: [u32; 2],
     /// Round trips per connection of the two counted runs (their difference is counted).
     count_rounds: (u32, u32),
+    /// Idle connections opened to measure memory per connection and idle CPU.
+    idle_conns: u32,
 }
 
 const FULL: Plan = Plan {
@@ -62,6 +70,7 @@ const FULL: Plan = Plan {
     echo_repeat: 5,
     count_conns: [1, 100],
     count_rounds: (100, 600),
+    idle_conns: 1000,
 };
 
 const QUICK: Plan = Plan {
@@ -74,6 +83,7 @@ const QUICK: Plan = Plan {
     echo_repeat: 1,
     count_conns: [1, 10],
     count_rounds: (20, 60),
+    idle_conns: 200,
 };
 
 pub fn run(args: &[String]) -> bool {
@@ -122,6 +132,7 @@ pub fn run(args: &[String]) -> bool {
         &mut failures,
     );
     let counted = counted_servers(guest_module.filter(|_| guest_note.is_none()));
+    let idle = idle::idle_cases(&plan, &mut micro, &mut notes, &mut failures);
     let counts = counts::count_all(&counted, &plan.count_conns, plan.count_rounds, &mut notes);
     notes.push("not measured here: a wstd guest".into());
 
@@ -140,6 +151,7 @@ pub fn run(args: &[String]) -> bool {
     }
     print_peers(&records);
     println!();
+    idle::print_idle(&idle);
     print_counts(&counts);
     if let Some(note) = &guest_note {
         println!("guest: unavailable ({note})");
@@ -309,12 +321,25 @@ fn describe(plan: &Plan) {
         "                   client row: echo_peer client --rt twinloop vs --rt tokio against the \
          tokio server; cpu: the client's"
             .into(),
+        format!(
+            "                   asyncio, uvloop = bench/probes/asyncio_echo.py [--uvloop] (a python3 \
+             with uvloop, else skipped with a note), {} and {} round trips per connection",
+            plan.python_rounds[0], plan.python_rounds[1]
+        ),
+        "                   p50/p99: each message's round trip as the client saw it, median \
+         over the runs of each run's percentile"
+            .into(),
         "  tls_echo         the same over TLS 1.3 (handshakes before the clock): echo_peer server \
          --tls true, twinloop's ssl= vs tokio-rustls,"
             .into(),
         "                   one rustls config (examples/tls/certs.rs: ring, the example certificate); \
          the tokio echo_peer client --tls true for both"
             .into(),
+        format!(
+            "  idle             {} connections opened by echo_peer idle and left silent: the \
+             server's VmRSS growth per connection, then its CPU over 2 s",
+            plan.idle_conns
+        ),
     ];
     for line in lines {
         println!("{line}");

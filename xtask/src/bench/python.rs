@@ -47,6 +47,15 @@ pub(super) fn find() -> Pythons {
     choose(&present, with_uvloop.copied())
 }
 
+/// "Python 3.11.2, uvloop 0.17.0": what an interpreter runs the servers with.
+pub(super) fn describe(python: &str) -> String {
+    let code = "import sys\ntry:\n import uvloop; u = ', uvloop ' + uvloop.__version__\n\
+                except ImportError:\n u = ''\nprint('Python ' + sys.version.split()[0] + u)";
+    process::output_of(python, &["-c", code])
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "version unknown".into())
+}
+
 /// `cargo xtask setup`'s part: uvloop for the benchmark's uvloop server, from Debian's
 /// `python3-uvloop` when running as root. Returns what is still missing, if anything
 /// (not a setup failure: the benchmark then skips uvloop with a note).
