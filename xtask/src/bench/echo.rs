@@ -3,12 +3,11 @@
 //! configuration) run in the background while `echo_peer` clients measure each in turn.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use super::measure::{measure, median_f64, process_cpu};
 use super::programs::{bench_bin, native_echo_server};
 use super::python;
-use super::servers::{start_server, Background};
+use super::servers::{pinned, pinning, start_server, Background, Core};
 use super::table::{Kind, Row};
 use super::Plan;
 use crate::process::host_binary;
@@ -149,21 +148,21 @@ pub(super) fn echo_cases(
     notes: &mut Vec<String>,
     failures: &mut Vec<String>,
 ) -> Option<String> {
-    let mut tokio_cmd = Command::new(bench_bin("echo_peer"));
+    let mut tokio_cmd = pinned(Core::Server, bench_bin("echo_peer"));
     tokio_cmd.args(["server", "--rt", "tokio", "127.0.0.1:0"]);
-    let mut twinloop_cmd = Command::new(native_echo_server());
+    let mut twinloop_cmd = pinned(Core::Server, native_echo_server());
     twinloop_cmd.arg("127.0.0.1:0");
-    let mut streams_cmd = Command::new(native_echo_server());
+    let mut streams_cmd = pinned(Core::Server, native_echo_server());
     streams_cmd.args(["127.0.0.1:0", "--mode", "streams"]);
-    let mut buffered_cmd = Command::new(native_echo_server());
+    let mut buffered_cmd = pinned(Core::Server, native_echo_server());
     buffered_cmd.args(["127.0.0.1:0", "--mode", "buffered"]);
-    let mut sock_cmd = Command::new(native_echo_server());
+    let mut sock_cmd = pinned(Core::Server, native_echo_server());
     sock_cmd.args(["127.0.0.1:0", "--mode", "sock"]);
-    let mut mio_cmd = Command::new(bench_bin("mio_echo"));
+    let mut mio_cmd = pinned(Core::Server, bench_bin("mio_echo"));
     mio_cmd.arg("127.0.0.1:0");
-    let mut tls_tokio_cmd = Command::new(bench_bin("echo_peer"));
+    let mut tls_tokio_cmd = pinned(Core::Server, bench_bin("echo_peer"));
     tls_tokio_cmd.args(["server", "--rt", "tokio", "127.0.0.1:0", "--tls", "true"]);
-    let mut tls_twinloop_cmd = Command::new(bench_bin("echo_peer"));
+    let mut tls_twinloop_cmd = pinned(Core::Server, bench_bin("echo_peer"));
     tls_twinloop_cmd.args(["server", "--rt", "twinloop", "127.0.0.1:0", "--tls", "true"]);
     let mut servers: Vec<(Server, Background)> = Vec::new();
     for (server, cmd) in [
@@ -181,6 +180,11 @@ pub(super) fn echo_cases(
             Err(e) => failures.push(format!("{server:?} echo server: {e}")),
         }
     }
+    if !pinning() {
+        let note = "echo processes not pinned to cores (no taskset, or one core)".to_string();
+        println!("bench: {note}");
+        notes.push(note);
+    }
     let pythons = python::find();
     for (server, python) in [
         (Server::Asyncio, &pythons.asyncio),
@@ -196,7 +200,7 @@ pub(super) fn echo_cases(
                 continue;
             }
         };
-        let mut cmd = Command::new(python);
+        let mut cmd = pinned(Core::Server, python);
         cmd.arg(python::script()).arg("127.0.0.1:0");
         if server == Server::Uvloop {
             cmd.arg("--uvloop");
@@ -226,7 +230,7 @@ pub(super) fn echo_cases(
     let mut guest_note = None;
     match guest {
         Ok(module) => {
-            let mut cmd = Command::new(host_binary());
+            let mut cmd = pinned(Core::Server, host_binary());
             cmd.args(["run", "--allow-net", "127.0.0.1"])
                 .arg(&module)
                 .args(["--", "127.0.0.1:0"]);
@@ -254,7 +258,7 @@ pub(super) fn echo_cases(
                     continue;
                 }
                 let rounds = run.rounds(plan, index);
-                let mut cmd = Command::new(bench_bin("echo_peer"));
+                let mut cmd = pinned(Core::Client, bench_bin("echo_peer"));
                 cmd.args(["client", "--rt", client_rt, &bg.addr])
                     .args(["--conns", &plan.conns.to_string()])
                     .args(["--size", &size.to_string()])

@@ -326,6 +326,15 @@ fn describe(plan: &Plan) {
              with uvloop, else skipped with a note), {} and {} round trips per connection",
             plan.python_rounds[0], plan.python_rounds[1]
         ),
+        format!(
+            "                   {}",
+            if servers::pinning() {
+                "servers pinned to core 0, the client to core 1 (taskset); the runs alternate \
+                 between the servers"
+            } else {
+                "not pinned (no taskset, or one core); the runs alternate between the servers"
+            }
+        ),
         "                   p50/p99: each message's round trip as the client saw it, median \
          over the runs of each run's percentile"
             .into(),

@@ -1,6 +1,7 @@
 //! The echo servers run in the background while clients measure them: starting one,
 //! reading where it listens, killing it when done.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -12,6 +13,42 @@ use crate::process::{self, workspace_root};
 /// How long a server may take to print `listening on` (the guest's includes compiling
 /// the module).
 const LISTEN_LIMIT: Duration = Duration::from_secs(60);
+
+/// Which core a process of the echo matrix runs on (uvloop's method: the servers on
+/// one core, the load client on another).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Core {
+    Server,
+    Client,
+}
+
+/// Whether processes are pinned: `taskset` works and there are at least two cores.
+pub(super) fn pinning() -> bool {
+    use std::sync::OnceLock;
+    static PINNING: OnceLock<bool> = OnceLock::new();
+    *PINNING.get_or_init(|| {
+        thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+            && Command::new("taskset")
+                .args(["-c", "1", "true"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    })
+}
+
+/// A command for `program`, under `taskset -c 0` (servers) or `-c 1` (clients) where
+/// `pinning()` allows (the process keeps its id: taskset execs it).
+pub(super) fn pinned(core: Core, program: impl AsRef<OsStr>) -> Command {
+    if !pinning() {
+        return Command::new(program);
+    }
+    let mut cmd = Command::new("taskset");
+    cmd.arg("-c")
+        .arg(if core == Core::Server { "0" } else { "1" })
+        .arg(program);
+    cmd
+}
 
 /// A server process, killed when dropped.
 pub(super) struct Background {
