@@ -22,8 +22,8 @@ usage: cargo xtask COMMAND
 
 commands:
   setup        find (as root: install) the wasm32-wasip1 tool chain, rustfmt and
-               clippy, Wine and mingw (the Windows tests), then build twinloop-host
-               (release; ~5 minutes when cold)
+               clippy, Wine and mingw (the Windows tests), uvloop (for the bench),
+               then build twinloop-host (release; ~5 minutes when cold)
   test         fmt, clippy (native and wasm), docs, Windows/macOS type-checks, the
                test suite natively, in the guest and on Windows under Wine, and a
                comparison of the three; with a `wasmtime` on PATH, also runs
@@ -88,6 +88,9 @@ fn main() -> ExitCode {
 
 fn setup() -> bool {
     let (_, problems) = toolchain::setup(true);
+    if let Some(missing) = bench::setup_uvloop() {
+        println!("setup: note: {missing}");
+    }
     if problems.is_empty() {
         println!("setup: done");
         true

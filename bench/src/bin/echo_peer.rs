@@ -6,8 +6,16 @@
 //! - `echo_peer client --rt twinloop|tokio ADDR [--conns N] [--size S] [--rounds R]`:
 //!   opens N connections (default 50), then on all of them at once sends S bytes
 //!   (default 1024) and waits for all S to come back, R times (default 1000); checks the
-//!   bytes and prints `result case=tcp_echo ... secs=... rtps=... mbps=...`. The clock
-//!   starts after every connection is up.
+//!   bytes and prints `result case=tcp_echo ... secs=... rtps=... mbps=... p50_us=...
+//!   p99_us=...`. The clock starts after every connection is up. Each message's round
+//!   trip (send start to its last echoed byte) goes into a preallocated `Vec<u32>` of
+//!   µs per connection, one `Instant::now()` per send and one per completion; the
+//!   percentiles are taken after the clock stops.
+//! - `echo_peer idle ADDR [--conns N]`: opens N connections (default 1000, raising its
+//!   open-file limit if needed) one after the other, echoes one byte on the last (so the
+//!   server has accepted them all), prints `ready conns=N`, then keeps them open and
+//!   silent until its stdin closes. `cargo xtask bench` measures the server meanwhile
+//!   (memory per idle connection, CPU while idle).
 //!
 //! With `--tls true` on both sides, the echo runs over TLS: twinloop's `ssl=` against
 //! tokio-rustls, with the same rustls configuration (`bench::tls`); the handshakes happen
@@ -28,7 +36,8 @@ use twinloop::{
 };
 
 const USAGE: &str = "usage: echo_peer server --rt twinloop|tokio ADDR [--tls true]
-       echo_peer client --rt twinloop|tokio ADDR [--conns N] [--size BYTES] [--rounds R] [--tls true]";
+       echo_peer client --rt twinloop|tokio ADDR [--conns N] [--size BYTES] [--rounds R] [--tls true]
+       echo_peer idle ADDR [--conns N]";
 
 /// Read buffer of the tokio server (twinloop's transport reads 256 KiB at a time).
 const READ_CHUNK: usize = 256 * 1024;
@@ -48,6 +57,23 @@ struct Measured {
     cpu: Duration,
     /// twinloop only: the loop's own view of the measured part (I/O events per turn).
     events_per_turn: Option<f64>,
+    /// Every message's round trip in µs (connection after connection).
+    latencies: Vec<u32>,
+}
+
+/// A round trip in whole µs (saturating: 71 minutes fit).
+fn micros(d: Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// The p50 and p99 (nearest rank) of some round trips, in µs.
+fn percentiles(mut latencies: Vec<u32>) -> Option<(u32, u32)> {
+    latencies.sort_unstable();
+    let rank = |p: usize| {
+        let n = latencies.len();
+        latencies[(n * p).div_ceil(100).clamp(1, n) - 1]
+    };
+    (!latencies.is_empty()).then(|| (rank(50), rank(99)))
 }
 
 fn main() {
@@ -74,6 +100,10 @@ fn run() -> Result<(), String> {
                 Rt::Tokio => tokio_server(&host, port, tls),
             }
         }
+        "idle" => {
+            cli.only(&["conns"])?;
+            idle_client(&host, port, cli.get("conns", 1000)?)
+        }
         "client" => {
             cli.only(&["rt", "conns", "size", "rounds", "tls"])?;
             let args = ClientArgs {
@@ -93,6 +123,10 @@ fn run() -> Result<(), String> {
             }?;
             let round_trips = (args.conns * args.rounds) as f64;
             let wall = measured.wall.as_secs_f64().max(1e-9);
+            let (p50, p99) = percentiles(measured.latencies)
+                .map_or(("-".into(), "-".into()), |(a, b)| {
+                    (a.to_string(), b.to_string())
+                });
             println!(
                 "{}",
                 result_line(&[
@@ -116,6 +150,8 @@ fn run() -> Result<(), String> {
                             .events_per_turn
                             .map_or("-".into(), |e| format!("{e:.2}"))
                     ),
+                    ("p50_us", p50),
+                    ("p99_us", p99),
                 ])
             );
             Ok(())
@@ -197,6 +233,10 @@ struct PingPong {
     received: usize,
     rounds_left: usize,
     done: Option<LoopFuture<()>>,
+    /// When the message in flight was sent.
+    sent: Instant,
+    /// µs per round trip; preallocated for every round.
+    latencies: Vec<u32>,
 }
 
 impl PingPong {
@@ -231,11 +271,13 @@ impl Protocol for PingPong {
         if end < self.payload.len() {
             return;
         }
+        self.latencies.push(micros(self.sent.elapsed()));
         self.received = 0;
         self.rounds_left -= 1;
         if self.rounds_left == 0 {
             self.finish(Ok(()));
         } else if let Some(t) = &self.transport {
+            self.sent = Instant::now();
             if let Err(e) = t.write(&self.payload) {
                 self.finish(Err(format!("write: {e}")));
             }
@@ -268,6 +310,8 @@ fn twinloop_client(args: &ClientArgs) -> Result<Measured, String> {
                 received: 0,
                 rounds_left: rounds,
                 done: Some(done.clone()),
+                sent: Instant::now(),
+                latencies: Vec::with_capacity(rounds),
             };
             let options = ConnectOptions {
                 server_hostname: tls.as_ref().map(|_| bench::tls::SERVER_NAME.to_owned()),
@@ -283,19 +327,28 @@ fn twinloop_client(args: &ClientArgs) -> Result<Measured, String> {
         let start = Instant::now();
         let metrics_before = ev.metrics();
         for (transport, protocol, _) in &peers {
-            let payload = protocol.with(|p| p.payload.clone())?;
+            let payload = protocol.with(|p| {
+                p.sent = Instant::now();
+                p.payload.clone()
+            })?;
             transport.write(&payload)?;
         }
         for (_, _, done) in &peers {
             done.clone().await?;
         }
+        let (wall, cpu) = (start.elapsed(), cpu_time().saturating_sub(cpu));
         let metrics = ev.metrics();
         let turns = metrics.turns - metrics_before.turns;
         let events = metrics.io_events - metrics_before.io_events;
+        let mut latencies = Vec::with_capacity(conns * rounds);
+        for (_, protocol, _) in &peers {
+            latencies.extend(protocol.with(|p| std::mem::take(&mut p.latencies))?);
+        }
         let measured = Measured {
-            wall: start.elapsed(),
-            cpu: cpu_time().saturating_sub(cpu),
+            wall,
+            cpu,
             events_per_turn: (turns > 0).then(|| events as f64 / turns as f64),
+            latencies,
         };
         for (transport, _, _) in &peers {
             transport.close();
@@ -369,19 +422,22 @@ async fn tokio_ping_pong(
     sock: impl AsyncRead + AsyncWrite,
     payload: Vec<u8>,
     rounds: usize,
-) -> std::io::Result<()> {
+) -> std::io::Result<Vec<u32>> {
     let mut back = vec![0u8; payload.len()];
+    let mut latencies = Vec::with_capacity(rounds);
     let (mut reader, mut writer) = tokio::io::split(sock);
     for _ in 0..rounds {
         // Write and read at once: a large payload may not fit in the socket buffers.
+        let sent = Instant::now();
         let (wrote, read) = tokio::join!(writer.write_all(&payload), reader.read_exact(&mut back));
+        latencies.push(micros(sent.elapsed()));
         wrote?;
         read?;
         if back != payload {
             return Err(std::io::Error::other("echoed bytes differ from those sent"));
         }
     }
-    Ok(())
+    Ok(latencies)
 }
 
 /// A client connection, over TLS or not.
@@ -433,15 +489,84 @@ fn tokio_client(args: &ClientArgs) -> Result<Measured, String> {
                 })
             })
             .collect();
+        let mut per_conn = Vec::with_capacity(tasks.len());
         for task in tasks {
-            task.await
-                .map_err(|e| format!("client task: {e}"))?
-                .map_err(|e| format!("tokio client: {e}"))?;
+            per_conn.push(
+                task.await
+                    .map_err(|e| format!("client task: {e}"))?
+                    .map_err(|e| format!("tokio client: {e}"))?,
+            );
         }
+        let (wall, cpu) = (start.elapsed(), cpu_time().saturating_sub(cpu));
         Ok(Measured {
-            wall: start.elapsed(),
-            cpu: cpu_time().saturating_sub(cpu),
+            wall,
+            cpu,
             events_per_turn: None,
+            latencies: per_conn.concat(),
         })
     })
+}
+
+// ---- idle connections ----
+
+/// Raises the soft open-file limit to `needed` (at most the hard limit).
+#[cfg(unix)]
+fn raise_open_files(needed: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid, initialised struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < needed {
+            lim.rlim_cur = needed.min(lim.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_open_files(_needed: u64) {}
+
+fn idle_client(host: &str, port: u16, conns: usize) -> Result<(), String> {
+    use std::io::Read;
+    if conns == 0 {
+        return Err("--conns must be at least 1".into());
+    }
+    raise_open_files(conns as u64 + 64);
+    let mut socks = Vec::with_capacity(conns);
+    for i in 0..conns {
+        let sock = std::net::TcpStream::connect((host, port))
+            .map_err(|e| format!("connect {host}:{port} (connection {}): {e}", i + 1))?;
+        socks.push(sock);
+    }
+    // The server accepts in order: once the last connection echoes, it has them all.
+    let last = socks.last_mut().expect("at least one connection");
+    last.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut byte = [0u8; 1];
+    last.write_all(b"x")
+        .and_then(|()| last.read_exact(&mut byte))
+        .map_err(|e| format!("echo on the last connection: {e}"))?;
+    println!("ready conns={conns}");
+    let _ = std::io::stdout().flush();
+    // Hold them, silent, until told to stop.
+    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+    drop(socks);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        assert_eq!(percentiles(vec![]), None);
+        assert_eq!(percentiles(vec![7]), Some((7, 7)));
+        let hundred: Vec<u32> = (1..=100).rev().collect();
+        assert_eq!(percentiles(hundred), Some((50, 99)));
+        assert_eq!(percentiles(vec![5, 1, 3, 2, 4]), Some((3, 5)));
+        assert_eq!(micros(Duration::from_millis(3)), 3000);
+    }
 }

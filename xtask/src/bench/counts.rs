@@ -12,9 +12,9 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use super::echo::listening_address;
 use super::measure::measure;
 use super::programs::bench_bin;
+use super::servers::listening_address;
 use crate::process::{self, workspace_root};
 
 /// One server to count, as `echo.rs` names it in the JSON.

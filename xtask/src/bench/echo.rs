@@ -1,23 +1,16 @@
 //! The TCP echo matrix: the servers (tokio, native twinloop, twinloop in the wasm guest,
-//! and over TLS twinloop and tokio-rustls with the same rustls configuration) run in the
-//! background while `echo_peer` clients measure each in turn.
+//! asyncio and uvloop, and over TLS twinloop and tokio-rustls with the same rustls
+//! configuration) run in the background while `echo_peer` clients measure each in turn.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
 
 use super::measure::{measure, median_f64, process_cpu};
 use super::programs::{bench_bin, native_echo_server};
+use super::python;
+use super::servers::{pinned, pinning, start_server, Background, Core};
 use super::table::{Kind, Row};
 use super::Plan;
-use crate::process::{self, host_binary, workspace_root};
-
-/// How long a server may take to print `listening on` (the guest's includes compiling
-/// the module).
-const LISTEN_LIMIT: Duration = Duration::from_secs(60);
+use crate::process::host_binary;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Server {
@@ -38,6 +31,10 @@ enum Server {
     TlsTwinloop,
     /// `echo_peer server --rt tokio --tls true`: tokio-rustls, the same rustls config.
     TlsTokio,
+    /// `bench/probes/asyncio_echo.py`: an `asyncio.Protocol` on asyncio's own loop.
+    Asyncio,
+    /// The same script with `--uvloop`.
+    Uvloop,
 }
 
 impl Server {
@@ -53,7 +50,13 @@ impl Server {
             Server::Guest => "twinloop-guest",
             Server::TlsTwinloop => "twinloop-tls",
             Server::TlsTokio => "tokio-tls",
+            Server::Asyncio => "asyncio",
+            Server::Uvloop => "uvloop",
         }
+    }
+
+    fn python(self) -> bool {
+        matches!(self, Server::Asyncio | Server::Uvloop)
     }
 }
 
@@ -66,6 +69,9 @@ pub(super) struct EchoRecord {
     pub(super) msgs_per_s: f64,
     pub(super) mb_per_s: f64,
     pub(super) cpu_us_per_msg: f64,
+    /// Round trip of one message (send start to last echoed byte), as the client saw it.
+    pub(super) p50_us: f64,
+    pub(super) p99_us: f64,
     /// Against tokio (tokio-rustls for TLS): > 1 is faster.
     pub(super) vs_tokio: Option<f64>,
     /// Against the bare mio loop (plain TCP servers only).
@@ -82,6 +88,15 @@ impl EchoRun {
             EchoRun::Server(Server::TlsTwinloop | Server::TlsTokio)
         )
     }
+
+    /// Round trips per connection of this run at size `index` of the plan: fewer for the
+    /// Python servers in the full plan (`Plan::python_rounds`).
+    fn rounds(self, plan: &Plan, index: usize) -> u32 {
+        match self {
+            EchoRun::Server(s) if s.python() => plan.python_rounds[index],
+            _ => plan.echo[index].1,
+        }
+    }
 }
 
 /// A measuring client's run against one server.
@@ -93,19 +108,6 @@ enum EchoRun {
     TwinloopClient,
 }
 
-/// A server process, killed when dropped.
-struct Background {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// One client run: throughput and the CPU each side used (NaN where unknown).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct EchoSample {
@@ -115,6 +117,9 @@ struct EchoSample {
     client_cpu: f64,
     /// A twinloop client's own view: I/O events per loop turn (NaN otherwise).
     events_per_turn: f64,
+    /// The client's percentiles of one message's round trip, in µs.
+    p50: f64,
+    p99: f64,
 }
 
 impl EchoSample {
@@ -126,34 +131,38 @@ impl EchoSample {
             server_cpu: m(|s| s.server_cpu),
             client_cpu: m(|s| s.client_cpu),
             events_per_turn: m(|s| s.events_per_turn),
+            p50: m(|s| s.p50),
+            p99: m(|s| s.p99),
         }
     }
 }
 
 /// Starts the servers, runs the clients (interleaved, `echo_repeat` times) and adds the
-/// rows. Returns a note when the guest is unavailable.
+/// rows. Returns a note when the guest is unavailable; says in `notes` why a Python
+/// server was left out.
 pub(super) fn echo_cases(
     plan: &Plan,
     guest: Result<PathBuf, String>,
     table: &mut Vec<Row>,
     records: &mut Vec<EchoRecord>,
+    notes: &mut Vec<String>,
     failures: &mut Vec<String>,
 ) -> Option<String> {
-    let mut tokio_cmd = Command::new(bench_bin("echo_peer"));
+    let mut tokio_cmd = pinned(Core::Server, bench_bin("echo_peer"));
     tokio_cmd.args(["server", "--rt", "tokio", "127.0.0.1:0"]);
-    let mut twinloop_cmd = Command::new(native_echo_server());
+    let mut twinloop_cmd = pinned(Core::Server, native_echo_server());
     twinloop_cmd.arg("127.0.0.1:0");
-    let mut streams_cmd = Command::new(native_echo_server());
+    let mut streams_cmd = pinned(Core::Server, native_echo_server());
     streams_cmd.args(["127.0.0.1:0", "--mode", "streams"]);
-    let mut buffered_cmd = Command::new(native_echo_server());
+    let mut buffered_cmd = pinned(Core::Server, native_echo_server());
     buffered_cmd.args(["127.0.0.1:0", "--mode", "buffered"]);
-    let mut sock_cmd = Command::new(native_echo_server());
+    let mut sock_cmd = pinned(Core::Server, native_echo_server());
     sock_cmd.args(["127.0.0.1:0", "--mode", "sock"]);
-    let mut mio_cmd = Command::new(bench_bin("mio_echo"));
+    let mut mio_cmd = pinned(Core::Server, bench_bin("mio_echo"));
     mio_cmd.arg("127.0.0.1:0");
-    let mut tls_tokio_cmd = Command::new(bench_bin("echo_peer"));
+    let mut tls_tokio_cmd = pinned(Core::Server, bench_bin("echo_peer"));
     tls_tokio_cmd.args(["server", "--rt", "tokio", "127.0.0.1:0", "--tls", "true"]);
-    let mut tls_twinloop_cmd = Command::new(bench_bin("echo_peer"));
+    let mut tls_twinloop_cmd = pinned(Core::Server, bench_bin("echo_peer"));
     tls_twinloop_cmd.args(["server", "--rt", "twinloop", "127.0.0.1:0", "--tls", "true"]);
     let mut servers: Vec<(Server, Background)> = Vec::new();
     for (server, cmd) in [
@@ -171,10 +180,57 @@ pub(super) fn echo_cases(
             Err(e) => failures.push(format!("{server:?} echo server: {e}")),
         }
     }
+    if !pinning() {
+        let note = "echo processes not pinned to cores (no taskset, or one core)".to_string();
+        println!("bench: {note}");
+        notes.push(note);
+    }
+    let pythons = python::find();
+    for (server, python) in [
+        (Server::Asyncio, &pythons.asyncio),
+        (Server::Uvloop, &pythons.uvloop),
+    ] {
+        let python = match python {
+            Ok(python) => python,
+            Err(note) => {
+                if !notes.contains(note) {
+                    println!("bench: {note}");
+                    notes.push(note.clone());
+                }
+                continue;
+            }
+        };
+        let mut cmd = pinned(Core::Server, python);
+        cmd.arg(python::script()).arg("127.0.0.1:0");
+        if server == Server::Uvloop {
+            cmd.arg("--uvloop");
+        }
+        match start_server(&mut cmd) {
+            Ok(bg) => servers.push((server, bg)),
+            Err(e) => failures.push(format!("{server:?} echo server: {e}")),
+        }
+    }
+    if let Ok(python) = pythons.asyncio.as_ref().or(pythons.uvloop.as_ref()) {
+        let note = format!(
+            "asyncio and uvloop servers: {python} ({})",
+            python::describe(python)
+        );
+        println!("bench: {note}");
+        notes.push(note);
+    }
+    if servers.iter().any(|(s, _)| s.python()) && plan.python_rounds != plan.echo.map(|e| e.1) {
+        let note = format!(
+            "asyncio and uvloop: {} and {} round trips per connection instead of {} and {} \
+             (rates are per second; the Python servers would take several times longer)",
+            plan.python_rounds[0], plan.python_rounds[1], plan.echo[0].1, plan.echo[1].1
+        );
+        println!("bench: {note}");
+        notes.push(note);
+    }
     let mut guest_note = None;
     match guest {
         Ok(module) => {
-            let mut cmd = Command::new(host_binary());
+            let mut cmd = pinned(Core::Server, host_binary());
             cmd.args(["run", "--allow-net", "127.0.0.1"])
                 .arg(&module)
                 .args(["--", "127.0.0.1:0"]);
@@ -196,12 +252,13 @@ pub(super) fn echo_cases(
     let mut samples: Vec<((u32, EchoRun), Vec<EchoSample>)> = Vec::new();
     let mut broken: Vec<(u32, EchoRun)> = Vec::new();
     for _ in 0..plan.echo_repeat {
-        for &(size, rounds) in &plan.echo {
+        for (index, &(size, _)) in plan.echo.iter().enumerate() {
             for &(run, client_rt, bg) in &runs {
                 if broken.contains(&(size, run)) {
                     continue;
                 }
-                let mut cmd = Command::new(bench_bin("echo_peer"));
+                let rounds = run.rounds(plan, index);
+                let mut cmd = pinned(Core::Client, bench_bin("echo_peer"));
                 cmd.args(["client", "--rt", client_rt, &bg.addr])
                     .args(["--conns", &plan.conns.to_string()])
                     .args(["--size", &size.to_string()])
@@ -222,6 +279,8 @@ pub(super) fn echo_cases(
                             server_cpu,
                             client_cpu: number("cpu_secs"),
                             events_per_turn: number("events_per_turn"),
+                            p50: number("p50_us"),
+                            p99: number("p99_us"),
                         };
                         match samples.iter_mut().find(|(k, _)| *k == (size, run)) {
                             Some((_, v)) => v.push(sample),
@@ -250,8 +309,8 @@ pub(super) fn echo_cases(
             .map(|(_, v)| EchoSample::median(v))
     };
     let guest_ran = guest_note.is_none();
-    for &(size, rounds) in &plan.echo {
-        let messages = f64::from(plan.conns) * f64::from(rounds);
+    for (index, &(size, _)) in plan.echo.iter().enumerate() {
+        let messages = |run: EchoRun| f64::from(plan.conns) * f64::from(run.rounds(plan, index));
         let figure_of = |s: &EchoSample| s.rtps;
         for server in [
             Server::Twinloop,
@@ -263,6 +322,8 @@ pub(super) fn echo_cases(
             Server::Tokio,
             Server::TlsTwinloop,
             Server::TlsTokio,
+            Server::Asyncio,
+            Server::Uvloop,
         ] {
             let Some(s) = get(size, EchoRun::Server(server)) else {
                 continue;
@@ -280,7 +341,9 @@ pub(super) fn echo_cases(
                 conns: plan.conns,
                 msgs_per_s: s.rtps,
                 mb_per_s: s.mbps,
-                cpu_us_per_msg: s.server_cpu / messages * 1e6,
+                cpu_us_per_msg: s.server_cpu / messages(EchoRun::Server(server)) * 1e6,
+                p50_us: s.p50,
+                p99_us: s.p99,
                 vs_tokio: ratio(peer),
                 vs_mio: if tls { None } else { ratio(Server::Mio) },
                 events_per_turn: None,
@@ -294,14 +357,16 @@ pub(super) fn echo_cases(
                 conns: plan.conns,
                 msgs_per_s: c.rtps,
                 mb_per_s: c.mbps,
-                cpu_us_per_msg: c.client_cpu / messages * 1e6,
+                cpu_us_per_msg: c.client_cpu / messages(EchoRun::TwinloopClient) * 1e6,
+                p50_us: c.p50,
+                p99_us: c.p99,
                 vs_tokio: tokio.map(|t| c.rtps / t.rtps).filter(|r| r.is_finite()),
                 vs_mio: None,
                 events_per_turn: Some(c.events_per_turn).filter(|e| e.is_finite()),
             });
         }
     }
-    for &(size, _) in &plan.echo {
+    for (index, &(size, _)) in plan.echo.iter().enumerate() {
         let small = size < 16 * 1024;
         let kind = if small {
             Kind::Rate {
@@ -315,135 +380,61 @@ pub(super) fn echo_cases(
             }
         };
         let figure = |s: EchoSample| if small { s.rtps } else { s.mbps };
-        let label = format!("tcp_echo {} KiB x{}", size / 1024, plan.conns);
-        let base = get(size, EchoRun::Server(Server::Tokio));
-        let cpu_pair = |other: Option<EchoSample>, f: fn(&EchoSample) -> f64| {
-            other
-                .zip(base)
-                .map(|(o, b)| (f(&o), f(&b)))
-                .filter(|(o, b)| o.is_finite() && b.is_finite())
+        // CPU seconds per message (the Python servers may run fewer messages).
+        let cpu = |run: EchoRun| {
+            let s = get(size, run)?;
+            let secs = match run {
+                EchoRun::TwinloopClient => s.client_cpu,
+                EchoRun::Server(_) => s.server_cpu,
+            };
+            let messages = f64::from(plan.conns) * f64::from(run.rounds(plan, index));
+            Some(secs / messages).filter(|c| c.is_finite())
         };
-        let mut push = |case: String, other: Option<EchoSample>, f: fn(&EchoSample) -> f64| {
-            table.push(Row {
-                case,
-                kind,
-                twinloop: other.map(figure),
-                tokio: base.map(figure),
-                cpu: cpu_pair(other, f),
-            })
+        let latency = |run: EchoRun| {
+            get(size, run)
+                .map(|s| (s.p50, s.p99))
+                .filter(|(p50, p99)| p50.is_finite() && p99.is_finite())
         };
-        let twinloop = get(size, EchoRun::Server(Server::Twinloop));
-        push(format!("{label}: server"), twinloop, |s| s.server_cpu);
-        let buffered = get(size, EchoRun::Server(Server::TwinloopBuffered));
-        push(format!("{label}: server, buffered mode"), buffered, |s| {
-            s.server_cpu
-        });
-        let streams = get(size, EchoRun::Server(Server::TwinloopStreams));
-        push(format!("{label}: server, streams mode"), streams, |s| {
-            s.server_cpu
-        });
-        let sock = get(size, EchoRun::Server(Server::TwinloopSock));
-        push(format!("{label}: server, sock mode"), sock, |s| {
-            s.server_cpu
-        });
-        let mio = get(size, EchoRun::Server(Server::Mio));
-        push(format!("{label}: bare mio server (floor)"), mio, |s| {
-            s.server_cpu
-        });
-        if guest_ran {
-            let guest = get(size, EchoRun::Server(Server::Guest));
-            push(format!("{label}: server in wasm guest"), guest, |s| {
-                s.server_cpu
-            });
-        }
-        let client = get(size, EchoRun::TwinloopClient);
-        push(format!("{label}: client"), client, |s| s.client_cpu);
-        let tls_base = get(size, EchoRun::Server(Server::TlsTokio));
-        let tls = get(size, EchoRun::Server(Server::TlsTwinloop));
-        table.push(Row {
-            case: format!("tls_echo {} KiB x{}: server", size / 1024, plan.conns),
+        let row = |case: String, run: EchoRun, base: EchoRun| Row {
+            case,
             kind,
-            twinloop: tls.map(figure),
-            tokio: tls_base.map(figure),
-            cpu: tls
-                .zip(tls_base)
-                .map(|(t, b)| (t.server_cpu, b.server_cpu))
-                .filter(|(t, b)| t.is_finite() && b.is_finite()),
-        });
+            twinloop: get(size, run).map(figure),
+            tokio: get(size, base).map(figure),
+            cpu: cpu(run).zip(cpu(base)),
+            latency: [latency(run), latency(base)],
+        };
+        let label = format!("tcp_echo {} KiB x{}", size / 1024, plan.conns);
+        let tokio = EchoRun::Server(Server::Tokio);
+        let mut servers = vec![
+            (Server::Twinloop, "server"),
+            (Server::TwinloopBuffered, "server, buffered mode"),
+            (Server::TwinloopStreams, "server, streams mode"),
+            (Server::TwinloopSock, "server, sock mode"),
+            (Server::Mio, "bare mio server (floor)"),
+        ];
+        if guest_ran {
+            servers.push((Server::Guest, "server in wasm guest"));
+        }
+        for (server, what) in servers {
+            table.push(row(
+                format!("{label}: {what}"),
+                EchoRun::Server(server),
+                tokio,
+            ));
+        }
+        for (server, what) in [(Server::Asyncio, "asyncio"), (Server::Uvloop, "uvloop")] {
+            let run = EchoRun::Server(server);
+            if get(size, run).is_some() {
+                table.push(row(format!("{label}: {what} server"), run, tokio));
+            }
+        }
+        let client = EchoRun::TwinloopClient;
+        table.push(row(format!("{label}: client"), client, tokio));
+        table.push(row(
+            format!("tls_echo {} KiB x{}: server", size / 1024, plan.conns),
+            EchoRun::Server(Server::TlsTwinloop),
+            EchoRun::Server(Server::TlsTokio),
+        ));
     }
     guest_note
-}
-
-/// Starts a server whose first stdout line is `listening on IP:PORT`; its later output
-/// is dropped, its stderr shown.
-fn start_server(cmd: &mut Command) -> Result<Background, String> {
-    cmd.current_dir(workspace_root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    println!("$ {} &", process::describe(cmd));
-    process::flush();
-    let mut child = cmd.spawn().map_err(|e| format!("could not start: {e}"))?;
-    let stdout = child.stdout.take().expect("stdout was piped");
-    let mut background = Background {
-        child,
-        addr: String::new(),
-    };
-    let (first_tx, first_rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = first_tx.send(first);
-        }
-        // Keep reading so that the server never blocks on a full pipe.
-        for _ in lines.map_while(Result::ok) {}
-    });
-    let first = match first_rx.recv_timeout(LISTEN_LIMIT) {
-        Ok(line) => line,
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            let status = process::wait_with_timeout(&mut background.child, Duration::from_secs(5));
-            return Err(match status {
-                Ok(Some(status)) => format!("exited ({status}) before saying where it listens"),
-                _ => "closed its stdout before saying where it listens".into(),
-            });
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            return Err(format!("no `listening on` line within {LISTEN_LIMIT:?}"));
-        }
-    };
-    background.addr = listening_address(&first)
-        .ok_or_else(|| format!("first line is not `listening on IP:PORT`: {first:?}"))?
-        .to_string();
-    Ok(background)
-}
-
-/// `listening on 127.0.0.1:4000` -> `127.0.0.1:4000`.
-pub(super) fn listening_address(line: &str) -> Option<&str> {
-    let addr = line.trim().strip_prefix("listening on ")?.trim();
-    let (host, port) = addr.rsplit_once(':')?;
-    (!host.is_empty() && port.parse::<u16>().is_ok()).then_some(addr)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[cfg(unix)]
-    #[test]
-    fn servers_that_do_not_listen_are_reported() {
-        let mut quits = Command::new("sh");
-        quits.args(["-c", "echo oops >&2; exit 3"]);
-        let err = start_server(&mut quits).err().unwrap();
-        assert!(err.contains("before saying where it listens"), "{err}");
-
-        let mut babbles = Command::new("sh");
-        babbles.args(["-c", "echo ready; exec sleep 5"]);
-        let err = start_server(&mut babbles).err().unwrap();
-        assert!(err.contains("not `listening on IP:PORT`"), "{err}");
-
-        let mut listens = Command::new("sh");
-        listens.args(["-c", "echo listening on 127.0.0.1:9; exec sleep 30"]);
-        let server = start_server(&mut listens).unwrap();
-        assert_eq!(server.addr, "127.0.0.1:9");
-        drop(server); // killed, not waited for 30 s
-    }
 }

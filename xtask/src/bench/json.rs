@@ -64,6 +64,8 @@ fn echo_row(r: &EchoRecord) -> Value {
         "msgs_per_s": finite(r.msgs_per_s),
         "mb_per_s": finite(r.mb_per_s),
         "cpu_us_per_msg": finite(r.cpu_us_per_msg),
+        "p50_us": finite(r.p50_us),
+        "p99_us": finite(r.p99_us),
         "vs_tokio": r.vs_tokio.and_then(finite),
         "vs_mio": r.vs_mio.and_then(finite),
         "events_per_turn": r.events_per_turn.and_then(finite),
@@ -136,6 +138,8 @@ mod tests {
             msgs_per_s: 1000.0,
             mb_per_s: 1.0,
             cpu_us_per_msg: f64::NAN,
+            p50_us: 41.0,
+            p99_us: f64::NAN,
             vs_tokio: Some(1.5),
             vs_mio: Some(1.0),
             events_per_turn: None,
@@ -160,6 +164,8 @@ mod tests {
         assert_eq!(rows[0]["instr_per_msg"], 150.0);
         assert_eq!(rows[0]["syscalls_per_msg"], 2.02);
         assert_eq!(rows[0]["cpu_us_per_msg"], Value::Null);
+        assert_eq!(rows[0]["p50_us"], 41.0);
+        assert_eq!(rows[0]["p99_us"], Value::Null);
         assert_eq!(rows[1]["conns"], 1);
         assert_eq!(rows[1]["instr_per_msg"], 400.0);
         assert!(rows[1].get("syscalls_per_msg").is_none());

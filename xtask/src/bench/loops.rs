@@ -81,6 +81,7 @@ pub(super) fn loop_cases(
                     twinloop: field(&tw, key),
                     tokio: field(&tk, key),
                     cpu,
+                    latency: [None, None],
                 });
             }
         } else {
@@ -103,6 +104,7 @@ pub(super) fn loop_cases(
                 twinloop: rate(&tw),
                 tokio: rate(&tk),
                 cpu,
+                latency: [None, None],
             });
         }
     }

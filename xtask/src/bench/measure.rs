@@ -131,6 +131,18 @@ mod tests {
         assert_eq!(fields.number("mbps"), None);
         assert_eq!(fields.number("absent"), None);
         assert_eq!(Fields::from_output("no result here\n"), None);
+        // echo_peer's client line, latencies included ("-" where it has none).
+        let client = Fields::from_output(
+            "result case=tcp_echo client_rt=tokio conns=10 size=1024 rounds=200 \
+             round_trips=2000 secs=0.04 cpu_secs=0.01 rtps=49883.6 mbps=51.081 \
+             events_per_turn=- p50_us=128 p99_us=3960\n",
+        )
+        .unwrap();
+        assert_eq!(client.number("p50_us"), Some(128.0));
+        assert_eq!(client.number("p99_us"), Some(3960.0));
+        assert_eq!(client.number("events_per_turn"), None);
+        let none = Fields::from_output("result rtps=1 p50_us=- p99_us=-").unwrap();
+        assert_eq!(none.number("p50_us"), None);
         let last = Fields::from_output("result a=1\nresult a=2\n").unwrap();
         assert_eq!(last.number("a"), Some(2.0));
     }

@@ -9,16 +9,25 @@
 //! measured in turn (interleaved, so that a busy machine slows every side alike).
 //! A guest that cannot be built or started is reported as `guest: unavailable (why)`.
 //!
-//! `programs` builds what is measured, `loops` and `echo` measure it (through
-//! `measure`, which runs one measuring process and reads its `result` line), and
-//! `table` shows the rows.
+//! The echo matrix also runs asyncio's and uvloop's echo servers
+//! (`bench/probes/asyncio_echo.py`, `python`), where python3 (with uvloop) is installed,
+//! and every echo row has the client's p50/p99 round trip. `idle` measures memory per
+//! idle connection and the CPU of an idle server.
+//!
+//! `programs` builds what is measured, `loops`, `echo` and `idle` measure it (through
+//! `measure`, which runs one measuring process and reads its `result` line, and
+//! `servers`, which runs the servers in the background), and `table` shows the rows.
 
 mod counts;
 mod echo;
+mod idle;
 mod json;
 mod loops;
 mod measure;
 mod programs;
+mod python;
+pub(crate) use python::setup_uvloop;
+mod servers;
 mod table;
 
 use std::thread;
@@ -38,12 +47,17 @@ struct Plan {
     conns: u32,
     /// (payload bytes, round trips per connection)
     echo: [(u32, u32); 2],
+    /// Round trips per connection against asyncio and uvloop, for each `echo` size
+    /// (fewer in the full plan: they are several times slower).
+    python_rounds: [u32; 2],
     /// Client runs per echo configuration (the median is shown).
     echo_repeat: u32,
     /// Connections of the counted echo runs (instructions, system calls).
     count_conns: [u32; 2],
     /// Round trips per connection of the two counted runs (their difference is counted).
     count_rounds: (u32, u32),
+    /// Idle connections opened to measure memory per connection and idle CPU.
+    idle_conns: u32,
 }
 
 const FULL: Plan = Plan {
@@ -52,9 +66,11 @@ const FULL: Plan = Plan {
     loop_repeat: 5,
     conns: 100,
     echo: [(1024, 2000), (64 * 1024, 500)],
+    python_rounds: [500, 125],
     echo_repeat: 5,
     count_conns: [1, 100],
     count_rounds: (100, 600),
+    idle_conns: 1000,
 };
 
 const QUICK: Plan = Plan {
@@ -63,9 +79,11 @@ const QUICK: Plan = Plan {
     loop_repeat: 1,
     conns: 10,
     echo: [(1024, 200), (64 * 1024, 20)],
+    python_rounds: [200, 20],
     echo_repeat: 1,
     count_conns: [1, 10],
     count_rounds: (20, 60),
+    idle_conns: 200,
 };
 
 pub fn run(args: &[String]) -> bool {
@@ -105,14 +123,18 @@ pub fn run(args: &[String]) -> bool {
     let mut notes = Vec::new();
     loops::loop_cases(&plan, &mut table, &mut micro, &mut failures);
     let guest_module = guest.as_ref().ok().cloned();
-    let guest_note = echo::echo_cases(&plan, guest, &mut table, &mut records, &mut failures);
-    let counted = counted_servers(guest_module.filter(|_| guest_note.is_none()));
-    let counts = counts::count_all(&counted, &plan.count_conns, plan.count_rounds, &mut notes);
-    notes.push(
-        "not measured here: uvloop and asyncio (run bench/probes/asyncio_echo.py by hand), \
-         a wstd guest, p50/p99 latencies"
-            .into(),
+    let guest_note = echo::echo_cases(
+        &plan,
+        guest,
+        &mut table,
+        &mut records,
+        &mut notes,
+        &mut failures,
     );
+    let counted = counted_servers(guest_module.filter(|_| guest_note.is_none()));
+    let idle = idle::idle_cases(&plan, &mut micro, &mut notes, &mut failures);
+    let counts = counts::count_all(&counted, &plan.count_conns, plan.count_rounds, &mut notes);
+    notes.push("not measured here: a wstd guest".into());
 
     println!();
     describe(&plan);
@@ -127,7 +149,9 @@ pub fn run(args: &[String]) -> bool {
             r.events_per_turn.unwrap_or(f64::NAN)
         );
     }
+    print_peers(&records);
     println!();
+    idle::print_idle(&idle);
     print_counts(&counts);
     if let Some(note) = &guest_note {
         println!("guest: unavailable ({note})");
@@ -206,6 +230,34 @@ fn counted_servers(guest: Option<std::path::PathBuf>) -> Vec<counts::Counted> {
     servers
 }
 
+/// twinloop's protocol server against the Python loops, message rates at each size.
+fn print_peers(records: &[echo::EchoRecord]) {
+    let rate = |server: &str, size: u32| {
+        records
+            .iter()
+            .find(|r| r.server == server && r.size == size)
+            .map(|r| r.msgs_per_s)
+    };
+    for peer in ["uvloop", "asyncio"] {
+        let ratios: Vec<String> = records
+            .iter()
+            .filter(|r| r.server == "twinloop-protocol")
+            .filter_map(|r| {
+                let ratio = r.msgs_per_s / rate(peer, r.size)?;
+                ratio
+                    .is_finite()
+                    .then(|| format!("{} KiB {ratio:.2}", r.size / 1024))
+            })
+            .collect();
+        if !ratios.is_empty() {
+            println!(
+                "twinloop-protocol vs {peer} (messages/s, > 1: twinloop faster): {}",
+                ratios.join(", ")
+            );
+        }
+    }
+}
+
 /// The exact counts, one line per server and connection count.
 fn print_counts(counts: &[counts::Count]) {
     println!("exact counts per echoed 1 KiB message (difference of two runs):");
@@ -269,12 +321,34 @@ fn describe(plan: &Plan) {
         "                   client row: echo_peer client --rt twinloop vs --rt tokio against the \
          tokio server; cpu: the client's"
             .into(),
+        format!(
+            "                   asyncio, uvloop = bench/probes/asyncio_echo.py [--uvloop] (a python3 \
+             with uvloop, else skipped with a note), {} and {} round trips per connection",
+            plan.python_rounds[0], plan.python_rounds[1]
+        ),
+        format!(
+            "                   {}",
+            if servers::pinning() {
+                "servers pinned to core 0, the client to core 1 (taskset); the runs alternate \
+                 between the servers"
+            } else {
+                "not pinned (no taskset, or one core); the runs alternate between the servers"
+            }
+        ),
+        "                   p50/p99: each message's round trip as the client saw it, median \
+         over the runs of each run's percentile"
+            .into(),
         "  tls_echo         the same over TLS 1.3 (handshakes before the clock): echo_peer server \
          --tls true, twinloop's ssl= vs tokio-rustls,"
             .into(),
         "                   one rustls config (examples/tls/certs.rs: ring, the example certificate); \
          the tokio echo_peer client --tls true for both"
             .into(),
+        format!(
+            "  idle             {} connections opened by echo_peer idle and left silent: the \
+             server's VmRSS growth per connection, then its CPU over 2 s",
+            plan.idle_conns
+        ),
     ];
     for line in lines {
         println!("{line}");
@@ -284,9 +358,9 @@ fn describe(plan: &Plan) {
 #[cfg(test)]
 mod tests {
     // Helpers from three of the submodules, tested together as before the split.
-    use super::echo::listening_address;
     use super::loops::count_label;
     use super::measure::median_f64;
+    use super::servers::listening_address;
 
     #[test]
     fn medians_and_labels() {

@@ -16,6 +16,8 @@ pub(super) struct Row {
     pub(super) tokio: Option<f64>,
     /// CPU seconds for the same work: (twinloop, tokio).
     pub(super) cpu: Option<(f64, f64)>,
+    /// Echo rows: (p50, p99) of a message's round trip in µs, [this side, tokio].
+    pub(super) latency: [Option<(f64, f64)>; 2],
 }
 
 impl Kind {
@@ -37,6 +39,13 @@ impl Kind {
     }
 }
 
+/// `p50/p99` in whole µs, or `-`.
+fn show_latency(latency: Option<(f64, f64)>) -> String {
+    latency.map_or("-".into(), |(p50, p99)| format!("{p50:.0}/{p99:.0}"))
+}
+
+const COLUMNS: usize = 7;
+
 fn table_lines(rows: &[Row]) -> Vec<String> {
     let mut cells = vec![[
         "case".to_string(),
@@ -44,6 +53,8 @@ fn table_lines(rows: &[Row]) -> Vec<String> {
         "tokio".into(),
         "ratio".into(),
         "cpu ratio".into(),
+        "p50/p99 us".into(),
+        "tokio p50/p99".into(),
     ]];
     for row in rows {
         let ratio = match (row.twinloop, row.tokio) {
@@ -60,9 +71,11 @@ fn table_lines(rows: &[Row]) -> Vec<String> {
             row.kind.show(row.tokio),
             show(ratio),
             show(cpu),
+            show_latency(row.latency[0]),
+            show_latency(row.latency[1]),
         ]);
     }
-    let mut widths = [0; 5];
+    let mut widths = [0; COLUMNS];
     for line in &cells {
         for (w, cell) in widths.iter_mut().zip(line) {
             *w = (*w).max(cell.chars().count());
@@ -83,7 +96,11 @@ fn table_lines(rows: &[Row]) -> Vec<String> {
 pub(super) fn print_table(rows: &[Row]) {
     println!(
         "ratio = twinloop speed / tokio speed (> 1: twinloop faster); \
-         cpu ratio = tokio CPU time / twinloop CPU time for the same work (> 1: twinloop used less)"
+         cpu ratio = tokio CPU time / twinloop CPU time for the same work (> 1: twinloop used less);"
+    );
+    println!(
+        "p50/p99 us = a message's round trip (send to last echoed byte) as the client saw it, \
+         median over the runs; the twinloop column holds each row's server (asyncio, mio, ...)"
     );
     for line in table_lines(rows) {
         println!("{line}");
@@ -120,6 +137,7 @@ mod tests {
                 twinloop: Some(3e6),
                 tokio: Some(4e6),
                 cpu: Some((1.0, 0.5)),
+                latency: [None, None],
             },
             Row {
                 case: "timers".into(),
@@ -127,16 +145,17 @@ mod tests {
                 twinloop: Some(0.1),
                 tokio: None,
                 cpu: None,
+                latency: [Some((41.4, 230.6)), None],
             },
         ];
         let lines = table_lines(&rows);
         assert_eq!(lines.len(), 3);
         assert!(lines[0].starts_with("case "));
         assert!(
-            lines[1].ends_with("3.00 M/s  4.00 M/s   0.75       0.50"),
+            lines[1].ends_with("3.00 M/s  4.00 M/s   0.75       0.50           -              -"),
             "{}",
             lines[1]
         );
-        assert!(lines[2].contains("failed") && lines[2].ends_with('-'));
+        assert!(lines[2].contains("failed") && lines[2].ends_with("41/231              -"));
     }
 }
