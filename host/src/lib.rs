@@ -28,6 +28,7 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod cli;
 mod exit_code;
 mod host;
 pub mod limits;

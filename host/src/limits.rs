@@ -6,7 +6,7 @@
 //! command line as a one-line reason and an exit code of its own
 //! ([`Limit::exit_code`]).
 //!
-//! Memory is counted per guest, not per memory: [`Footprint`] is the store's
+//! Memory is counted per guest, not per memory: `Footprint` is the store's
 //! `ResourceLimiter` and adds up every linear memory (32- and 64-bit) and every
 //! table ([`TABLE_ELEMENT_BYTES`] per element) the guest's instances create or
 //! grow. Besides the bytes, every guest has fixed ceilings on how many
@@ -112,7 +112,7 @@ pub(crate) fn format_bytes(n: u64) -> String {
     for (unit, shift) in UNITS {
         if n >= 1 << shift {
             let whole = n >> shift;
-            return if n % (1 << shift) == 0 {
+            return if n.is_multiple_of(1 << shift) {
                 format!("{whole} {unit}")
             } else {
                 format!("{:.1} {unit}", n as f64 / (1u64 << shift) as f64)
