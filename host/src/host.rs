@@ -184,6 +184,7 @@ pub fn is_component(bytes: &[u8]) -> Result<bool> {
 /// `proc_exit(code)` keeps its code (the adapter alone would turn every
 /// non-zero code into 1); see `exit_code.rs`.
 pub fn componentize(module: &[u8]) -> Result<Vec<u8>> {
+    check_command_exports(module)?;
     let routed = route_proc_exit(module)?;
     let module = routed.as_deref().unwrap_or(module);
     wit_component::ComponentEncoder::default()
@@ -197,4 +198,38 @@ pub fn componentize(module: &[u8]) -> Result<Vec<u8>> {
         .validate(true)
         .encode()
         .context("encoding the module as a component (is it a wasm32-wasip1 command?)")
+}
+
+/// Says in plain words what a core module lacks to be a `wasm32-wasip1` command (the
+/// adapter's own messages, such as "main module cannot import memory", name the
+/// symptom, not the cause).
+fn check_command_exports(module: &[u8]) -> Result<()> {
+    use wasmparser::{ExternalKind, Parser, Payload};
+    let (mut memory, mut start) = (false, false);
+    for payload in Parser::new(0).parse_all(module) {
+        let payload = payload.context("parsing the core module")?;
+        if let Payload::ExportSection(exports) = payload {
+            for export in exports {
+                let export = export.context("parsing the export section")?;
+                match (export.name, export.kind) {
+                    ("memory", ExternalKind::Memory) => memory = true,
+                    ("_start", ExternalKind::Func) => start = true,
+                    _ => {}
+                }
+            }
+        }
+    }
+    if !memory {
+        bail!(
+            "the module exports no memory named `memory`; a wasm32-wasip1 command \
+             exports its linear memory under that name"
+        );
+    }
+    if !start {
+        bail!(
+            "the module exports no `_start` function; a wasm32-wasip1 command starts \
+             there (is this a library or a reactor module?)"
+        );
+    }
+    Ok(())
 }

@@ -69,7 +69,7 @@ impl NetRule {
     /// A rule for one network and, if given, one port.
     pub fn new(net: IpNet, port: Option<u16>) -> NetRule {
         NetRule {
-            net: Some(net.trunc()),
+            net: Some(canonical_net(net)),
             port,
         }
     }
@@ -243,12 +243,29 @@ fn parse_port(text: &str) -> Result<u16> {
     Ok(port)
 }
 
+/// `net` with its host bits cleared, and an IPv4-mapped IPv6 network
+/// (`::ffff:10.0.0.0/104`) as the IPv4 network it is (`10.0.0.0/8`): rules
+/// are matched against canonical addresses, in which a mapped address is
+/// IPv4, so a mapped network left as IPv6 would match nothing (and would not
+/// print as text that parses back to it).
+fn canonical_net(net: IpNet) -> IpNet {
+    match net.trunc() {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .expect("a prefix of 96 to 128 leaves 0 to 32")
+                .into(),
+            None => IpNet::V6(v6),
+        },
+        net => net,
+    }
+}
+
 fn parse_net(text: &str) -> Result<IpNet> {
     if text.contains('/') {
         let net: IpNet = text
             .parse()
             .map_err(|_| anyhow!("bad network {text:?} (expected ADDR/PREFIX-LENGTH)"))?;
-        Ok(net.trunc())
+        Ok(canonical_net(net))
     } else {
         let ip: IpAddr = text
             .parse()
@@ -292,6 +309,47 @@ mod tests {
         assert_eq!(rule(" 127.0.0.1 ").to_string(), "127.0.0.1");
         // IPv4-mapped IPv6 is stored as IPv4.
         assert_eq!(rule("::ffff:127.0.0.1").to_string(), "127.0.0.1");
+        assert_eq!(rule("[::ffff:127.0.0.1]:80").to_string(), "127.0.0.1:80");
+        // ... networks too (the host_cli fuzz target's property: the rule printed as
+        // "::ffff:127.0.0.1", which parses to another rule, and matched nothing).
+        assert_eq!(rule("::ffff:127.0.0.1/128"), rule("127.0.0.1"));
+        assert_eq!(
+            rule("[::ffff:10.1.2.3]/104:53").to_string(),
+            "10.0.0.0/8:53"
+        );
+        assert_eq!(rule("::ffff:0:0/96").to_string(), "0.0.0.0/0");
+        assert_eq!(rule("::ffff:0:0/95").to_string(), "::fffe:0:0/95");
+        assert!(rule("::ffff:127.0.0.1/128").matches(sa("127.0.0.1:1")));
+        assert!(rule("::ffff:10.0.0.0/104").matches(sa("[::ffff:10.9.9.9]:1")));
+        let mapped = "::ffff:127.0.0.1".parse::<std::net::Ipv6Addr>().unwrap();
+        assert_eq!(
+            NetRule::new(ipnet::Ipv6Net::new(mapped, 128).unwrap().into(), None),
+            rule("127.0.0.1")
+        );
+    }
+
+    /// The property the host_cli fuzz target checks on every input.
+    #[test]
+    fn prints_as_text_that_parses_back() {
+        for text in [
+            "*",
+            "*:80",
+            "127.0.0.1:8080",
+            "10.1.2.3/8:443",
+            "::1",
+            "[::1]:8080",
+            "[fd00::]/8:53",
+            "fe80::/10",
+            "::ffff:127.0.0.1",
+            "::ffff:127.0.0.1/128",
+            "[::ffff:127.0.0.1/128]:9",
+            "::ffff:10.0.0.0/104",
+            "::ffff:0:0/95",
+            "0.0.0.0/0:1",
+        ] {
+            let r = rule(text);
+            assert_eq!(rule(&r.to_string()), r, "{text:?} printed as {r}");
+        }
     }
 
     #[test]

@@ -79,30 +79,50 @@ fn run_enforces_max_memory() {
 }
 
 #[test]
-fn host_errors_exit_with_2_and_say_why() {
+fn usage_errors_exit_with_2_in_clap_words() {
     let hello = common::write_fixture("cli-hello2.wasm", &common::hello());
-    let not_wasm = common::write_fixture("cli-not-wasm.wasm", b"definitely not wasm");
     let cases: &[(&[&str], &str)] = &[
-        (&["run"], "missing MODULE"),
-        (&["frobnicate", "x.wasm"], "unknown command"),
-        (&["run", "/nonexistent/m.wasm"], "/nonexistent/m.wasm"),
-        (&["run", path(&not_wasm)], "not a WebAssembly binary"),
+        (
+            &["run"],
+            "the following required arguments were not provided",
+        ),
+        (&["run"], "<MODULE>"),
+        (
+            &["frobnicate", "x.wasm"],
+            "unrecognized subcommand 'frobnicate'",
+        ),
         (
             &["run", "--allow-net", "10.0.0.0/33", path(&hello)],
-            "10.0.0.0/33",
+            "invalid value '10.0.0.0/33' for '--allow-net <RULE>'",
         ),
         (
             &["run", "--allow-net", "127.0.0.1:http", path(&hello)],
             "127.0.0.1:http",
         ),
-        (&["run", "--allow-net"], "needs a value"),
+        (
+            &["run", "--allow-net"],
+            "a value is required for '--allow-net <RULE>'",
+        ),
         (&["run", "--env", "NOEQUALS", path(&hello)], "NOEQUALS"),
         (&["run", "--max-memory", "lots", path(&hello)], "lots"),
-        (&["run", "--time-limit", "soon", path(&hello)], "soon"),
-        (&["run", "--bogus", path(&hello)], "--bogus"),
         (
-            &["test", path(&hello), "--test-threads", "0"],
-            "--test-threads",
+            &["run", "--max-output", "lots", path(&hello)],
+            "--max-output",
+        ),
+        (
+            &["run", "--max-sockets", "some", path(&hello)],
+            "--max-sockets",
+        ),
+        (&["run", "--time-limit", "soon", path(&hello)], "soon"),
+        (&["run", "--instances", "0", path(&hello)], "--instances"),
+        (&["run", "--dir", "/a::", path(&hello)], "/a::"),
+        (
+            &["run", "--bogus", path(&hello)],
+            "unexpected argument '--bogus' found",
+        ),
+        (
+            &["component", path(&hello), "--bogus"],
+            "unexpected argument '--bogus' found",
         ),
     ];
     for (args, needle) in cases {
@@ -110,6 +130,59 @@ fn host_errors_exit_with_2_and_say_why() {
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(
+            err.contains("For more information, try '--help'."),
+            "{args:?}: {err}"
+        );
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // No arguments at all: the help, on stderr, and a usage error's code.
+    let out = host(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("Usage: twinloop-host"));
+}
+
+#[test]
+fn host_errors_exit_with_2_and_say_why_in_one_line() {
+    let hello = common::write_fixture("cli-hello6.wasm", &common::hello());
+    let not_wasm = common::write_fixture("cli-not-wasm.wasm", b"definitely not wasm");
+    let no_memory = common::write_fixture(
+        "cli-no-memory.wasm",
+        &wat::parse_str(r#"(module (func (export "_start")))"#).unwrap(),
+    );
+    let no_start = common::write_fixture(
+        "cli-no-start.wasm",
+        &wat::parse_str(r#"(module (memory (export "memory") 1))"#).unwrap(),
+    );
+    let truncated = common::write_fixture("cli-truncated.wasm", b"\0asm\x01\0\0\0\x01");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["run", path(&no_memory)],
+            "exports no memory named `memory`",
+        ),
+        (&["run", path(&no_start)], "exports no `_start` function"),
+        (&["run", path(&truncated)], "unexpected end-of-file"),
+        (&["run", "/nonexistent/m.wasm"], "/nonexistent/m.wasm"),
+        (&["run", path(&not_wasm)], "not a WebAssembly binary"),
+        (
+            &["test", path(&hello), "--test-threads", "0"],
+            "--test-threads",
+        ),
+        (
+            &["run", "--dir", "/nonexistent/dir", path(&hello)],
+            "/nonexistent/dir",
+        ),
+    ];
+    for (args, needle) in cases {
+        let out = host(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: not one line: {err}");
         assert!(
             err.contains(needle),
             "{args:?}: expected {needle:?} in {err}"
@@ -121,12 +194,94 @@ fn host_errors_exit_with_2_and_say_why() {
 fn help_and_version() {
     let out = host(&["--help"]);
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stdout).contains("twinloop-host run"));
-    assert!(text(&out.stdout).contains("--allow-net"));
+    let help = text(&out.stdout);
+    for needle in [
+        "run",
+        "test",
+        "component",
+        "Exit codes",
+        "CARGO_TARGET_WASM32_WASIP1_RUNNER",
+    ] {
+        assert!(help.contains(needle), "{needle:?} missing from {help}");
+    }
     let out = host(&["run", "--help"]);
     assert_eq!(out.status.code(), Some(0));
-    let out = host(&["--version"]);
-    assert!(text(&out.stdout).starts_with("twinloop-host "));
+    let help = text(&out.stdout);
+    for needle in [
+        "--allow-net",
+        "--allow-dns",
+        "--env",
+        "--inherit-stdin",
+        "--dir",
+        "--dir-rw",
+        "--max-memory",
+        "--max-output",
+        "--max-sockets",
+        "--time-limit",
+        "--instances",
+        "nothing but stdout and stderr",
+        "121 --max-sockets",
+    ] {
+        assert!(help.contains(needle), "{needle:?} missing from {help}");
+    }
+    let out = host(&["test", "-h"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("LIBTEST-ARGS"));
+    for flag in ["--version", "-V"] {
+        let out = host(&[flag]);
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(
+            text(&out.stdout),
+            format!("twinloop-host {}\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+}
+
+#[test]
+fn run_dir_gives_the_guest_a_directory() {
+    // The fixtures cannot read files, but a preopen of a missing directory is
+    // a host error naming it, and an existing one runs.
+    let hello = common::write_fixture("cli-hello7.wasm", &common::hello());
+    let dir = hello.parent().unwrap();
+    let guest_dir = format!("{}::/data", path(dir));
+    let out = host(&[
+        "run",
+        "--dir",
+        &guest_dir,
+        "--dir-rw",
+        path(dir),
+        path(&hello),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, b"hello\n");
+}
+
+#[test]
+fn run_instances_runs_the_guest_n_times_at_once() {
+    let hello = common::write_fixture("cli-hello8.wasm", &common::hello());
+    let out = host(&["run", "--instances", "3", path(&hello)]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(out.stdout, b"hello\nhello\nhello\n");
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+
+    let exit7 = common::write_fixture("cli-exit7c.wasm", &common::exit7());
+    let out = host(&["run", "--instances", "3", path(&exit7)]);
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for i in 0..3 {
+        assert!(
+            err.contains(&format!("instance {i}: exited with code 7\n")),
+            "{err}"
+        );
+    }
+    assert_eq!(err.lines().count(), 3, "{err}");
+
+    let trap = common::write_fixture("cli-trap2.wasm", &common::trap());
+    let out = host(&["run", "--instances", "2", path(&trap)]);
+    assert_eq!(out.status.code(), Some(134), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("instance 1: trapped: "), "{err}");
+    assert_eq!(err.lines().count(), 2, "one line per instance: {err}");
 }
 
 #[test]
@@ -261,16 +416,16 @@ fn component_writes_what_run_executes() {
 fn component_errors_say_what_is_missing() {
     let hello = common::write_fixture("cli-hello5.wasm", &common::hello());
     for (args, expected) in [
-        (vec!["component", path(&hello)], "missing -o COMPONENT.wasm"),
-        (vec!["component", "-o", "x.wasm"], "missing MODULE.wasm"),
-        (vec!["component", path(&hello), "-o"], "needs a value"),
+        (vec!["component", path(&hello)], "--output <COMPONENT>"),
+        (vec!["component", "-o", "x.wasm"], "<MODULE>"),
+        (vec!["component", path(&hello), "-o"], "a value is required"),
         (
             vec!["component", "/nonexistent/m.wasm", "-o", "x.wasm"],
-            "/nonexistent/m.wasm",
+            "error: reading /nonexistent/m.wasm: ",
         ),
         (
             vec!["component", path(&hello), "--time-limit", "1"],
-            "unknown option",
+            "unexpected argument '--time-limit'",
         ),
     ] {
         let out = host(&args);
