@@ -7,16 +7,6 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Writes 4 KiB to stdout, over and over.
-fn write_forever() -> Vec<u8> {
-    common::module(
-        r#"(func (export "_start")
-         (loop $forever
-           (call $write (i32.const 1) (i32.const 16384) (i32.const 4096))
-           (br $forever)))"#,
-    )
-}
-
 fn host() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_twinloop-host"));
     command.env_remove("RUST_BACKTRACE");
@@ -25,7 +15,7 @@ fn host() -> Command {
 
 #[test]
 fn a_guest_blocked_on_a_full_stdout_pipe_is_stopped_at_its_time_limit() {
-    let guest = common::write_fixture("cli-write-forever.wasm", &write_forever());
+    let guest = common::write_fixture("cli-write-forever.wasm", &common::write_forever());
     let started = Instant::now();
     let mut child = host()
         .args(["run", "--time-limit", "1"])
@@ -62,7 +52,7 @@ fn a_guest_blocked_on_a_full_stdout_pipe_is_stopped_at_its_time_limit() {
 
 #[test]
 fn an_output_flood_ends_with_122_after_exactly_max_output_bytes() {
-    let guest = common::write_fixture("cli-write-forever2.wasm", &write_forever());
+    let guest = common::write_fixture("cli-write-forever2.wasm", &common::write_forever());
     let out = host()
         .args(["run", "--max-output", "100000"])
         .arg(&guest)

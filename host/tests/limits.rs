@@ -7,16 +7,6 @@ use std::time::{Duration, Instant};
 
 use twinloop_host::{GuestStatus, Host, Limit, NetRule, Preopen, RunOutcome, SandboxPolicy, Stdio};
 
-/// Writes 4 KiB to stdout, over and over.
-fn write_forever() -> Vec<u8> {
-    common::module(
-        r#"(func (export "_start")
-         (loop $forever
-           (call $write (i32.const 1) (i32.const 16384) (i32.const 4096))
-           (br $forever)))"#,
-    )
-}
-
 /// Grows its memory 1 MiB at a time until `memory.grow` fails (then exits 3).
 fn memory_bomb() -> Vec<u8> {
     common::module(
@@ -247,7 +237,7 @@ fn an_output_flood_is_stopped_at_max_output_with_what_fit() {
         max_output: Some(1 << 20),
         ..limited(64 << 20)
     };
-    let outcome = stopped_by(&host, &write_forever(), &policy, Limit::Output);
+    let outcome = stopped_by(&host, &common::write_forever(), &policy, Limit::Output);
     assert_eq!(outcome.stdout.len(), 1 << 20);
     still_serving(&host);
 }
@@ -255,7 +245,12 @@ fn an_output_flood_is_stopped_at_max_output_with_what_fit() {
 #[test]
 fn captured_output_is_bounded_without_max_output_too() {
     let host = Host::new().unwrap();
-    let outcome = stopped_by(&host, &write_forever(), &limited(64 << 20), Limit::Output);
+    let outcome = stopped_by(
+        &host,
+        &common::write_forever(),
+        &limited(64 << 20),
+        Limit::Output,
+    );
     assert_eq!(outcome.stdout.len(), twinloop_host::CAPTURE_CAPACITY);
     assert!(outcome.trap().unwrap().message.contains("captures"));
 }

@@ -71,6 +71,17 @@ pub fn hello() -> Vec<u8> {
     )
 }
 
+/// Writes 4 KiB to stdout, over and over (an output flood, or a writer that
+/// blocks once nobody reads).
+pub fn write_forever() -> Vec<u8> {
+    module(
+        r#"(func (export "_start")
+         (loop $forever
+           (call $write (i32.const 1) (i32.const 16384) (i32.const 4096))
+           (br $forever)))"#,
+    )
+}
+
 /// Writes "out\n" to stdout, then "err\n" to stderr, then "out\n" again.
 pub fn interleaved() -> Vec<u8> {
     module(
@@ -269,14 +280,12 @@ package wasi:clocks@0.2.12 {
 /// Regression fixture: with one tokio coop budget for the whole guest run,
 /// `ready()` started answering "not ready" after ~128 checks.
 pub fn ready_1000_times() -> Vec<u8> {
-    let mut bytes = wat::parse_str(format!(
-        r#"(module
-          (import "wasi:clocks/monotonic-clock@0.2.12" "subscribe-duration" (func $subscribe (param i64) (result i32)))
+    module_importing(
+        r#"(import "wasi:clocks/monotonic-clock@0.2.12" "subscribe-duration" (func $subscribe (param i64) (result i32)))
           (import "wasi:io/poll@0.2.12" "[method]pollable.ready" (func $ready (param i32) (result i32)))
           (import "wasi:io/poll@0.2.12" "[method]pollable.block" (func $block (param i32)))
-          (import "wasi:io/poll@0.2.12" "[resource-drop]pollable" (func $drop_pollable (param i32)))
-          {PRELUDE}
-          (func (export "_start")
+          (import "wasi:io/poll@0.2.12" "[resource-drop]pollable" (func $drop_pollable (param i32)))"#,
+        r#"(func (export "_start")
             (local $p i32) (local $i i32)
             (local.set $p (call $subscribe (i64.const 1000)))
             (call $block (local.get $p))
@@ -285,22 +294,8 @@ pub fn ready_1000_times() -> Vec<u8> {
                 (then (call $proc_exit (i32.const 1))))
               (local.set $i (i32.add (local.get $i) (i32.const 1)))
               (br_if $again (i32.lt_u (local.get $i) (i32.const 1000))))
-            (call $drop_pollable (local.get $p))))"#
-    ))
-    .expect("fixture WAT");
-    let mut resolve = wit_parser::Resolve::default();
-    let pkg = resolve
-        .push_str("fixtures.wit", WASI_0_2_WIT)
-        .expect("fixture WIT");
-    let world = resolve
-        .select_world(&[pkg], Some("direct"))
-        .expect("fixture world");
-    wit_component::embed_component_metadata(
-        &mut bytes,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
+            (call $drop_pollable (local.get $p)))"#,
+        WASI_0_2_WIT,
+        "direct",
     )
-    .expect("embedding fixture metadata");
-    bytes
 }
