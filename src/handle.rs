@@ -76,10 +76,10 @@ impl HandleInner {
         true
     }
 
-    /// Runs the callback unless it was cancelled or already ran; whether it ran (a panic
-    /// in it unwinds through here).
+    /// Runs the callback unless it was cancelled (which dropped it) or already ran;
+    /// whether it ran (a panic in it unwinds through here).
     pub(crate) fn run(&self, ev: &EventLoop) -> bool {
-        !self.cancelled.get() && self.callback.run(ev)
+        self.callback.run(ev)
     }
 
     pub(crate) fn describe(&self) -> String {

@@ -135,8 +135,19 @@ impl Footprint {
         Footprint { max_bytes, used: 0 }
     }
 
-    /// Admits growing by `more` bytes, or says why not.
-    fn grow(&mut self, more: usize, what: &str) -> wasmtime::Result<bool> {
+    /// Admits growing a memory or table from `current` to `desired` units of
+    /// `unit_bytes` each, or says why not. Growth past the object's own `maximum` is
+    /// refused without counting (it fails there anyway).
+    fn grow(
+        &mut self,
+        (current, desired, maximum): (usize, usize, Option<usize>),
+        unit_bytes: usize,
+        what: &str,
+    ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
+        }
+        let more = desired.saturating_sub(current).saturating_mul(unit_bytes);
         let after = self.used.saturating_add(more);
         if let Some(max) = self.max_bytes {
             if after > max {
@@ -162,11 +173,7 @@ impl ResourceLimiter for Footprint {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|m| desired > m) {
-            // Fails on the memory's own maximum; nothing to count.
-            return Ok(false);
-        }
-        self.grow(desired.saturating_sub(current), "linear memory")
+        self.grow((current, desired, maximum), 1, "linear memory")
     }
 
     fn table_growing(
@@ -175,11 +182,7 @@ impl ResourceLimiter for Footprint {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if maximum.is_some_and(|m| desired > m) {
-            return Ok(false);
-        }
-        let elements = desired.saturating_sub(current);
-        self.grow(elements.saturating_mul(TABLE_ELEMENT_BYTES), "table")
+        self.grow((current, desired, maximum), TABLE_ELEMENT_BYTES, "table")
     }
 
     fn instances(&self) -> usize {

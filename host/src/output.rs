@@ -189,42 +189,17 @@ struct GuestOutputStream {
     flushing: bool,
 }
 
-impl GuestOutputStream {
-    /// Whether `ready` would return now.
-    fn is_ready(&mut self) -> bool {
-        match &self.output.sink {
-            Sink::Capture(_) => true,
-            Sink::Forward(f) => {
-                let state = f.state.lock().unwrap();
-                if self.flushing {
-                    if state.queued == 0 || state.failed {
-                        self.flushing = false;
-                        true
-                    } else {
-                        false
-                    }
-                } else {
-                    state.queued < FORWARD_WINDOW || state.failed
-                }
-            }
-        }
-    }
-}
-
 #[wasmtime_wasi::async_trait]
 impl Pollable for GuestOutputStream {
     async fn ready(&mut self) {
         let Sink::Forward(forwarder) = self.output.sink.clone() else {
             return;
         };
-        loop {
-            let notified = forwarder.progress.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.is_ready() {
-                return;
-            }
-            notified.await;
+        if self.flushing {
+            forwarder.emptied().await;
+            self.flushing = false;
+        } else {
+            forwarder.room().await;
         }
     }
 }
