@@ -52,10 +52,8 @@
 #![warn(missing_docs)]
 // The guest's `__cpp_exception` tag (`sys/wasi/exception_tag.rs`) is assembler; wasm
 // assembly is unstable, and a `panic=unwind` guest is built with `-Zbuild-std` anyway.
-#![cfg_attr(
-    all(target_os = "wasi", panic = "unwind"),
-    feature(asm_experimental_arch)
-)]
+// `build.rs` sets the cfg for exactly those guests.
+#![cfg_attr(twinloop_wasm_exceptions, feature(asm_experimental_arch))]
 
 mod current;
 mod error;
