@@ -211,7 +211,7 @@ impl Socket {
 
 impl MioSource for Socket {
     fn mio_parts(&mut self) -> (&mut dyn mio::event::Source, &mut MioRegistration) {
-        (&mut self.source, &mut self.registration)
+        (self.source.mio_source(), &mut self.registration)
     }
 }
 

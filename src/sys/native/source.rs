@@ -130,7 +130,7 @@ impl<T> mio::event::Source for MioFd<T> {
 /// types and has no `SourceFd`. It never closes the socket.
 pub(super) struct SocketSource {
     #[cfg(unix)]
-    fd: i32,
+    fd: MioFd<i32>,
     /// `Some` until dropped; then handed back without closing the handle.
     #[cfg(windows)]
     stream: Option<mio::net::TcpStream>,
@@ -142,7 +142,7 @@ impl SocketSource {
         #[cfg(unix)]
         {
             SocketSource {
-                fd: std::os::fd::AsRawFd::as_raw_fd(sock),
+                fd: MioFd(std::os::fd::AsRawFd::as_raw_fd(sock)),
             }
         }
         #[cfg(windows)]
@@ -156,6 +156,18 @@ impl SocketSource {
             SocketSource {
                 stream: Some(mio::net::TcpStream::from_std(std)),
             }
+        }
+    }
+
+    /// What the poller watches: the descriptor, or the mio socket over the handle.
+    pub(super) fn mio_source(&mut self) -> &mut dyn mio::event::Source {
+        #[cfg(unix)]
+        {
+            &mut self.fd
+        }
+        #[cfg(windows)]
+        {
+            self.stream.as_mut().expect("only taken when dropped")
         }
     }
 
@@ -179,64 +191,7 @@ impl SocketSource {
     /// The descriptor, for `sendfile(2)`.
     #[cfg(unix)]
     pub(super) fn fd(&self) -> i32 {
-        self.fd
-    }
-}
-
-#[cfg(unix)]
-impl mio::event::Source for SocketSource {
-    fn register(
-        &mut self,
-        registry: &mio::Registry,
-        token: Token,
-        i: MioInterest,
-    ) -> io::Result<()> {
-        mio::unix::SourceFd(&self.fd).register(registry, token, i)
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &mio::Registry,
-        token: Token,
-        i: MioInterest,
-    ) -> io::Result<()> {
-        mio::unix::SourceFd(&self.fd).reregister(registry, token, i)
-    }
-
-    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
-        mio::unix::SourceFd(&self.fd).deregister(registry)
-    }
-}
-
-#[cfg(windows)]
-impl SocketSource {
-    fn stream(&mut self) -> &mut mio::net::TcpStream {
-        self.stream.as_mut().expect("only taken when dropped")
-    }
-}
-
-#[cfg(windows)]
-impl mio::event::Source for SocketSource {
-    fn register(
-        &mut self,
-        registry: &mio::Registry,
-        token: Token,
-        i: MioInterest,
-    ) -> io::Result<()> {
-        self.stream().register(registry, token, i)
-    }
-
-    fn reregister(
-        &mut self,
-        registry: &mio::Registry,
-        token: Token,
-        i: MioInterest,
-    ) -> io::Result<()> {
-        self.stream().reregister(registry, token, i)
-    }
-
-    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
-        self.stream().deregister(registry)
+        self.fd.0
     }
 }
 
