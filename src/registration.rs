@@ -14,7 +14,7 @@ use crate::io_registry::IoHandler;
 use crate::sys::{self, Interest};
 use crate::EventLoop;
 
-pub(crate) struct Registration<S: sys::Source> {
+pub(crate) struct Registration<S: sys::Watchable> {
     ev: Weak<LoopInner>,
     token: usize,
     interest: Interest,
@@ -22,7 +22,7 @@ pub(crate) struct Registration<S: sys::Source> {
     source: Option<S>,
 }
 
-impl<S: sys::Source> Registration<S> {
+impl<S: sys::Watchable> Registration<S> {
     /// Reserves a token for `source`; nothing is reported until [`Registration::set_handler`]
     /// and [`Registration::set_interest`].
     pub(crate) fn new(ev: &EventLoop, source: S) -> Self {
@@ -54,6 +54,11 @@ impl<S: sys::Source> Registration<S> {
         }
     }
 
+    /// The token the loop reports this source by (for a notifier from another thread).
+    pub(crate) fn token(&self) -> usize {
+        self.token
+    }
+
     /// Who is called when the backend reports this source.
     pub(crate) fn set_handler(&self, handler: Rc<dyn IoHandler>) {
         if let Some(ev) = self.ev() {
@@ -73,7 +78,9 @@ impl<S: sys::Source> Registration<S> {
         let (Some(ev), Some(source)) = (self.ev(), self.source.as_mut()) else {
             return Ok(());
         };
-        source.set_interest(&ev.reactor(), self.token, interest)?;
+        if let Some(source) = source.as_source() {
+            source.set_interest(&ev.reactor(), self.token, interest)?;
+        }
         self.interest = interest;
         Ok(())
     }
@@ -121,7 +128,7 @@ impl<S: sys::Source> Registration<S> {
         let Some(ev) = self.ev() else {
             return;
         };
-        if let Some(source) = self.source.as_mut() {
+        if let Some(source) = self.source.as_mut().and_then(|s| s.as_source()) {
             source.deregister(&ev.reactor());
         }
         self.interest = Interest::default();
@@ -129,7 +136,7 @@ impl<S: sys::Source> Registration<S> {
     }
 }
 
-impl<S: sys::Source> Drop for Registration<S> {
+impl<S: sys::Watchable> Drop for Registration<S> {
     fn drop(&mut self) {
         if self.source.is_some() {
             self.release();

@@ -7,6 +7,7 @@
 //! [`LoopFuture`]. A closed loop refuses the report, so a job finishing late never calls
 //! back into it.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
@@ -18,6 +19,7 @@ use super::{take, Executor, Job, Reporter, Slot, ThreadPoolExecutor};
 use crate::error::{panic_message, Error, Result};
 use crate::future::LoopFuture;
 use crate::io_registry::IoHandler;
+use crate::registration::Registration;
 use crate::remote::RemoteHandle;
 use crate::sys;
 use crate::EventLoop;
@@ -61,19 +63,29 @@ impl Executor for HelperThread {
     }
 }
 
+/// A job's token: its completion reaches the loop through the notifier, not the reactor.
+struct JobToken;
+
+impl sys::Watchable for JobToken {
+    fn as_source(&mut self) -> Option<&mut dyn sys::Source> {
+        None
+    }
+}
+
 /// The loop-side end of one job: completes `fut` once the job has left its result.
 struct Completion<T> {
     slot: Slot<Result<T>>,
     fut: LoopFuture<T>,
-    token: usize,
+    /// Dropped (the token freed) when the result is in.
+    registration: RefCell<Option<Registration<JobToken>>>,
 }
 
 impl<T: 'static> IoHandler for Completion<T> {
-    fn io_ready(self: Rc<Self>, ev: &EventLoop, _readable: bool, _writable: bool) {
+    fn io_ready(self: Rc<Self>, _ev: &EventLoop, _readable: bool, _writable: bool) {
         let Some(result) = take(&self.slot) else {
             return; // a spurious report
         };
-        ev.free_io(self.token);
+        drop(self.registration.borrow_mut().take());
         // Already done if it was cancelled: the result is dropped.
         let _ = match result {
             Ok(value) => self.fut.set_result(value),
@@ -241,18 +253,19 @@ impl EventLoop {
         T: Send + 'static,
     {
         let fut = self.create_future();
-        let token = self.reserve_io();
-        let (reporter, slot) = Reporter::new(self.io_notifier(token), || {
+        let registration = Registration::new(self, JobToken);
+        let (reporter, slot) = Reporter::new(self.io_notifier(registration.token()), || {
             Err(Error::Cancelled(Some(
                 "the executor dropped the job without running it".into(),
             )))
         });
-        let handler = Rc::new(Completion {
+        let completion = Rc::new(Completion {
             slot,
             fut: fut.clone(),
-            token,
+            registration: RefCell::new(None),
         });
-        self.set_io_handler(token, handler);
+        registration.set_handler(completion.clone());
+        *completion.registration.borrow_mut() = Some(registration);
         let cancelled = Arc::new(AtomicBool::new(false));
         let skip = cancelled.clone();
         let job: Job = Box::new(move || {

@@ -6,7 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use super::UnixAddr;
-use crate::sys::{self, Interest};
+use crate::sys;
 use crate::transport::{ByteStream, TcpSource, UnixSource};
 
 /// A listening socket of a [`Server`](super::Server) (a copy: closing the server does not
@@ -114,23 +114,11 @@ impl Accepted {
     }
 }
 
-impl sys::Source for ListenSocket {
-    fn set_interest(
-        &mut self,
-        reactor: &sys::Reactor,
-        token: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
+impl sys::Watchable for ListenSocket {
+    fn as_source(&mut self) -> Option<&mut dyn sys::Source> {
         match self {
-            ListenSocket::Tcp(l) => l.set_interest(reactor, token, interest),
-            ListenSocket::Unix(l) => l.set_interest(reactor, token, interest),
-        }
-    }
-
-    fn deregister(&mut self, reactor: &sys::Reactor) {
-        match self {
-            ListenSocket::Tcp(l) => l.deregister(reactor),
-            ListenSocket::Unix(l) => l.deregister(reactor),
+            ListenSocket::Tcp(l) => Some(l),
+            ListenSocket::Unix(l) => Some(l),
         }
     }
 }

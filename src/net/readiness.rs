@@ -27,13 +27,13 @@ impl IoHandler for Readiness {
 
 /// A registered source with a [`Readiness`] handler. Dropping it (also when the task
 /// awaiting it is cancelled) leaves the reactor and frees the token.
-pub(crate) struct Watched<S: sys::Source> {
+pub(crate) struct Watched<S: sys::Watchable> {
     ev: EventLoop,
     registration: Registration<S>,
     readiness: Rc<Readiness>,
 }
 
-impl<S: sys::Source> Watched<S> {
+impl<S: sys::Watchable> Watched<S> {
     pub(crate) fn new(ev: &EventLoop, source: S) -> Self {
         Self::from_registration(ev, Registration::new(ev, source))
     }

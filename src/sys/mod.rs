@@ -140,6 +140,20 @@ pub(crate) trait Source {
     fn deregister(&mut self, reactor: &Reactor);
 }
 
+/// What a `Registration` owns: a [`Source`], or a value that holds one (an enum over
+/// socket kinds, a boxed byte stream), or one the reactor never watches (`None`: a helper
+/// thread or the loop's inbox reports it instead). The one place a holder says which
+/// source is its own; set_interest and deregister are written once, in the backend.
+pub(crate) trait Watchable {
+    fn as_source(&mut self) -> Option<&mut dyn Source>;
+}
+
+impl<S: Source> Watchable for S {
+    fn as_source(&mut self) -> Option<&mut dyn Source> {
+        Some(self)
+    }
+}
+
 /// Which directions a source wants reported.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Interest {

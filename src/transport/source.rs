@@ -6,7 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use super::ExtraInfo;
-use crate::sys::{self, Interest};
+use crate::sys;
 
 /// Which way a byte stream's bytes go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,17 +81,8 @@ pub(crate) trait ByteStream {
 /// Any [`ByteStream`], as the one source type a stream transport registers.
 pub(crate) struct StreamSource(pub(crate) Box<dyn ByteStream>);
 
-impl sys::Source for StreamSource {
-    fn set_interest(
-        &mut self,
-        reactor: &sys::Reactor,
-        token: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
-        self.0.watched().set_interest(reactor, token, interest)
-    }
-
-    fn deregister(&mut self, reactor: &sys::Reactor) {
-        self.0.watched().deregister(reactor)
+impl sys::Watchable for StreamSource {
+    fn as_source(&mut self) -> Option<&mut dyn sys::Source> {
+        Some(self.0.watched())
     }
 }

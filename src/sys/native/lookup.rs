@@ -5,10 +5,9 @@
 use std::io;
 use std::net::SocketAddr;
 
-use super::Reactor;
 use crate::error::Result;
 use crate::executor::{self, Executor, Reporter, Slot};
-use crate::sys::{Interest, Source};
+use crate::sys::{Source, Watchable};
 
 type LookupResult = io::Result<Vec<SocketAddr>>;
 
@@ -145,10 +144,8 @@ pub(crate) fn name_info(addr: SocketAddr, numeric: bool) -> io::Result<(String, 
 }
 
 /// Natively a lookup's completion comes through `notify`, not the poller.
-impl Source for Lookup {
-    fn set_interest(&mut self, _: &Reactor, _: usize, _: Interest) -> io::Result<()> {
-        Ok(())
+impl Watchable for Lookup {
+    fn as_source(&mut self) -> Option<&mut dyn Source> {
+        None
     }
-
-    fn deregister(&mut self, _: &Reactor) {}
 }

@@ -15,9 +15,8 @@ use std::process::{Command, ExitStatus};
 use std::sync::{Arc, Mutex};
 
 use super::pipe::Pipe;
-use super::Reactor;
 use crate::process::{Stdio, SubprocessOptions};
-use crate::sys::{Interest, Source};
+use crate::sys::{Source, Watchable};
 
 /// A running (or exited, not yet reaped) child.
 pub(crate) struct Child {
@@ -31,10 +30,7 @@ pub(crate) struct Child {
 
 enum ExitWatch {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    Pidfd {
-        fd: super::source::MioFd<OwnedFd>,
-        registration: super::source::MioRegistration,
-    },
+    Pidfd(super::source::MioWatched<super::source::MioFd<OwnedFd>>),
     /// A helper thread waits; it leaves the return code here, then notifies the loop.
     Thread(Arc<Mutex<Option<i32>>>),
 }
@@ -160,7 +156,7 @@ impl Child {
             self.returncode = match &self.watch {
                 ExitWatch::Thread(code) => *code.lock().unwrap_or_else(|p| p.into_inner()),
                 #[cfg(any(target_os = "linux", target_os = "android"))]
-                ExitWatch::Pidfd { .. } => match self.child.as_mut() {
+                ExitWatch::Pidfd(_) => match self.child.as_mut() {
                     Some(child) => child.try_wait()?.map(returncode),
                     None => None,
                 },
@@ -216,11 +212,9 @@ fn pidfd(pid: u32) -> Option<ExitWatch> {
     if fd < 0 {
         return None; // ENOSYS before Linux 5.3: the helper thread does it.
     }
-    Some(ExitWatch::Pidfd {
-        // SAFETY: `fd` is a new descriptor that nothing else owns.
-        fd: super::source::MioFd(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
-        registration: Default::default(),
-    })
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    let fd = super::source::MioFd(unsafe { OwnedFd::from_raw_fd(fd as i32) });
+    Some(ExitWatch::Pidfd(super::source::MioWatched::new(fd)))
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -253,33 +247,13 @@ fn wait_in_thread(
     Ok(code)
 }
 
-impl Source for Child {
-    fn set_interest(
-        &mut self,
-        reactor: &Reactor,
-        token: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
+impl Watchable for Child {
+    fn as_source(&mut self) -> Option<&mut dyn Source> {
         match &mut self.watch {
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            ExitWatch::Pidfd { fd, registration } => {
-                registration.set_interest(fd, reactor, token, interest)
-            }
+            ExitWatch::Pidfd(pidfd) => Some(pidfd),
             // The helper thread reports through the loop's inbox instead.
-            ExitWatch::Thread(_) => {
-                let _ = (reactor, token, interest);
-                Ok(())
-            }
-        }
-    }
-
-    fn deregister(&mut self, reactor: &Reactor) {
-        match &mut self.watch {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            ExitWatch::Pidfd { fd, registration } => registration.deregister(fd, reactor),
-            ExitWatch::Thread(_) => {
-                let _ = reactor;
-            }
+            ExitWatch::Thread(_) => None,
         }
     }
 }

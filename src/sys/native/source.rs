@@ -77,6 +77,31 @@ impl MioRegistration {
     }
 }
 
+/// A mio source beside its registration record: a native source that needs nothing else
+/// (a pidfd, where there are pidfds).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(super) struct MioWatched<T> {
+    io: T,
+    registration: MioRegistration,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl<T: mio::event::Source> MioWatched<T> {
+    pub(super) fn new(io: T) -> Self {
+        MioWatched {
+            io,
+            registration: MioRegistration::default(),
+        }
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl<T: mio::event::Source> MioSource for MioWatched<T> {
+    fn mio_parts(&mut self) -> (&mut dyn mio::event::Source, &mut MioRegistration) {
+        (&mut self.io, &mut self.registration)
+    }
+}
+
 /// A file descriptor as a mio source: mio's `SourceFd` without the borrow, so a type can
 /// keep one next to its registration and implement [`MioSource`]. `T` owns the
 /// descriptor (a pipe end, a pidfd) or is the bare number of one the program owns

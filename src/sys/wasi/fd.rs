@@ -3,8 +3,7 @@
 
 use std::io;
 
-use super::Reactor;
-use crate::sys::{Interest, Source};
+use crate::sys::{Interest, Source, Watchable};
 
 /// A file descriptor number, as the program passes it to `add_reader`.
 type RawFd = i32;
@@ -25,10 +24,8 @@ impl FdSource {
     }
 }
 
-impl Source for FdSource {
-    fn set_interest(&mut self, _: &Reactor, _: usize, _: Interest) -> io::Result<()> {
-        Err(io::ErrorKind::Unsupported.into())
+impl Watchable for FdSource {
+    fn as_source(&mut self) -> Option<&mut dyn Source> {
+        None
     }
-
-    fn deregister(&mut self, _: &Reactor) {}
 }

@@ -15,10 +15,9 @@ use wasi::sockets::tcp_create_socket::create_tcp_socket;
 use super::addr::from_wasi;
 use super::error;
 use super::net::{bind as bind_tcp, TcpListener, TcpStream};
-use super::reactor::Reactor;
 use super::udp::UdpSocket;
 use crate::net::SocketType;
-use crate::sys::{Interest, Source};
+use crate::sys::{Source, Watchable};
 
 enum State {
     /// A TCP socket neither connected nor listening.
@@ -220,28 +219,14 @@ impl Socket {
     }
 }
 
-impl Source for Socket {
-    fn set_interest(
-        &mut self,
-        reactor: &Reactor,
-        token: usize,
-        interest: Interest,
-    ) -> io::Result<()> {
+impl Watchable for Socket {
+    fn as_source(&mut self) -> Option<&mut dyn Source> {
         match &mut self.state {
-            State::Stream(stream) => stream.set_interest(reactor, token, interest),
-            State::Listener(listener) => listener.set_interest(reactor, token, interest),
-            State::Udp(socket) => socket.set_interest(reactor, token, interest),
+            State::Stream(stream) => Some(stream),
+            State::Listener(listener) => Some(listener),
+            State::Udp(socket) => Some(socket),
             // Never ready: operations on it fail at once rather than wait.
-            State::Tcp(_) | State::Gone => Ok(()),
-        }
-    }
-
-    fn deregister(&mut self, reactor: &Reactor) {
-        match &mut self.state {
-            State::Stream(stream) => stream.deregister(reactor),
-            State::Listener(listener) => listener.deregister(reactor),
-            State::Udp(socket) => socket.deregister(reactor),
-            State::Tcp(_) | State::Gone => {}
+            State::Tcp(_) | State::Gone => None,
         }
     }
 }
