@@ -273,6 +273,43 @@ impl<P: ProtocolCallbacks> TransportBase<P> {
 /// A call for `run_when_free`: taken out when it runs, or run at once if the loop is gone.
 type PendingCall = Rc<RefCell<Option<Box<dyn FnOnce()>>>>;
 
+/// What every transport kind tells the base layer so the end of a connection is written
+/// once (asyncio's `_force_close` tail and `_call_connection_lost`).
+pub(crate) trait Teardown: 'static {
+    type Protocol: ProtocolCallbacks;
+    fn base(&self) -> &TransportBase<Self::Protocol>;
+    /// Stop asking the reactor for readiness (the transport is closing).
+    fn stop_watching(&self);
+    /// Close the source (leaving the reactor first: the guest's pollables are children of
+    /// its streams), then [`TransportBase::finish`].
+    fn release(&self);
+}
+
+/// Schedules `connection_lost` for the next turn, exactly once (at once if the loop is
+/// gone): the protocol is told last, after the calls still waiting for it and once it is
+/// free; then the source closes.
+pub(crate) fn schedule_connection_lost<T: Teardown>(this: &Rc<T>, error: Option<Error>) {
+    if !this.base().start_losing() {
+        return;
+    }
+    this.stop_watching();
+    let transport = this.clone();
+    let lost = move |_: &EventLoop| {
+        let inner = transport.clone();
+        transport.base().when_free(move || {
+            inner.base().call_connection_lost(error);
+            inner.release();
+        });
+    };
+    if this
+        .base()
+        .ev()
+        .is_none_or(|ev| ev.call_soon(lost).is_err())
+    {
+        this.release();
+    }
+}
+
 /// Runs `pending` from the loop once `protocol` is free and no flow-control call waits.
 fn run_when_free<P: ProtocolCallbacks>(
     ev: &EventLoop,

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use super::base::TransportBase;
+use super::base::{schedule_connection_lost, Teardown, TransportBase};
 use super::datagram_transport::DatagramSlot;
 use super::stream::READ_CHUNK;
 use crate::error::{panic_message, Error, Result};
@@ -221,7 +221,7 @@ impl DatagramEngine {
         };
         self.base.maybe_resume_protocol(buffered);
         if empty && self.base.is_closing() {
-            self.schedule_connection_lost(None);
+            schedule_connection_lost(self, None);
             return;
         }
         self.update_interest();
@@ -314,7 +314,7 @@ impl DatagramEngine {
             return;
         }
         if self.state.borrow().queue.is_empty() {
-            self.schedule_connection_lost(None);
+            schedule_connection_lost(self, None);
         } else {
             self.update_interest();
         }
@@ -332,42 +332,29 @@ impl DatagramEngine {
             st.buffered = 0;
         }
         self.base.start_closing();
-        self.schedule_connection_lost(error);
-    }
-
-    /// asyncio's `_call_connection_lost`, on the next turn (at once if the loop is gone):
-    /// tell the protocol, then close the socket.
-    fn schedule_connection_lost(self: &Rc<Self>, error: Option<Error>) {
-        if !self.base.start_losing() {
-            return;
-        }
-        self.update_interest();
-        let this = self.clone();
-        let lost = move |_: &EventLoop| this.connection_lost(error);
-        if self.base.ev().is_none_or(|ev| ev.call_soon(lost).is_err()) {
-            self.release();
-        }
-    }
-
-    /// asyncio's `_call_connection_lost`: last, after the protocol calls still waiting and
-    /// once the protocol is free; then the socket closes.
-    fn connection_lost(self: &Rc<Self>, error: Option<Error>) {
-        let this = self.clone();
-        self.base.when_free(move || {
-            this.base.call_connection_lost(error);
-            this.release();
-        });
-    }
-
-    /// Closes the socket (leaving the reactor first) and lets the protocol go.
-    fn release(&self) {
-        let source = self.source.borrow_mut().take();
-        drop(source);
-        self.base.finish();
+        schedule_connection_lost(self, error);
     }
 
     pub(crate) fn is_lost(&self) -> bool {
         self.base.is_lost()
+    }
+}
+
+impl Teardown for DatagramEngine {
+    type Protocol = DatagramSlot;
+
+    fn base(&self) -> &TransportBase<DatagramSlot> {
+        &self.base
+    }
+
+    fn stop_watching(&self) {
+        self.update_interest();
+    }
+
+    fn release(&self) {
+        let source = self.source.borrow_mut().take();
+        drop(source);
+        self.base.finish();
     }
 }
 

@@ -13,7 +13,7 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
-use super::base::TransportBase;
+use super::base::{schedule_connection_lost, Teardown, TransportBase};
 use super::source::{ByteStream, Direction, StreamSource};
 use super::ExtraInfo;
 use crate::error::{panic_message, Error, Result};
@@ -401,7 +401,7 @@ impl StreamTransport {
             });
             match finished.unwrap_or(Ok(())) {
                 Ok(()) if closing => {
-                    self.schedule_connection_lost(None);
+                    schedule_connection_lost(self, None);
                     return;
                 }
                 Ok(()) => self.state.borrow_mut().eof_sent = true,
@@ -584,46 +584,7 @@ impl StreamTransport {
         }
         self.state.borrow_mut().write_buf = VecDeque::new();
         self.base.start_closing();
-        self.schedule_connection_lost(error);
-    }
-
-    fn schedule_connection_lost(self: &Rc<Self>, error: Option<Error>) {
-        if !self.base.start_losing() {
-            return;
-        }
-        let Some(ev) = self.base.ev() else {
-            self.release();
-            return;
-        };
-        self.update_interest();
-        let this = self.clone();
-        if ev.call_soon(move |_| this.connection_lost(error)).is_err() {
-            self.release();
-        }
-    }
-
-    /// asyncio's `_call_connection_lost`: tell the protocol (last: after the calls waiting
-    /// for it, once it is free), then close the source.
-    fn connection_lost(self: &Rc<Self>, error: Option<Error>) {
-        let this = self.clone();
-        self.base.when_free(move || {
-            this.base.call_connection_lost(error);
-            this.release();
-        });
-    }
-
-    /// Closes the source (leaving the reactor first: the guest's pollables are children
-    /// of its streams) and lets the protocol go.
-    fn release(&self) {
-        let timer = self.state.borrow_mut().shutdown_timer.take();
-        if let Some(timer) = timer {
-            timer.cancel();
-        }
-        let source = self.source.borrow_mut().take();
-        drop(source);
-        self.extra.borrow_mut().retain(|(key, _)| *key != "socket");
-        self.base.finish();
-        self.wake_progress();
+        schedule_connection_lost(self, error);
     }
 
     /// Wakes the tasks waiting for the write side (`sendfile`).
@@ -678,6 +639,30 @@ impl StreamTransport {
         }
         self.flush_and_finish();
         self.come_back_if_buffered();
+    }
+}
+
+impl Teardown for StreamTransport {
+    type Protocol = ProtocolSlot;
+
+    fn base(&self) -> &TransportBase {
+        &self.base
+    }
+
+    fn stop_watching(&self) {
+        self.update_interest();
+    }
+
+    fn release(&self) {
+        let timer = self.state.borrow_mut().shutdown_timer.take();
+        if let Some(timer) = timer {
+            timer.cancel();
+        }
+        let source = self.source.borrow_mut().take();
+        drop(source);
+        self.extra.borrow_mut().retain(|(key, _)| *key != "socket");
+        self.base.finish();
+        self.wake_progress();
     }
 }
 
