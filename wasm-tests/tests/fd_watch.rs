@@ -72,6 +72,58 @@ mod unix {
         ev.close().unwrap();
     }
 
+    /// Two readers reported in the same poll: the first one to run removes the other and
+    /// watches a third, idle descriptor, which takes the freed slot of the loop's I/O
+    /// registry. The report already queued for the removed reader must reach nobody: not
+    /// the removed reader, and not the new one (tokens carry a generation).
+    pub fn a_queued_report_does_not_reach_the_reader_that_reuses_the_slot() {
+        let (mut r1, mut w1) = UnixStream::pair().unwrap();
+        let (mut r2, mut w2) = UnixStream::pair().unwrap();
+        let (idle, _idle_peer) = UnixStream::pair().unwrap();
+        w1.write_all(b"1").unwrap();
+        w2.write_all(b"2").unwrap();
+        let ev = new_loop();
+        let (fd1, fd2, fd3) = (r1.as_raw_fd(), r2.as_raw_fd(), idle.as_raw_fd());
+        let calls = Rc::new(RefCell::new(Vec::new()));
+        let new_reader = Rc::new(Cell::new(0));
+        // Whichever runs first removes the other reader and adds the idle one.
+        let first_wins =
+            |me: i32, other: i32, calls: Rc<RefCell<Vec<i32>>>, new_reader: Rc<Cell<u32>>| {
+                move |ev: &twinloop::EventLoop| {
+                    calls.borrow_mut().push(me);
+                    if calls.borrow().len() > 1 {
+                        return;
+                    }
+                    assert!(ev.remove_reader(other).unwrap());
+                    let n = new_reader.clone();
+                    ev.add_reader(fd3, move |_| n.set(n.get() + 1)).unwrap();
+                    // Let a few turns pass, then stop.
+                    let stop = ev.clone();
+                    ev.call_later(Duration::from_millis(50), move |_| stop.stop())
+                        .unwrap();
+                }
+            };
+        let keep = (w1, w2);
+        ev.add_reader(fd1, first_wins(fd1, fd2, calls.clone(), new_reader.clone()))
+            .unwrap();
+        ev.add_reader(fd2, first_wins(fd2, fd1, calls.clone(), new_reader.clone()))
+            .unwrap();
+        run_forever_within(&ev, LIMIT).unwrap();
+        // The winner is called again and again (its byte is unread), the loser never.
+        let calls = calls.borrow();
+        let winner = calls[0];
+        assert!(
+            calls.iter().all(|&fd| fd == winner),
+            "the removed reader ran: {calls:?}"
+        );
+        assert_eq!(new_reader.get(), 0, "the idle descriptor's reader ran");
+        let mut byte = [0; 1];
+        r1.read_exact(&mut byte).unwrap();
+        r2.read_exact(&mut byte).unwrap();
+        drop(keep);
+        ev.close().unwrap();
+    }
+
     /// A writer on an empty socket is called at once; reader and writer on one descriptor
     /// are independent.
     pub fn writer_and_reader_on_one_descriptor() {
@@ -131,6 +183,13 @@ fn add_reader_is_called_while_data_is_unread_then_removed() {
 fn remove_reader_stops_it_and_add_reader_replaces_the_callback() {
     #[cfg(unix)]
     unix::remove_and_replace();
+}
+
+#[test]
+#[cfg_attr(not(unix), ignore = "raw descriptors are watched on Unix only")]
+fn a_queued_report_does_not_reach_the_reader_that_reuses_the_slot() {
+    #[cfg(unix)]
+    unix::a_queued_report_does_not_reach_the_reader_that_reuses_the_slot();
 }
 
 #[test]
