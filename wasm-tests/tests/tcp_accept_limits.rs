@@ -75,17 +75,40 @@ mod parent {
         drop(clients);
         let rest: Vec<String> = lines.map_while(Result::ok).collect();
         let status = server.wait().expect("the server process ends");
-        let reports = rest
+        let reports: Vec<&String> = rest
             .iter()
             .filter(|l| l.contains("out of system resource"))
-            .count();
+            .collect();
+        let cpu: f64 = rest
+            .iter()
+            .find_map(|l| l.split_once("CPU ").map(|(_, s)| s.trim().parse().unwrap()))
+            .unwrap_or_else(|| panic!("the server did not say its CPU time: {rest:?}"));
         eprintln!(
-            "{CLIENTS} connections served in {took:?} past the fd limit; {reports} report(s)"
+            "{CLIENTS} connections served in {took:?} past the fd limit; {} report(s); \
+             server CPU {cpu:.3} s",
+            reports.len()
         );
         assert!(status.success(), "the server process failed: {rest:?}");
         assert!(
-            reports >= 1,
+            !reports.is_empty(),
             "the limit was never reported (did the server reach it?): {rest:?}"
+        );
+        // The error keeps the OS's code (EMFILE), as asyncio's OSError does.
+        let emfile = format!("ERRNO Some({})", libc::EMFILE);
+        for report in &reports {
+            assert!(report.contains(&emfile), "not EMFILE: {report}");
+        }
+        // Once per pause, and each pause lasts ACCEPT_RETRY_DELAY (1 s): a server that
+        // reported (or retried) in a loop would exceed this.
+        assert!(
+            reports.len() as f64 <= took.as_secs_f64() + 1.0,
+            "{} reports in {took:?}: {reports:?}",
+            reports.len()
+        );
+        // Paused, not spinning: a server that retried at once would burn its whole wait.
+        assert!(
+            cpu < 0.5 * took.as_secs_f64() + 0.5,
+            "the server used {cpu:.3} s of CPU in {took:?}"
         );
         // Each pause lasts ACCEPT_RETRY_DELAY (1 s) and frees a handful of descriptors.
         assert!(took < Duration::from_secs(30), "recovery took {took:?}");
@@ -131,7 +154,8 @@ mod child {
     pub fn serve() {
         let ev = EventLoop::new().expect("a loop");
         ev.set_exception_handler(Some(Rc::new(|_: &EventLoop, ctx: &ExceptionContext| {
-            println!("REPORT {}", ctx.message);
+            let errno = ctx.error.as_ref().and_then(|e| e.raw_os_error());
+            println!("REPORT {} ERRNO {errno:?}", ctx.message);
         })));
         let served = Rc::new(Cell::new(0));
         let counter = served.clone();
@@ -161,6 +185,19 @@ mod child {
         .expect("serve");
         server.close();
         ev.close().expect("close");
+        println!("CPU {}", cpu_seconds());
         std::process::exit(0);
+    }
+
+    /// User + system CPU time of this process so far, in seconds.
+    fn cpu_seconds() -> f64 {
+        // SAFETY: getrusage fills the zeroed struct it is given.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+            usage
+        };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        secs(usage.ru_utime) + secs(usage.ru_stime)
     }
 }
