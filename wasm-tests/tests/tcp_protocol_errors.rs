@@ -96,6 +96,15 @@ fn panicking_data_received_closes_the_transport_and_is_reported() {
         );
         assert!(matches!(&report.error, Some(Error::Panic(m)) if m.contains("protocol bug")));
         assert!(report.transport.is_some());
+        // asyncio's context names the protocol as well as the transport.
+        assert!(
+            report
+                .protocol
+                .as_deref()
+                .is_some_and(|p| p.contains("Panicking")),
+            "{:?}",
+            report.protocol
+        );
     }
 }
 
