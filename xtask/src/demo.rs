@@ -114,13 +114,13 @@ const fn pair(
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
+pub enum Side {
     Native,
     Guest,
 }
 
 impl Side {
-    fn label(self) -> &'static str {
+    pub fn label(self) -> &'static str {
         match self {
             Side::Native => "native",
             Side::Guest => "wasm guest",
@@ -246,7 +246,7 @@ pub fn guest_example(name: &str, release: bool) -> PathBuf {
 
 /// The command that runs an example on one side. `allow_net` is a `--allow-net` rule
 /// for guests (natively there is no sandbox).
-fn example_command(side: Side, name: &str, args: &[&str], allow_net: Option<&str>) -> Command {
+pub fn example_command(side: Side, name: &str, args: &[&str], allow_net: Option<&str>) -> Command {
     let mut cmd = match side {
         Side::Native => {
             let mut cmd = Command::new(native_example(name));

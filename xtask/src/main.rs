@@ -5,6 +5,7 @@ mod bench;
 mod build_guest;
 mod demo;
 mod elsewhere;
+mod fairness;
 mod fuzz;
 mod guest_cargo;
 mod libtest;
@@ -41,6 +42,10 @@ commands:
                target/bench/latest.json
   fuzz         every cargo-fuzz target for a fixed number of runs (nightly):
                cargo xtask fuzz [RUNS]
+  fairness     the echo server beside a blasting peer, natively and as a guest:
+               round trips on another connection keep completing, and a blaster
+               that never reads leaves the server's memory bounded (also a step of
+               `test`; prints latencies and peak memory)
   soak         the soak tests with their long sizes (10k connections, 1 GiB, 100k
                connect/close cycles, 1M timers), natively in release
 ";
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
         "build-guest" => build_guest::run(rest),
         "bench" => bench::run(rest),
         "soak" => no_args("soak") && soak::run(),
+        "fairness" => no_args("fairness") && fairness::run(),
         "fuzz" => fuzz::run(rest),
         // The runner `cargo xtask test` gives cargo for the Windows test binaries.
         "wine-run" => windows::wine_run(rest),

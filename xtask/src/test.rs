@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::elsewhere;
+use crate::fairness;
 use crate::libtest::{self, BinaryRun};
 use crate::process::{self, cargo, host_binary};
 use crate::report::Report;
@@ -181,7 +182,22 @@ pub fn run() -> bool {
         }
     }
 
-    // 10. Compare and summarise; the last four lines are the counts.
+    // 10. The echo server beside a blasting peer, natively and in the guest.
+    const FAIRNESS: &str = "echo server beside a blaster (native, guest)";
+    if host_ok {
+        println!();
+        println!("==> {FAIRNESS}");
+        let started = Instant::now();
+        let result = fairness::check(guest);
+        if let Err(e) = &result {
+            report.fail_step(format!("{FAIRNESS}: {e}"));
+        }
+        footer(FAIRNESS, result.is_ok(), started);
+    } else {
+        unavailable(&mut report, FAIRNESS, "the host did not build");
+    }
+
+    // 11. Compare and summarise; the last four lines are the counts.
     let (lines, success) = report.render();
     println!();
     println!("==> summary (took {})", process::elapsed(started));
