@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crate::build_guest::write_component;
 use crate::demo::{guest_example, listening_address};
-use crate::process;
+use crate::process::{self, Background};
 use crate::toolchain::GuestChain;
 
 /// The major version of the host's wasmtime, which the runner should share.
@@ -97,16 +97,6 @@ fn hello_world(component: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Kills the server however the check ends.
-struct Background(Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn echo_round_trip(component: &Path) -> Result<(), String> {

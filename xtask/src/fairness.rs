@@ -9,19 +9,21 @@
 //!   (flow control); the server process's peak resident memory grows by a bounded amount
 //!   while the blaster offers far more than that, and round trips still complete.
 //!
+//! - Accept at the host's descriptor limit (guest only): `accept_limit.rs`.
+//!
 //! Bounds are generous (they catch starvation and runaway buffering, not speed); the
 //! figures are printed for the record.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::demo::{example_command, listening_address, Side};
-use crate::process;
+use crate::process::{self, Background};
 use crate::toolchain::GuestChain;
 
 /// How long to wait for a server to listen (compiling a guest included).
@@ -74,7 +76,11 @@ pub fn check(chain: Option<GuestChain>) -> Result<(), String> {
     }
     let mut failures = Vec::new();
     for side in sides {
-        if let Err(e) = check_side(side) {
+        let checked = check_side(side).and_then(|()| match side {
+            Side::Guest => crate::accept_limit::check(),
+            Side::Native => Ok(()),
+        });
+        if let Err(e) = checked {
             println!("{}: {e}", side.label());
             failures.push(format!("{}: {e}", side.label()));
         }
@@ -95,7 +101,7 @@ fn check_side(side: Side) -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("could not start {}: {e}", process::describe(&cmd)))?;
     let stdout = child.stdout.take().expect("stdout was piped");
-    let server = Server(child);
+    let server = Background(child);
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
@@ -157,16 +163,6 @@ fn check_side(side: Side) -> Result<(), String> {
     }
     drop(server);
     Ok(())
-}
-
-/// Kills the server however the check ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// A process's peak resident memory (`VmHWM`), where /proc has it.

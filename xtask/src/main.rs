@@ -1,6 +1,7 @@
 //! `cargo xtask ...`: the project's commands (setup, test, demo, build-guest, bench,
 //! soak, fuzz). The standard library and serde_json, so it builds in seconds on a fresh machine.
 
+mod accept_limit;
 mod bench;
 mod build_guest;
 mod demo;
@@ -44,8 +45,9 @@ commands:
                cargo xtask fuzz [RUNS]
   fairness     the echo server beside a blasting peer, natively and as a guest:
                round trips on another connection keep completing, and a blaster
-               that never reads leaves the server's memory bounded (also a step of
-               `test`; prints latencies and peak memory)
+               that never reads leaves the server's memory bounded, and the guest
+               pauses accepting at the host's descriptor limit (also a step of
+               `test`; prints latencies, peak memory and CPU)
   soak         the soak tests with their long sizes (10k connections, 1 GiB, 100k
                connect/close cycles, 1M timers), natively in release
 ";

@@ -218,6 +218,17 @@ pub fn elapsed(since: Instant) -> String {
     }
 }
 
+/// A child process killed (and reaped) however the code that started it ends: a server
+/// a check runs against.
+pub struct Background(pub Child);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

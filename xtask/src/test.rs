@@ -183,7 +183,7 @@ pub fn run() -> bool {
     }
 
     // 10. The echo server beside a blasting peer, natively and in the guest.
-    const FAIRNESS: &str = "echo server beside a blaster (native, guest)";
+    const FAIRNESS: &str = "echo server beside a blaster (native, guest), accept at the limit";
     if host_ok {
         println!();
         println!("==> {FAIRNESS}");

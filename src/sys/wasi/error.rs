@@ -71,6 +71,38 @@ pub(super) fn is_new_socket_limit(e: &io::Error) -> bool {
     raw_os_error(e) == Some(libc::EMFILE)
 }
 
+/// An `accept` that failed with `unknown`: wasmtime-wasi (48) has no WASI code for the
+/// host's EMFILE and ENFILE and answers `unknown` for them, its only unnamed failure of
+/// accept. The server treats it as running out of sockets (pause, retry later) rather
+/// than try again at once, forever.
+#[derive(Debug)]
+struct UnnamedAcceptFailure;
+
+impl std::fmt::Display for UnnamedAcceptFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "accept failed for a reason the host did not name (wasi unknown; wasmtime-wasi \
+             answers so when the host runs out of file descriptors)",
+        )
+    }
+}
+
+impl std::error::Error for UnnamedAcceptFailure {}
+
+/// `accept`'s error for `code`.
+pub(super) fn accept(code: ErrorCode) -> io::Error {
+    match code {
+        ErrorCode::Unknown => io::Error::other(UnnamedAcceptFailure),
+        code => socket(code),
+    }
+}
+
+/// Whether `e` is [`UnnamedAcceptFailure`].
+pub(super) fn is_unnamed_accept_failure(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<UnnamedAcceptFailure>())
+}
+
 /// A socket error: the guest's own message, and WASI's code numbered as wasi-libc's
 /// `errno` (what `Error::raw_os_error` answers in the guest).
 #[derive(Debug)]

@@ -45,7 +45,10 @@ pub(crate) const EDGE_TRIGGERED: bool = false;
 pub(crate) const HAS_THREADS: bool = false;
 
 /// Whether an `accept` failed for want of sockets or memory (`new-socket-limit`,
-/// `out-of-memory`): the server pauses accepting and tries again later.
+/// `out-of-memory`, and the `unknown` wasmtime-wasi answers for the host's EMFILE): the
+/// server pauses accepting and tries again later.
 pub(crate) fn is_out_of_resources(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::OutOfMemory || error::is_new_socket_limit(e)
+    e.kind() == std::io::ErrorKind::OutOfMemory
+        || error::is_new_socket_limit(e)
+        || error::is_unnamed_accept_failure(e)
 }

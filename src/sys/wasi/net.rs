@@ -426,7 +426,7 @@ impl TcpListener {
                 Ok((stream, peer))
             }
             Err(ErrorCode::WouldBlock) => Err(would_block()),
-            Err(code) => Err(error::socket(code)),
+            Err(code) => Err(error::accept(code)),
         }
     }
 
