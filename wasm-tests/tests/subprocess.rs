@@ -286,6 +286,43 @@ fn bad_arguments_are_refused() {
     not(unix),
     ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
 )]
+fn files_as_stdin_and_stdout_and_stderr_where_stdout_goes() {
+    let dir = std::env::temp_dir();
+    let name = |what: &str| dir.join(format!("twinloop-subprocess-{}-{what}", std::process::id()));
+    let (input, output) = (name("in"), name("out"));
+    std::fs::write(&input, b"from a file\n").unwrap();
+    let options = SubprocessOptions {
+        stdin: Stdio::File(std::fs::File::open(&input).unwrap()),
+        stdout: Stdio::File(std::fs::File::create(&output).unwrap()),
+        stderr: Stdio::Stdout,
+        ..Default::default()
+    };
+    let ev = new_loop();
+    let (t, p, done) = shell(&ev, "cat; echo and its errors >&2; exit 5", options);
+    for fd in 0..3 {
+        assert!(t.get_pipe_transport(fd).is_none(), "no pipe {fd}");
+    }
+    assert_eq!(finish(&ev, done), Some(5));
+    p.with(|c| {
+        assert!(
+            c.out.iter().all(Vec::is_empty),
+            "nothing came through the loop"
+        )
+    })
+    .unwrap();
+    let written = std::fs::read_to_string(&output).unwrap();
+    for path in [input, output] {
+        std::fs::remove_file(path).unwrap();
+    }
+    assert_eq!(written, "from a file\nand its errors\n");
+    assert!(reaped(t.get_pid()));
+}
+
+#[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
+)]
 fn a_missing_program_is_not_found() {
     let ev = new_loop();
     let done = ev.create_future();
