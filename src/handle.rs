@@ -89,7 +89,8 @@ impl HandleInner {
 
 /// A callback scheduled with [`EventLoop::call_soon`]; asyncio's `asyncio.Handle`.
 ///
-/// Cloning gives another handle to the same callback.
+/// Cloning gives another handle to the same callback. There is no `get_context`: Rust
+/// has no `contextvars`, and a callback carries what its closure captures.
 ///
 /// ```
 /// use twinloop::EventLoop;

@@ -33,6 +33,18 @@
 //! | pipes, signals, subprocesses | Unix (Windows: [`Error::Unsupported`]) | [`Error::Unsupported`] |
 //! | a panicking callback (or unretrieved task) reaches the exception handler, loop goes on | yes | yes (`panic=unwind` guests, the default); a `panic=abort` guest traps |
 //!
+//! ## asyncio features not provided, and why
+//!
+//! | asyncio | why not |
+//! |---|---|
+//! | `Handle.get_context`; `context=` on `call_soon`, `call_later`, `call_at`, `create_task` | Rust has no `contextvars`: a callback or task carries what its closure captures (or reads a thread-local) |
+//! | `create_connection(proto=, flags=)`, `create_server(flags=)` | `proto` can only be TCP for these stream sockets; `flags` are `getaddrinfo`'s `AI_*` hints, which neither resolver used takes (`std`'s natively, `wasi:sockets/ip-name-lookup` in the guest); [`Hosts::All`] is what `AI_PASSIVE` without a host gives |
+//! | `get_extra_info("ssl_object")` | rustls has no `SSLObject`; see `peercert`, `cipher`, `alpn`, `sslcontext` ([`Transport::get_extra_info`]) |
+//! | `SelectorEventLoop`, `ProactorEventLoop`, custom selectors, policies | one [`EventLoop`], its backend chosen at compile time |
+//!
+//! [`EventLoop::shutdown_asyncgens`] exists but finalizes nothing: Rust has no async
+//! generators for a loop to track.
+//!
 //! ## Panics
 //!
 //! Natively, a callback or task that panics is caught and the loop goes on. A callback's

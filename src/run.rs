@@ -59,6 +59,24 @@ where
     Ok(value)
 }
 
+impl EventLoop {
+    /// asyncio's `loop.shutdown_asyncgens()`, which finalizes the async generators still
+    /// suspended. Rust has no async generators for a loop to track: an async block or
+    /// `Stream` runs its destructors as soon as it is dropped, so there is nothing to
+    /// finalize and this returns `Ok(())` at once, on every target. It is provided so
+    /// asyncio code ports line for line; [`run`] needs no such step.
+    ///
+    /// ```
+    /// let ev = twinloop::EventLoop::new()?;
+    /// ev.run_until_complete(ev.shutdown_asyncgens())??;
+    /// ev.close()?;
+    /// # Ok::<(), twinloop::Error>(())
+    /// ```
+    pub fn shutdown_asyncgens(&self) -> impl Future<Output = Result<()>> + 'static {
+        std::future::ready(Ok(()))
+    }
+}
+
 /// The end of `run`: cancel what is left, stop the executor, close.
 fn shut_down(ev: &EventLoop) -> Result<()> {
     let cancelled = cancel_all_tasks(ev);

@@ -519,6 +519,8 @@ impl EventLoop {
 
     /// asyncio's `loop.create_task(coro)`: run `future` as a task, starting on the next
     /// iteration. The task's name is `Task-N`; see [`EventLoop::create_task_named`].
+    /// asyncio's `context=` has no counterpart: Rust has no `contextvars`, and a task
+    /// carries what its future captures.
     ///
     /// ```
     /// let ev = twinloop::EventLoop::new()?;

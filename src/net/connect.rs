@@ -19,6 +19,9 @@ use crate::transport::{ByteStream, TcpSource, Transport};
 use crate::EventLoop;
 
 /// Keyword arguments of `create_connection` (asyncio's names; defaults as asyncio's).
+/// asyncio's `proto` and `flags` have no counterpart: the protocol of these stream
+/// sockets can only be TCP, and `flags` are `getaddrinfo` hints that neither resolver
+/// used (`std`'s natively, `wasi:sockets/ip-name-lookup` in the guest) takes.
 ///
 /// ```
 /// let opts = twinloop::ConnectOptions {

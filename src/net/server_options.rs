@@ -81,7 +81,10 @@ impl From<&[&str]> for Hosts {
     }
 }
 
-/// Keyword arguments of `create_server` (asyncio's names and defaults).
+/// Keyword arguments of `create_server` (asyncio's names and defaults). asyncio's
+/// `flags` (`getaddrinfo` hints, `AI_PASSIVE` by default) have no counterpart: neither
+/// resolver used takes hints, and [`Hosts::All`] binds every interface as `AI_PASSIVE`
+/// without a host does.
 ///
 /// ```
 /// let opts = twinloop::ServerOptions::default();

@@ -362,8 +362,9 @@ impl Transport {
     /// also `"sslcontext"` ([`ExtraInfo::SslContext`]), `"peercert"` (the peer's
     /// certificate, DER, when it sent one), `"cipher"` ([`ExtraInfo::Cipher`]) and
     /// `"alpn"` (when a protocol was negotiated); `None` for other names, and for
-    /// `"socket"` once the connection is lost. asyncio's `default` argument is
-    /// `Option::unwrap_or` here.
+    /// `"socket"` once the connection is lost. There is no `"ssl_object"` (rustls has no
+    /// `SSLObject`; the keys above carry what it would tell). asyncio's `default`
+    /// argument is `Option::unwrap_or` here.
     ///
     /// ```
     /// # use twinloop::{BaseProtocol, ConnectOptions, Protocol, ServerOptions}; struct Quiet; impl BaseProtocol for Quiet {} impl Protocol for Quiet {}

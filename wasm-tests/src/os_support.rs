@@ -1,22 +1,20 @@
-//! Helpers for the tests of pipes, signals and subprocesses: native only (Unix), with
-//! the guest checking that each call returns `Error::Unsupported` naming itself.
+//! Helpers for the tests of pipes, signals and subprocesses. Their real tests run
+//! natively on Unix and are ignored by name elsewhere; one test per file runs only in
+//! the guest and on Windows and checks that each call returns `Error::Unsupported`
+//! naming itself.
 
 use std::fs::File;
 use std::time::Instant;
 
 use twinloop::{Error, Result};
 
-/// Natively, `result` unwrapped; in the guest (and on Windows), checks that it is
-/// `Error::Unsupported` naming `what`, and gives `None`: the test ends there.
-pub fn native_only<T>(result: Result<T>, what: &str) -> Option<T> {
-    if cfg!(unix) {
-        return Some(result.unwrap_or_else(|e| panic!("{what} failed: {e} ({e:?})")));
-    }
+/// Checks that `result` is `Error::Unsupported` naming `what` on this target (the
+/// guest, Windows).
+pub fn assert_unsupported<T>(result: Result<T>, what: &str) {
     match result {
         Err(Error::Unsupported { what: w, target }) => {
             assert_eq!(w, what, "Unsupported names the call");
             assert_eq!(target, twinloop::TARGET);
-            None
         }
         Err(e) => panic!("{what}: expected Unsupported, got {e:?}"),
         Ok(_) => panic!("{what}: expected Unsupported, got Ok"),
@@ -86,20 +84,30 @@ pub fn kill_self(signal: i32) {
     let _ = signal;
 }
 
+/// One test of [`run_main_thread_tests`]: its name, its body and, where it is skipped on
+/// this target, why (libtest's `#[ignore = "why"]`).
+pub struct MainThreadTest {
+    pub name: &'static str,
+    pub run: fn(),
+    pub ignore: Option<&'static str>,
+}
+
 /// A minimal libtest for a `harness = false` test binary whose tests must run on the
 /// process's main thread (signal handlers): runs them there, one after the other, and
 /// prints libtest's lines, so `cargo xtask test` and `twinloop-host test` read it like
-/// any other. Understands `--list`, `--exact`, `--ignored` (nothing is ignored) and name
-/// filters; other options are accepted and ignored.
-pub fn run_main_thread_tests(tests: &[(&str, fn())]) {
+/// any other. Understands `--list`, `--exact`, `--ignored`, `--include-ignored` and name
+/// filters; other options are accepted and ignored. A test with an `ignore` reason is
+/// reported as `ignored, REASON` unless ignored tests are asked for.
+pub fn run_main_thread_tests(tests: &[MainThreadTest]) {
     let mut args = std::env::args().skip(1);
-    let (mut list, mut exact, mut ignored_only) = (false, false, false);
+    let (mut list, mut exact, mut ignored_only, mut include_ignored) = (false, false, false, false);
     let mut filters = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--list" => list = true,
             "--exact" => exact = true,
             "--ignored" => ignored_only = true,
+            "--include-ignored" => include_ignored = true,
             "--skip" | "--test-threads" | "--format" | "--color" | "-Z" => {
                 args.next();
             }
@@ -109,34 +117,43 @@ pub fn run_main_thread_tests(tests: &[(&str, fn())]) {
     }
     let chosen: Vec<_> = tests
         .iter()
-        .filter(|_| !ignored_only)
-        .filter(|(name, _)| {
+        .filter(|t| !ignored_only || t.ignore.is_some())
+        .filter(|t| {
             filters.is_empty()
                 || filters.iter().any(|f| {
                     if exact {
-                        name == f
+                        t.name == f
                     } else {
-                        name.contains(f.as_str())
+                        t.name.contains(f.as_str())
                     }
                 })
         })
         .collect();
     if list {
-        for (name, _) in &chosen {
-            println!("{name}: test");
+        for t in &chosen {
+            println!("{}: test", t.name);
         }
         println!("\n{} tests, 0 benchmarks", chosen.len());
         return;
     }
     let started = Instant::now();
+    let (mut passed, mut ignored) = (0, 0);
     println!("\nrunning {} tests", chosen.len());
-    for (name, test) in &chosen {
-        test();
-        println!("test {name} ... ok");
+    for t in &chosen {
+        match t.ignore {
+            Some(why) if !ignored_only && !include_ignored => {
+                println!("test {} ... ignored, {why}", t.name);
+                ignored += 1;
+            }
+            _ => {
+                (t.run)();
+                println!("test {} ... ok", t.name);
+                passed += 1;
+            }
+        }
     }
     println!(
-        "\ntest result: ok. {} passed; 0 failed; 0 ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
-        chosen.len(),
+        "\ntest result: ok. {passed} passed; 0 failed; {ignored} ignored; 0 measured; {} filtered out; finished in {:.2}s\n",
         tests.len() - chosen.len(),
         started.elapsed().as_secs_f64()
     );

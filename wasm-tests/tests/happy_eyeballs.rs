@@ -1,6 +1,7 @@
 //! Happy Eyeballs in create_connection: with `happy_eyeballs_delay`, an address that
 //! black-holes (a listener whose accept queue is full) is overtaken by the next one after
-//! the delay; a refused one is overtaken at once.
+//! the delay; a refused one is overtaken at once; the stalled loser is closed; the
+//! attempts follow the interleaved order.
 //!
 //! A resolver stub (`EventLoop::set_resolver`) gives the name `dual.test` an IPv6 and an
 //! IPv4 loopback address, in the order a test needs.
@@ -170,6 +171,117 @@ fn every_failed_attempt_is_reported() {
                 "{e:?}"
             );
         }
+        Ok(())
+    });
+}
+
+#[test]
+fn the_stalled_attempt_is_closed_once_another_wins() {
+    run_tcp(|ev| async move {
+        let (first_v6, second_v6) = (true, false);
+        dual_stack_name(&ev, first_v6);
+        let (hole, addr) = black_hole(&ev, first_v6).await?;
+        let host = loopback(second_v6).to_string();
+        let server = ev
+            .create_server(
+                || Quiet,
+                host.as_str(),
+                addr.port(),
+                ServerOptions::default(),
+            )
+            .await?;
+        let happy = happy(Duration::from_millis(100));
+        let (t, _) = ev
+            .create_connection(|| Quiet, "dual.test", addr.port(), happy)
+            .await?;
+        assert_eq!(t.peername().map(|p| p.is_ipv6()), Some(second_v6));
+        // Make room in the black hole's accept queue (take the fillers' connections).
+        // A stalled attempt still open would now complete with its next SYN (Linux
+        // resends one 1 s after the first, then 3 s) and be accepted too: only fillers
+        // may come out within 2.5 s of quiet.
+        let (listener, fillers) = hole.split_first().unwrap();
+        let fillers: Vec<SocketAddr> = fillers
+            .iter()
+            .map(Socket::local_addr)
+            .collect::<Result<_>>()?;
+        loop {
+            match twinloop::wait_for(ev.sock_accept(listener), Duration::from_millis(2500)).await {
+                Ok((_, peer)) => assert!(
+                    fillers.contains(&peer),
+                    "{peer} connected to the black hole: the losing attempt was left open"
+                ),
+                Err(Error::Timeout) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        t.close();
+        server.close();
+        Ok(())
+    });
+}
+
+/// A socket bound to a free loopback port and not listening: connecting to it is refused.
+fn refusing(v6: bool) -> Result<(Socket, SocketAddr)> {
+    let sock = Socket::new(family(v6), SocketType::Stream)?;
+    sock.bind(SocketAddr::new(loopback(v6), 0))?;
+    let addr = sock.local_addr()?;
+    Ok((sock, addr))
+}
+
+#[test]
+fn attempts_follow_the_interleaved_order() {
+    run_tcp(|ev| async move {
+        // Three IPv6 addresses, then two IPv4 ones, all refused, in the resolver's order.
+        let mut keep = Vec::new();
+        let mut addrs = Vec::new();
+        for v6 in [true, true, true, false, false] {
+            let (sock, addr) = refusing(v6)?;
+            keep.push(sock);
+            addrs.push(addr);
+        }
+        let table = addrs.clone();
+        ev.set_resolver(Some(Rc::new(move |host: &str, _port: u16| {
+            (host == "five.test").then(|| table.clone())
+        })));
+        // The order in which the attempts were made: their errors come back in it, each
+        // naming its address (the delay is long, and each is refused at once).
+        let tried = |interleave: Option<usize>| {
+            let ev = ev.clone();
+            let addrs = addrs.clone();
+            async move {
+                let opts = ConnectOptions {
+                    all_errors: true,
+                    interleave,
+                    ..happy(Duration::from_secs(30))
+                };
+                let err = match ev.create_connection(|| Quiet, "five.test", 1, opts).await {
+                    Ok(_) => panic!("connected to a refusing address"),
+                    Err(e) => e,
+                };
+                let Error::Multiple(errors) = err else {
+                    panic!("expected every attempt's error, got {err:?}");
+                };
+                let order: Vec<usize> = errors
+                    .iter()
+                    .map(|e| {
+                        let text = e.to_string();
+                        let named = |a: &SocketAddr| text.contains(&a.to_string());
+                        addrs
+                            .iter()
+                            .position(named)
+                            .unwrap_or_else(|| panic!("{text:?} names none of the addresses"))
+                    })
+                    .collect();
+                Ok::<_, Error>(order)
+            }
+        };
+        // Default (1 with a delay): families alternate from the first address's.
+        assert_eq!(tried(None).await?, [0, 3, 1, 4, 2]);
+        // Two of the first family lead, then they alternate.
+        assert_eq!(tried(Some(2)).await?, [0, 1, 3, 2, 4]);
+        // 0: the resolver's order.
+        assert_eq!(tried(Some(0)).await?, [0, 1, 2, 3, 4]);
+        drop(keep);
         Ok(())
     });
 }

@@ -1,7 +1,8 @@
 //! subprocess_exec / subprocess_shell: output read fully, pipes both ways, exit status
 //! delivered once, signals to the child, stream redirections, no zombie left behind,
-//! many children at once. Native (Unix) only: in the guest each test checks that the
-//! call returns `Error::Unsupported` naming itself.
+//! many children at once. Native (Unix) only: these tests are ignored by name in the
+//! guest and on Windows, where the last test checks that both calls return
+//! `Error::Unsupported` naming themselves.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -11,7 +12,7 @@ use twinloop::{
     signal, BaseProtocol, Error, EventLoop, LoopFuture, ProtocolHandle, Result, Stdio,
     SubprocessOptions, SubprocessProtocol, SubprocessTransport,
 };
-use wasm_tests::os_support::{native_only, reaped};
+use wasm_tests::os_support::{assert_unsupported, reaped};
 use wasm_tests::{new_loop, run_until_complete, run_until_complete_within};
 
 /// One callback of a subprocess protocol.
@@ -77,20 +78,20 @@ type Started = (
     LoopFuture<Option<i32>>,
 );
 
-/// `subprocess_exec(args)`; `None` in the guest, after checking it is Unsupported.
-fn exec(ev: &EventLoop, args: &[&str], options: SubprocessOptions) -> Option<Started> {
+/// `subprocess_exec(args)`, started.
+fn exec(ev: &EventLoop, args: &[&str], options: SubprocessOptions) -> Started {
     let done = ev.create_future();
     let start = ev.subprocess_exec(|| Child::new(&done), args.to_vec(), options);
-    let (t, p) = native_only(run_until_complete(ev, start).unwrap(), "subprocess_exec")?;
-    Some((t, p, done))
+    let (t, p) = run_until_complete(ev, start).unwrap().unwrap();
+    (t, p, done)
 }
 
-/// `subprocess_shell(cmd)`; `None` in the guest, after checking it is Unsupported.
-fn shell(ev: &EventLoop, cmd: &str, options: SubprocessOptions) -> Option<Started> {
+/// `subprocess_shell(cmd)`, started.
+fn shell(ev: &EventLoop, cmd: &str, options: SubprocessOptions) -> Started {
     let done = ev.create_future();
     let start = ev.subprocess_shell(|| Child::new(&done), cmd, options);
-    let (t, p) = native_only(run_until_complete(ev, start).unwrap(), "subprocess_shell")?;
-    Some((t, p, done))
+    let (t, p) = run_until_complete(ev, start).unwrap().unwrap();
+    (t, p, done)
 }
 
 fn finish(ev: &EventLoop, done: LoopFuture<Option<i32>>) -> Option<i32> {
@@ -98,12 +99,14 @@ fn finish(ev: &EventLoop, done: LoopFuture<Option<i32>>) -> Option<i32> {
 }
 
 #[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
+)]
 fn a_child_writing_16_mib_to_stdout_is_read_fully() {
     let ev = new_loop();
     let cmd = "yes abcdefghijklmno | head -c 16777216";
-    let Some((t, p, done)) = shell(&ev, cmd, SubprocessOptions::default()) else {
-        return;
-    };
+    let (t, p, done) = shell(&ev, cmd, SubprocessOptions::default());
     assert!(t.get_pid() > 0);
     assert_eq!(finish(&ev, done), Some(0));
     p.with(|c| {
@@ -116,11 +119,13 @@ fn a_child_writing_16_mib_to_stdout_is_read_fully() {
 }
 
 #[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
+)]
 fn stdin_to_stdout_through_cat() {
     let ev = new_loop();
-    let Some((t, p, done)) = exec(&ev, &["cat"], SubprocessOptions::default()) else {
-        return;
-    };
+    let (t, p, done) = exec(&ev, &["cat"], SubprocessOptions::default());
     let stdin = t.get_pipe_transport(0).expect("stdin is a pipe");
     let stdin = stdin.as_write().expect("stdin is written to").clone();
     assert!(t.get_pipe_transport(1).unwrap().as_read().is_some());
@@ -133,11 +138,13 @@ fn stdin_to_stdout_through_cat() {
 }
 
 #[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
+)]
 fn exit_status_is_delivered_once_and_connection_lost_comes_last() {
     let ev = new_loop();
-    let Some((t, p, done)) = shell(&ev, "echo Python; exit 7", SubprocessOptions::default()) else {
-        return;
-    };
+    let (t, p, done) = shell(&ev, "echo Python; exit 7", SubprocessOptions::default());
     assert_eq!(finish(&ev, done), Some(7));
     assert_eq!(t.get_returncode(), Some(7));
     // Nothing more comes later.
@@ -173,6 +180,10 @@ fn exit_status_is_delivered_once_and_connection_lost_comes_last() {
 }
 
 #[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
+)]
 fn kill_terminate_send_signal_and_close_give_minus_the_signal() {
     let ev = new_loop();
     let no_pipes = || SubprocessOptions {
@@ -195,9 +206,7 @@ fn kill_terminate_send_signal_and_close_give_minus_the_signal() {
         ),
     ];
     for (action, code) in cases {
-        let Some((t, _, done)) = exec(&ev, &["sleep", "30"], no_pipes()) else {
-            return;
-        };
+        let (t, _, done) = exec(&ev, &["sleep", "30"], no_pipes());
         assert_eq!(t.get_returncode(), None);
         action(&t).unwrap();
         assert_eq!(finish(&ev, done), Some(code));
@@ -206,6 +215,10 @@ fn kill_terminate_send_signal_and_close_give_minus_the_signal() {
 }
 
 #[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
+)]
 fn stderr_to_stdout_merges_and_by_default_they_are_separate() {
     let ev = new_loop();
     let cmd = "echo out; echo err >&2";
@@ -213,14 +226,12 @@ fn stderr_to_stdout_merges_and_by_default_they_are_separate() {
         stderr: Stdio::Stdout,
         ..Default::default()
     };
-    let Some((t, p, done)) = shell(&ev, cmd, merged) else {
-        return;
-    };
+    let (t, p, done) = shell(&ev, cmd, merged);
     assert!(t.get_pipe_transport(2).is_none());
     assert_eq!(finish(&ev, done), Some(0));
     p.with(|c| assert_eq!(c.out[1], b"out\nerr\n")).unwrap();
 
-    let (_, p, done) = shell(&ev, cmd, SubprocessOptions::default()).unwrap();
+    let (_, p, done) = shell(&ev, cmd, SubprocessOptions::default());
     assert_eq!(finish(&ev, done), Some(0));
     p.with(|c| {
         assert_eq!(c.out[1], b"out\n");
@@ -230,6 +241,10 @@ fn stderr_to_stdout_merges_and_by_default_they_are_separate() {
 }
 
 #[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
+)]
 fn devnull_inherit_and_files_have_no_pipe_transports() {
     let ev = new_loop();
     let options = SubprocessOptions {
@@ -239,9 +254,7 @@ fn devnull_inherit_and_files_have_no_pipe_transports() {
         env: vec![("TWINLOOP_TEST_VAR".into(), "42".into())],
         ..Default::default()
     };
-    let Some((t, p, done)) = shell(&ev, "test \"$TWINLOOP_TEST_VAR\" = 42", options) else {
-        return;
-    };
+    let (t, p, done) = shell(&ev, "test \"$TWINLOOP_TEST_VAR\" = 42", options);
     for fd in [0, 1, 2, 3, -1] {
         assert!(t.get_pipe_transport(fd).is_none());
     }
@@ -250,6 +263,7 @@ fn devnull_inherit_and_files_have_no_pipe_transports() {
         .unwrap();
 }
 
+/// Checked before anything is spawned, so on every target.
 #[test]
 fn bad_arguments_are_refused() {
     let ev = new_loop();
@@ -265,30 +279,73 @@ fn bad_arguments_are_refused() {
     let start = ev.subprocess_exec(|| Child::new(&done), ["true"], stdout_to_stdout);
     let err = run_until_complete(&ev, start).unwrap().unwrap_err();
     assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+}
+
+#[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
+)]
+fn files_as_stdin_and_stdout_and_stderr_where_stdout_goes() {
+    let dir = std::env::temp_dir();
+    let name = |what: &str| dir.join(format!("twinloop-subprocess-{}-{what}", std::process::id()));
+    let (input, output) = (name("in"), name("out"));
+    std::fs::write(&input, b"from a file\n").unwrap();
+    let options = SubprocessOptions {
+        stdin: Stdio::File(std::fs::File::open(&input).unwrap()),
+        stdout: Stdio::File(std::fs::File::create(&output).unwrap()),
+        stderr: Stdio::Stdout,
+        ..Default::default()
+    };
+    let ev = new_loop();
+    let (t, p, done) = shell(&ev, "cat; echo and its errors >&2; exit 5", options);
+    for fd in 0..3 {
+        assert!(t.get_pipe_transport(fd).is_none(), "no pipe {fd}");
+    }
+    assert_eq!(finish(&ev, done), Some(5));
+    p.with(|c| {
+        assert!(
+            c.out.iter().all(Vec::is_empty),
+            "nothing came through the loop"
+        )
+    })
+    .unwrap();
+    let written = std::fs::read_to_string(&output).unwrap();
+    for path in [input, output] {
+        std::fs::remove_file(path).unwrap();
+    }
+    assert_eq!(written, "from a file\nand its errors\n");
+    assert!(reaped(t.get_pid()));
+}
+
+#[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
+)]
+fn a_missing_program_is_not_found() {
+    let ev = new_loop();
+    let done = ev.create_future();
     let start = ev.subprocess_exec(
         || Child::new(&done),
         ["/nonexistent/twinloop-no-such-program"],
         SubprocessOptions::default(),
     );
-    let result = run_until_complete(&ev, start).unwrap();
-    if cfg!(unix) {
-        let err = result.unwrap_err();
-        assert_eq!(err.io_kind(), Some(std::io::ErrorKind::NotFound), "{err:?}");
-    } else {
-        assert!(native_only(result, "subprocess_exec").is_none());
-    }
+    let err = run_until_complete(&ev, start).unwrap().unwrap_err();
+    assert_eq!(err.io_kind(), Some(std::io::ErrorKind::NotFound), "{err:?}");
 }
 
 #[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
+)]
 fn a_hundred_children_at_once() {
     let ev = new_loop();
     let mut running = Vec::new();
     for i in 0..100 {
         let cmd = format!("echo child {i}; exit {}", i % 7);
-        let Some(started) = shell(&ev, &cmd, SubprocessOptions::default()) else {
-            return;
-        };
-        running.push(started);
+        running.push(shell(&ev, &cmd, SubprocessOptions::default()));
     }
     let limit = Duration::from_secs(60);
     let results = running;
@@ -311,11 +368,13 @@ fn a_hundred_children_at_once() {
 }
 
 #[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
+)]
 fn closing_the_loop_kills_and_reaps_a_running_child() {
     let ev = new_loop();
-    let Some((t, _, _)) = exec(&ev, &["sleep", "30"], SubprocessOptions::default()) else {
-        return;
-    };
+    let (t, _, _) = exec(&ev, &["sleep", "30"], SubprocessOptions::default());
     let pid = t.get_pid();
     drop(t);
     ev.close().unwrap();
@@ -330,6 +389,10 @@ fn closing_the_loop_kills_and_reaps_a_running_child() {
 }
 
 #[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "subprocesses are Unix-only: WASI has no processes, mio watches no process handles on Windows"
+)]
 fn the_protocol_may_use_the_transport_from_its_callbacks() {
     /// Answers the first line it reads by closing stdin: `cat` then ends.
     struct Closer(Rc<RefCell<Option<SubprocessTransport>>>, Child);
@@ -361,12 +424,23 @@ fn the_protocol_may_use_the_transport_from_its_callbacks() {
         ["cat"],
         SubprocessOptions::default(),
     );
-    let Some((_, p)) = native_only(run_until_complete(&ev, start).unwrap(), "subprocess_exec")
-    else {
-        return;
-    };
+    let (_, p) = run_until_complete(&ev, start).unwrap().unwrap();
     let done = p.with(|c| c.1.done.clone()).unwrap();
     assert_eq!(finish(&ev, done), Some(0));
     p.with(|c| assert_eq!(c.1.out[1], b"line\n")).unwrap();
     slot.borrow_mut().take();
+}
+
+#[test]
+#[cfg_attr(
+    unix,
+    ignore = "checks the answer of the guest and Windows; on Unix subprocesses run"
+)]
+fn subprocesses_are_unsupported_in_the_guest_and_on_windows() {
+    let ev = new_loop();
+    let done = ev.create_future();
+    let start = ev.subprocess_exec(|| Child::new(&done), ["true"], SubprocessOptions::default());
+    assert_unsupported(run_until_complete(&ev, start).unwrap(), "subprocess_exec");
+    let start = ev.subprocess_shell(|| Child::new(&done), "true", SubprocessOptions::default());
+    assert_unsupported(run_until_complete(&ev, start).unwrap(), "subprocess_shell");
 }

@@ -3,7 +3,8 @@
 //! Adding an example is one entry in `DEMOS`. A client/server pair is run across
 //! targets: the server in the background (its first stdout line must be
 //! `listening on IP:PORT`), then the client with `IP:PORT` as its argument, then the
-//! server is killed.
+//! server is killed. Examples of what only Unix offers (descriptors, signals, child
+//! processes) run natively only, their output checked line by line.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -32,6 +33,16 @@ enum Demo {
         client: &'static str,
         /// Arguments for the client after the server's address.
         client_args: &'static [&'static str],
+    },
+    /// Run natively only (Unix: the guest and Windows refuse what it shows): it must
+    /// print each of `expect` as a whole line and exit 0. With `signal` (a `kill`
+    /// option such as `-INT`), the example is sent that signal once it has printed a
+    /// line starting `pid `.
+    NativeOnly {
+        name: &'static str,
+        args: &'static [&'static str],
+        signal: Option<&'static str>,
+        expect: &'static [&'static str],
     },
 }
 
@@ -92,7 +103,34 @@ const DEMOS: &[Entry] = &[
         &["--count", "100"],
         "examples/udp_echo_server.rs",
     ),
+    native_only("watch_fd", &[], None, &["Received: abc"]),
+    native_only("signals", &[], Some("-INT"), &["got signal SIGINT: exit"]),
+    native_only("signals", &[], Some("-TERM"), &["got signal SIGTERM: exit"]),
+    native_only(
+        "subprocess",
+        &["sh", "-c", "echo hi; exit 3"],
+        None,
+        &["hi", "exit status: 3"],
+    ),
 ];
+
+/// A native-only entry (Unix), shown once `examples/NAME.rs` exists.
+const fn native_only(
+    name: &'static str,
+    args: &'static [&'static str],
+    signal: Option<&'static str>,
+    expect: &'static [&'static str],
+) -> Entry {
+    Entry {
+        demo: Demo::NativeOnly {
+            name,
+            args,
+            signal,
+            expect,
+        },
+        enabled_by: None,
+    }
+}
 
 /// A client/server entry, shown once `enabled_by` exists.
 const fn pair(
@@ -175,6 +213,27 @@ pub fn run() -> bool {
                         println!("demo: {title}: FAILED: {e}");
                         failures.push(title);
                     }
+                }
+            }
+            Demo::NativeOnly {
+                name,
+                args,
+                signal,
+                expect,
+            } => {
+                if !cfg!(unix) {
+                    continue;
+                }
+                runs += 1;
+                let mut title = format!("{name} {} (native)", args.join(" "));
+                if let Some(signal) = signal {
+                    title = format!("{title}, kill {signal}");
+                }
+                println!();
+                println!("== {title} ==");
+                if let Err(e) = run_checked(name, args, *signal, expect) {
+                    println!("demo: {title}: FAILED: {e}");
+                    failures.push(title);
                 }
             }
             Demo::ClientServer {
@@ -291,6 +350,78 @@ fn finish(cmd: &mut Command, name: &str) -> Result<(), String> {
         Ok(None) => Err(format!("{name} still running after {RUN_LIMIT:?}; killed")),
         Err(e) => Err(format!("waiting for {name}: {e}")),
     }
+}
+
+/// Runs a native example, passing its stdout through labelled; with `signal`, sends it
+/// that signal (with `kill`) after its `pid ` line. Checks that it printed each line of
+/// `expect` and exited 0 within `RUN_LIMIT`.
+fn run_checked(
+    name: &str,
+    args: &[&str],
+    signal: Option<&str>,
+    expect: &[&str],
+) -> Result<(), String> {
+    if !example_exists(name) {
+        return Err(format!("examples/{name}.rs does not exist"));
+    }
+    let mut cmd = example_command(Side::Native, name, args, None);
+    cmd.stdout(Stdio::piped());
+    println!("$ {}", process::describe(&cmd));
+    process::flush();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("could not start {name}: {e}"))?;
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("stdout was piped");
+    let mut running = Background(child);
+    let (line_tx, line_rx) = mpsc::channel();
+    let label = name.to_string();
+    let reader = thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("[{label}] {line}");
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    if let Some(signal) = signal {
+        // Its handlers are in place once it has said where to send the signal.
+        loop {
+            match line_rx.recv_timeout(LISTEN_LIMIT) {
+                Ok(line) if line.starts_with("pid ") => {
+                    seen.push(line);
+                    break;
+                }
+                Ok(line) => seen.push(line),
+                Err(_) => return Err(format!("{name} printed no `pid ` line")),
+            }
+        }
+        let mut kill = Command::new("kill");
+        kill.args([signal, &pid.to_string()]);
+        println!("$ {}", process::describe(&kill));
+        let status = kill.status().map_err(|e| format!("kill: {e}"))?;
+        if !status.success() {
+            return Err(format!("kill {signal} {pid} exited with {status}"));
+        }
+    }
+    let status = match process::wait_with_timeout(&mut running.0, RUN_LIMIT) {
+        Ok(Some(status)) => status,
+        Ok(None) => return Err(format!("{name} still running after {RUN_LIMIT:?}; killed")),
+        Err(e) => return Err(format!("waiting for {name}: {e}")),
+    };
+    let _ = reader.join();
+    seen.extend(line_rx.try_iter());
+    if !status.success() {
+        return Err(format!("{name} exited with {status}"));
+    }
+    for want in expect {
+        if !seen.iter().any(|line| line == want) {
+            return Err(format!("{name} did not print the line {want:?}"));
+        }
+        println!("demo: {name} printed {want:?}, as expected");
+    }
+    Ok(())
 }
 
 /// Kills the background server however the pairing ends.
