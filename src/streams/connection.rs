@@ -81,6 +81,8 @@ pub(crate) struct StreamProtocol {
     feed: FeedHandle,
     state: Rc<ConnectionState>,
     on_connect: Option<OnConnect>,
+    /// The transport is a TLS one (known at `connection_made`).
+    over_tls: bool,
 }
 
 impl StreamProtocol {
@@ -93,12 +95,14 @@ impl StreamProtocol {
             feed,
             state,
             on_connect,
+            over_tls: false,
         }
     }
 }
 
 impl BaseProtocol for StreamProtocol {
     fn connection_made(&mut self, transport: Transport) {
+        self.over_tls = transport.get_extra_info("sslcontext").is_some();
         self.feed.set_transport(transport.clone());
         if let Some(on_connect) = self.on_connect.take() {
             on_connect(transport);
@@ -131,10 +135,11 @@ impl Protocol for StreamProtocol {
         self.feed.feed_data(data);
     }
 
-    /// Keeps the transport open after the peer's EOF, so the writer can still send (as
-    /// asyncio's `StreamReaderProtocol` does over plain sockets).
+    /// Keeps the transport open after the peer's EOF, so the writer can still send, over
+    /// plain sockets; over TLS the transport closes (asyncio's `StreamReaderProtocol`
+    /// returns False there: TLS has no half-close).
     fn eof_received(&mut self) -> bool {
         self.feed.feed_eof();
-        true
+        !self.over_tls
     }
 }

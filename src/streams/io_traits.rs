@@ -76,8 +76,13 @@ impl futures_io::AsyncWrite for StreamWriter {
         Poll::Ready(self.write(buf).map(|()| buf.len()).map_err(to_io_error))
     }
 
+    /// Waits until everything written has been handed to the socket (or the TLS
+    /// session), not only until the transport stops being paused as `drain` does.
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_drain(cx).map_err(to_io_error)
+        match self.poll_drain(cx) {
+            Poll::Ready(Ok(())) => self.transport().inner.poll_flushed(cx).map_err(to_io_error),
+            other => other.map_err(to_io_error),
+        }
     }
 
     fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {

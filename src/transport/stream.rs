@@ -587,6 +587,26 @@ impl StreamTransport {
         schedule_connection_lost(self, error);
     }
 
+    /// Ready once the write buffer is empty (all of it handed to the source: futures-io's
+    /// `poll_flush`); an error if the connection is lost first.
+    pub(crate) fn poll_flushed(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<()>> {
+        if self.write_buffer_size() == 0 {
+            return std::task::Poll::Ready(Ok(()));
+        }
+        if self.base.is_lost() {
+            let error = io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the connection was lost before its write buffer was flushed",
+            );
+            return std::task::Poll::Ready(Err(error.into()));
+        }
+        self.wait_progress(cx.waker());
+        std::task::Poll::Pending
+    }
+
     /// Wakes the tasks waiting for the write side (`sendfile`).
     pub(super) fn wake_progress(&self) {
         let waiters = std::mem::take(&mut self.state.borrow_mut().progress);

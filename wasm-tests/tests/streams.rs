@@ -373,6 +373,73 @@ fn drain_after_the_peer_reset_the_connection_fails() {
 }
 
 #[test]
+fn a_futures_io_flush_waits_until_the_write_buffer_is_empty() {
+    const TOTAL: usize = 16 << 20;
+    run_tcp(|ev| async move {
+        // The server reads only once `go` is set, then counts everything to EOF.
+        let go: LoopFuture<()> = ev.create_future();
+        let received: LoopFuture<usize> = ev.create_future();
+        let (g, r) = (go.clone(), received.clone());
+        let (server, _reader, mut writer) = serve_and_connect(
+            &ev,
+            move |mut reader: StreamReader, _writer| {
+                let (go, received) = (g.clone(), r.clone());
+                async move {
+                    go.await?;
+                    let mut n = 0;
+                    loop {
+                        let data = reader.read(1 << 20).await?;
+                        if data.is_empty() {
+                            break;
+                        }
+                        n += data.len();
+                    }
+                    received.set_result(n)
+                }
+            },
+            Default::default(),
+        )
+        .await?;
+        // High water above what is written: the transport is never paused, so `drain`
+        // would return at once; `flush` must wait for the peer to take it all.
+        writer
+            .transport()
+            .set_write_buffer_limits(Some(4 * TOTAL), None)?;
+        writer.write(&vec![7; TOTAL])?;
+        assert!(
+            writer.transport().get_write_buffer_size() > 0,
+            "the socket took it all"
+        );
+        writer.drain().await?;
+        let flushed = Rc::new(Cell::new(false));
+        let f = flushed.clone();
+        let flushing = ev.create_task(async move {
+            AsyncWriteExt::flush(&mut writer)
+                .await
+                .map_err(Error::from)?;
+            f.set(true);
+            let left = writer.transport().get_write_buffer_size();
+            writer.close();
+            Ok::<usize, Error>(left)
+        })?;
+        turns(&ev, 50).await?;
+        assert!(
+            !flushed.get(),
+            "flush returned while the peer was not reading"
+        );
+        go.set_result(())?;
+        assert_eq!(
+            flushing.await??,
+            0,
+            "flush returned with data still buffered"
+        );
+        assert_eq!(received.await?, TOTAL);
+        server.close();
+        Ok(())
+    });
+}
+
+#[test]
 fn a_futures_io_lines_codec_round_trips_over_a_stream() {
     run_tcp(|ev| async move {
         // An echo server written against futures-io only.
