@@ -278,34 +278,40 @@ fn a_reader_that_stops_reading_pauses_its_peer_with_memory_bounded() {
     });
 }
 
+/// A server callback that reads only once `go` is set, then counts everything to EOF
+/// into `received`.
+fn late_reader(
+    go: &LoopFuture<()>,
+    received: &LoopFuture<u64>,
+) -> impl Fn(
+    StreamReader,
+    StreamWriter,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>>>> {
+    let (go, received) = (go.clone(), received.clone());
+    move |mut reader, _writer| {
+        let (go, received) = (go.clone(), received.clone());
+        Box::pin(async move {
+            go.await?;
+            let mut n = 0;
+            loop {
+                let data = reader.read(1 << 20).await?;
+                if data.is_empty() {
+                    break;
+                }
+                n += data.len() as u64;
+            }
+            received.set_result(n)
+        })
+    }
+}
+
 #[test]
 fn drain_waits_while_the_peer_does_not_read_and_returns_when_it_does() {
     const TOTAL: u64 = 16 << 20;
     run_tcp(|ev| async move {
-        // The server reads only once `go` is set, then counts everything to EOF.
-        let go: LoopFuture<()> = ev.create_future();
-        let received: LoopFuture<u64> = ev.create_future();
-        let (g, r) = (go.clone(), received.clone());
-        let (server, _reader, writer) = serve_and_connect(
-            &ev,
-            move |mut reader: StreamReader, _writer| {
-                let (go, received) = (g.clone(), r.clone());
-                async move {
-                    go.await?;
-                    let mut n = 0;
-                    loop {
-                        let data = reader.read(1 << 20).await?;
-                        if data.is_empty() {
-                            break;
-                        }
-                        n += data.len() as u64;
-                    }
-                    received.set_result(n)
-                }
-            },
-            Default::default(),
-        )
-        .await?;
+        let (go, received) = (ev.create_future(), ev.create_future());
+        let (server, _reader, writer) =
+            serve_and_connect(&ev, late_reader(&go, &received), Default::default()).await?;
         let sent = Sent::default();
         let s = sent.clone();
         let client = ev.create_task(async move {
@@ -376,30 +382,9 @@ fn drain_after_the_peer_reset_the_connection_fails() {
 fn a_futures_io_flush_waits_until_the_write_buffer_is_empty() {
     const TOTAL: usize = 16 << 20;
     run_tcp(|ev| async move {
-        // The server reads only once `go` is set, then counts everything to EOF.
-        let go: LoopFuture<()> = ev.create_future();
-        let received: LoopFuture<usize> = ev.create_future();
-        let (g, r) = (go.clone(), received.clone());
-        let (server, _reader, mut writer) = serve_and_connect(
-            &ev,
-            move |mut reader: StreamReader, _writer| {
-                let (go, received) = (g.clone(), r.clone());
-                async move {
-                    go.await?;
-                    let mut n = 0;
-                    loop {
-                        let data = reader.read(1 << 20).await?;
-                        if data.is_empty() {
-                            break;
-                        }
-                        n += data.len();
-                    }
-                    received.set_result(n)
-                }
-            },
-            Default::default(),
-        )
-        .await?;
+        let (go, received) = (ev.create_future(), ev.create_future());
+        let (server, _reader, mut writer) =
+            serve_and_connect(&ev, late_reader(&go, &received), Default::default()).await?;
         // High water above what is written: the transport is never paused, so `drain`
         // would return at once; `flush` must wait for the peer to take it all.
         writer
@@ -433,7 +418,7 @@ fn a_futures_io_flush_waits_until_the_write_buffer_is_empty() {
             0,
             "flush returned with data still buffered"
         );
-        assert_eq!(received.await?, TOTAL);
+        assert_eq!(received.await?, TOTAL as u64);
         server.close();
         Ok(())
     });
