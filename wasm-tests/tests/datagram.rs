@@ -549,6 +549,32 @@ fn native_only_options_are_unsupported_in_the_guest() {
 }
 
 #[test]
+#[cfg_attr(
+    not(unix),
+    ignore = "SO_REUSEPORT is a Unix option: Unsupported in the guest and on Windows"
+)]
+fn reuse_port_lets_two_endpoints_share_a_port() {
+    run_tcp(|ev| async move {
+        let reuse = || DatagramOptions {
+            reuse_port: true,
+            ..Default::default()
+        };
+        let first = try_endpoint(&ev, Some((LOCALHOST_V4, 0)), None, reuse()).await?;
+        let port = first.sockname().port();
+        // Without the option on both, the port is taken.
+        let err = try_endpoint(&ev, Some((LOCALHOST_V4, port)), None, Default::default())
+            .await
+            .expect_err("bound a taken port without reuse_port");
+        assert_eq!(err.io_kind(), Some(ErrorKind::AddrInUse), "{err:?}");
+        let second = try_endpoint(&ev, Some((LOCALHOST_V4, port)), None, reuse()).await?;
+        assert_eq!(second.sockname().port(), port);
+        first.close();
+        second.close();
+        Ok(())
+    });
+}
+
+#[test]
 #[cfg_attr(target_os = "wasi", ignore = "the guest cannot adopt std sockets")]
 fn a_std_socket_can_be_adopted() {
     let std_sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
