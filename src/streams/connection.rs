@@ -81,8 +81,6 @@ pub(crate) struct StreamProtocol {
     feed: FeedHandle,
     state: Rc<ConnectionState>,
     on_connect: Option<OnConnect>,
-    /// The transport is a TLS one (known at `connection_made`).
-    over_tls: bool,
 }
 
 impl StreamProtocol {
@@ -95,14 +93,12 @@ impl StreamProtocol {
             feed,
             state,
             on_connect,
-            over_tls: false,
         }
     }
 }
 
 impl BaseProtocol for StreamProtocol {
     fn connection_made(&mut self, transport: Transport) {
-        self.over_tls = transport.get_extra_info("sslcontext").is_some();
         self.feed.set_transport(transport.clone());
         if let Some(on_connect) = self.on_connect.take() {
             on_connect(transport);
@@ -135,11 +131,12 @@ impl Protocol for StreamProtocol {
         self.feed.feed_data(data);
     }
 
-    /// Keeps the transport open after the peer's EOF, so the writer can still send, over
-    /// plain sockets; over TLS the transport closes (asyncio's `StreamReaderProtocol`
-    /// returns False there: TLS has no half-close).
+    /// Keeps the transport open after the peer's EOF, so the writer can still send. Over
+    /// TLS too, unlike asyncio's `StreamReaderProtocol` (which returns False there because
+    /// asyncio's SSL transport cannot half-close): twinloop's TLS transport can, its
+    /// `write_eof` sends close_notify, so a peer that half-closed still gets the answer.
     fn eof_received(&mut self) -> bool {
         self.feed.feed_eof();
-        !self.over_tls
+        true
     }
 }
