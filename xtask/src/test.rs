@@ -4,6 +4,7 @@
 //! PATH, and a comparison of the three targets. Every step runs even when an earlier one
 //! failed (where it can), so the summary is complete.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -13,6 +14,9 @@ use crate::process::{self, cargo, host_binary};
 use crate::report::Report;
 use crate::toolchain::{self, Detected, GuestChain, CROSS_TARGETS};
 use crate::windows::{self, WINDOWS_TARGET};
+
+/// Where the guest sees its scratch directory (`wasm_tests::GUEST_SCRATCH_DIR`).
+const GUEST_SCRATCH: &str = "/tmp";
 
 /// The packages whose tests must agree natively and in the guest.
 pub const SUITE: [&str; 4] = ["-p", "twinloop", "-p", "wasm-tests"];
@@ -138,13 +142,20 @@ pub fn run() -> bool {
     );
     match guest {
         Some(_) if !host_ok => unavailable(&mut report, "tests (wasm)", "the host did not build"),
-        Some(chain) => {
-            let mut cmd = guest_test_command(chain);
-            if let Some(runs) = test_step(&mut report, "tests (wasm)", &mut cmd) {
-                report.wasm = runs;
-                report.wasm_ran = true;
+        Some(chain) => match GuestScratch::create() {
+            Ok(scratch) => {
+                let mut cmd = guest_test_command(chain, &scratch.0);
+                if let Some(runs) = test_step(&mut report, "tests (wasm)", &mut cmd) {
+                    report.wasm = runs;
+                    report.wasm_ran = true;
+                }
             }
-        }
+            Err(e) => unavailable(
+                &mut report,
+                "tests (wasm)",
+                &format!("no scratch directory for the guests: {e}"),
+            ),
+        },
         None => unavailable(&mut report, "tests (wasm)", "no wasm32-wasip1 tool chain"),
     }
 
@@ -214,12 +225,35 @@ fn windows_tests(report: &mut Report, det: &Detected) {
     }
 }
 
-/// `cargo test` of the suite for the guest, each test binary handed to the host.
+/// A fresh directory the guests may write in (`--dir-rw`), removed when dropped: one per
+/// run, so that runs at the same time and earlier runs' leftovers do not meet.
+struct GuestScratch(PathBuf);
+
+impl GuestScratch {
+    fn create() -> std::io::Result<GuestScratch> {
+        let dir =
+            std::env::temp_dir().join(format!("twinloop-guest-scratch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(GuestScratch(dir))
+    }
+}
+
+impl Drop for GuestScratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `cargo test` of the suite for the guest, each test binary handed to the host, which
+/// lets it reach the loopback addresses and look names up, and maps `scratch` to the
+/// guest's `/tmp` (`wasm_tests::GUEST_SCRATCH_DIR`) for the tests that need files.
 /// `--tests`: no doc tests in the guest (cargo skips them for other targets anyway).
-fn guest_test_command(chain: GuestChain) -> Command {
+fn guest_test_command(chain: GuestChain, scratch: &Path) -> Command {
     let runner = format!(
-        "{} test --allow-net 127.0.0.1 --allow-net [::1] --allow-dns",
-        host_binary().display()
+        "{} test --allow-net 127.0.0.1 --allow-net [::1] --allow-dns --dir-rw {}::{GUEST_SCRATCH}",
+        host_binary().display(),
+        scratch.display()
     );
     let mut cmd = chain.cargo("test");
     cmd.args(SUITE)
