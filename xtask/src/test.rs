@@ -318,3 +318,34 @@ fn footer(name: &str, ok: bool, started: Instant) {
     let verdict = if ok { "ok" } else { "FAILED" };
     println!("<-- {name}: {verdict} ({})", process::elapsed(started));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guests_get_the_scratch_directory_as_tmp() {
+        let cmd = guest_test_command(GuestChain::Debian, Path::new("/scratch/run-1"));
+        let runner = cmd
+            .get_envs()
+            .find(|(k, _)| *k == "CARGO_TARGET_WASM32_WASIP1_RUNNER")
+            .and_then(|(_, v)| v)
+            .expect("a runner for the guest")
+            .to_string_lossy()
+            .into_owned();
+        assert!(runner.contains(" test --allow-net 127.0.0.1 "), "{runner}");
+        assert!(
+            runner.ends_with(" --dir-rw /scratch/run-1::/tmp"),
+            "{runner}"
+        );
+    }
+
+    #[test]
+    fn each_run_has_a_fresh_scratch_directory_removed_afterwards() {
+        let scratch = GuestScratch::create().expect("a scratch directory");
+        let dir = scratch.0.clone();
+        std::fs::write(dir.join("left-behind"), b"x").unwrap();
+        drop(scratch);
+        assert!(!dir.exists(), "{} is still there", dir.display());
+    }
+}
