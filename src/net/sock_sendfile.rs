@@ -27,7 +27,8 @@ impl EventLoop {
     /// returns how many were sent; `file`'s position ends after them, also on failure.
     /// Natively on Linux with `sendfile(2)`; elsewhere (or for a file the kernel cannot
     /// send from) with `fallback: true`, reads of [`SENDFILE_FALLBACK_READBUFFER_SIZE`](crate::SENDFILE_FALLBACK_READBUFFER_SIZE)
-    /// sent with `sock_sendall`.
+    /// sent with `sock_sendall`. In the guest (no zero-copy path, and no way to duplicate
+    /// `file`), `file` must stay open until the future is done.
     ///
     /// Errors: [`Error::InvalidArgument`] for a datagram socket ("only SOCK_STREAM");
     /// [`Error::SendfileNotAvailable`] with `fallback: false` and no zero-copy path
@@ -64,22 +65,27 @@ impl EventLoop {
         count: Option<u64>,
         fallback: bool,
     ) -> impl Future<Output = Result<u64>> + 'static {
-        let (ev, sock, file) = (self.clone(), sock.inner.clone(), file.try_clone());
+        let (ev, sock, file) = (
+            self.clone(),
+            sock.inner.clone(),
+            crate::sys::hold_file(file),
+        );
         async move {
-            let file = file?;
+            let held = file?;
+            let mut file: &File = &held;
             if sock.with(|s| s.kind())? != SocketType::Stream {
                 return Err(Error::invalid_argument(
                     "sock_sendfile: only SOCK_STREAM sockets are supported",
                 ));
             }
             let mut sent = 0;
-            let outcome = match send_native(&ev, &sock, &file, offset, count, &mut sent).await {
+            let outcome = match send_native(&ev, &sock, file, offset, count, &mut sent).await {
                 Err(Error::SendfileNotAvailable(_)) if fallback && sent == 0 => {
-                    send_fallback(&ev, &sock, &file, offset, count, &mut sent).await
+                    send_fallback(&ev, &sock, file, offset, count, &mut sent).await
                 }
                 other => other,
             };
-            let positioned = (&file).seek(SeekFrom::Start(offset + sent));
+            let positioned = file.seek(SeekFrom::Start(offset + sent));
             outcome?;
             positioned?;
             Ok(sent)

@@ -92,6 +92,10 @@
 //!
 //!   Pipes, signals, children and Unix sockets are Unix only: in the guest and on
 //!   Windows they come from `shell.rs`, where each constructor returns `Unsupported`.
+//! - **`hold_file(file)`**: something that derefs to `file` and may outlive the borrow,
+//!   for the `'static` futures of `sendfile` and `sock_sendfile`: natively a duplicate
+//!   (sharing the position); in the guest, which cannot duplicate a descriptor, the
+//!   caller's own descriptor, which the caller must keep open until the future is done.
 //! - **`attached_os_code(error)`**: the OS code a backend attached to an error it made
 //!   itself (the guest numbers WASI's socket error codes as wasi-libc's `errno`; natively
 //!   `None`: OS errors carry their own), so `Error::raw_os_error` means the same on both.

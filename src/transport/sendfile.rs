@@ -193,7 +193,10 @@ impl crate::EventLoop {
     /// true` reads the file in [`SENDFILE_FALLBACK_READBUFFER_SIZE`] pieces and writes
     /// them with flow control. Bytes written before go out first; `write` fails while it
     /// runs. The file's position ends after what was sent, also on failure (`file` is
-    /// duplicated, and a duplicate shares the position). The future owns what it needs.
+    /// duplicated, and a duplicate shares the position). The future owns what it needs,
+    /// except in the guest: there `file` cannot be duplicated (WASI has no `dup`), so it
+    /// must stay open until the future is done (else its reads fail). The guest has no
+    /// zero-copy path: the fallback, or [`Error::SendfileNotAvailable`].
     ///
     /// Errors: [`Error::SendfileNotAvailable`] with `fallback: false` and no zero-copy
     /// path (nothing sent); [`Error::InvalidState`] on a closing transport or while
@@ -235,7 +238,10 @@ impl crate::EventLoop {
         fallback: bool,
     ) -> impl std::future::Future<Output = Result<u64>> + 'static {
         let inner = transport.inner.clone();
-        let file = file.try_clone();
-        async move { inner.sendfile(&file?, offset, count, fallback).await }
+        let file = crate::sys::hold_file(file);
+        async move {
+            let held = file?;
+            inner.sendfile(&held, offset, count, fallback).await
+        }
     }
 }

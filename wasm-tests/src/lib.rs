@@ -289,6 +289,60 @@ impl Future for YieldNow {
     }
 }
 
+/// Where the guest's scratch directory appears to it: the test runner grants one
+/// (`twinloop-host test --dir-rw HOST::/tmp`, a fresh directory per run: see
+/// `xtask/src/test.rs`).
+pub const GUEST_SCRATCH_DIR: &str = "/tmp";
+
+/// A directory tests may create files in: natively the system's temporary directory, in
+/// the guest [`GUEST_SCRATCH_DIR`] (wasm32's `std::env::temp_dir` panics).
+pub fn scratch_dir() -> std::path::PathBuf {
+    if cfg!(target_os = "wasi") {
+        #[cfg(target_os = "wasi")]
+        find_preopens();
+        GUEST_SCRATCH_DIR.into()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// Makes wasi-libc learn the guest's directories if it has not. It learns them in a C
+/// constructor, and guests built with Debian's tool chain never run constructors: its
+/// wasi-libc's `_start` (2022) leaves that to the linker, which with today's rustc (which
+/// exports `__main_void`) wraps only the export, not the call from `_start`. Every path
+/// then fails with ENOTCAPABLE (76) although the host granted the directory. Running the
+/// constructors once, only when that is what happened, does what `_start` should have.
+#[cfg(target_os = "wasi")]
+fn find_preopens() {
+    use std::sync::Once;
+    extern "C" {
+        /// The constructors, as the linker gathers them.
+        fn __wasm_call_ctors();
+    }
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        const ENOTCAPABLE: i32 = 76;
+        let probe = std::fs::metadata(GUEST_SCRATCH_DIR);
+        if probe.is_err_and(|e| e.raw_os_error() == Some(ENOTCAPABLE)) {
+            // SAFETY: the constructors have not run (the lookup above would have found
+            // the directory); they only set up wasi-libc's state, once.
+            unsafe { __wasm_call_ctors() };
+        }
+    });
+}
+
+/// `scratch_dir()/twinloop-NAME-ID`: a file name no other test process uses at the same
+/// time (ID is the process id natively; in the guest, where there is none, `guest`: the
+/// runner's directory is fresh for each run, so NAME alone must differ between tests).
+pub fn scratch_path(name: &str) -> std::path::PathBuf {
+    let id = if cfg!(target_os = "wasi") {
+        "guest".to_string()
+    } else {
+        std::process::id().to_string()
+    };
+    scratch_dir().join(format!("twinloop-{name}-{id}"))
+}
+
 /// A thread started by [`spawn`].
 pub struct Thread {
     #[cfg(not(target_os = "wasi"))]

@@ -1,10 +1,11 @@
-//! loop.sendfile over TCP: a 64 MiB file checked by hash, with and without the fallback
-//! allowed; offset and count; order with writes before and after; the rules while it runs.
-//! The guest has no file system (twinloop-host grants it no directory), so these run
-//! natively only.
+//! loop.sendfile over TCP and TLS: a 64 MiB file checked by hash, with and without the
+//! fallback allowed; offset and count; order with writes before and after; the rules while
+//! it runs. In the guest the files live in the scratch directory the test runner grants
+//! (`wasm_tests::scratch_dir`), and there is no zero-copy path: the fallback sends, and
+//! without it sendfile is refused. TLS has no zero-copy path on any target.
 
-#[cfg(not(target_os = "wasi"))]
-mod native {
+/// The tests' bodies, on every target; the tests below say where each runs.
+mod bodies {
     use std::fs::File;
     use std::io::{Seek, Write};
     use std::path::PathBuf;
@@ -15,6 +16,7 @@ mod native {
         ServerOptions, Transport,
     };
     use wasm_tests::tcp_support::run_tcp;
+    use wasm_tests::tls_support::{tls_client, tls_server, TestCa};
 
     /// A running hash of a byte stream (SipHash from std: fed in any chunking, the same
     /// bytes give the same hash).
@@ -38,7 +40,7 @@ mod native {
         }
     }
 
-    /// A temporary file with `len` bytes of a pattern; removed when dropped.
+    /// A file in the scratch directory with `len` bytes of a pattern; removed when dropped.
     pub struct TempFile {
         pub path: PathBuf,
         pub hash: u64,
@@ -47,10 +49,18 @@ mod native {
 
     impl TempFile {
         pub fn new(name: &str, len: usize, keep_bytes: bool) -> TempFile {
-            let path = std::env::temp_dir()
-                .join(format!("twinloop-sendfile-{name}-{}", std::process::id()));
+            let path = wasm_tests::scratch_path(&format!("sendfile-{name}"));
             let data: Vec<u8> = (0..len).map(|i| (i * 31 + i / 4099) as u8).collect();
-            File::create(&path).unwrap().write_all(&data).unwrap();
+            File::create(&path)
+                .and_then(|mut f| f.write_all(&data))
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "cannot write {} ({e}); in the guest the runner must grant a \
+                         scratch directory: twinloop-host test --dir-rw HOST::{}",
+                        path.display(),
+                        wasm_tests::GUEST_SCRATCH_DIR
+                    )
+                });
             TempFile {
                 path,
                 hash: StreamHash::of(&data),
@@ -97,8 +107,20 @@ mod native {
 
     type Received = LoopFuture<(u64, u64, Vec<u8>)>;
 
-    /// A sink server and a client transport to it.
-    pub async fn connected(ev: &EventLoop, keep: bool) -> Result<(Transport, Received)> {
+    /// What the bytes travel over.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Link {
+        Tcp,
+        /// TLS over TCP (rustls on both ends, a test CA).
+        Tls,
+    }
+
+    /// A sink server and a client transport to it, over `link`.
+    pub async fn connected(
+        ev: &EventLoop,
+        keep: bool,
+        link: Link,
+    ) -> Result<(Transport, Received)> {
         let done: Received = ev.create_future();
         let d = done.clone();
         let sink = move || Sink {
@@ -107,34 +129,47 @@ mod native {
             keep: keep.then(Vec::new),
             done: d.clone(),
         };
+        let (server_options, client_options) = match link {
+            Link::Tcp => (ServerOptions::default(), ConnectOptions::default()),
+            Link::Tls => {
+                let ca = TestCa::new();
+                let server = tls_server(&ca.server(&["localhost"]), &[]);
+                (server, tls_client(&ca.client(&[]), Some("localhost")))
+            }
+        };
         let server = ev
-            .create_server(sink, "127.0.0.1", 0, ServerOptions::default())
+            .create_server(sink, "127.0.0.1", 0, server_options)
             .await?;
         let port = server.sockets()[0].local_addr().unwrap().port();
         let (t, _) = ev
-            .create_connection(|| Quiet, "127.0.0.1", port, ConnectOptions::default())
+            .create_connection(|| Quiet, "127.0.0.1", port, client_options)
             .await?;
         server.close();
         Ok((t, done))
     }
 
-    /// Whether the OS has a zero-copy path (`sendfile(2)`); elsewhere sendfile without the
-    /// fallback is refused, as asyncio's selector loop refuses it.
+    /// Whether the OS has a zero-copy path (`sendfile(2)`) for plain TCP; elsewhere (the
+    /// guest too) sendfile without the fallback is refused, as asyncio's selector loop
+    /// refuses it. TLS never has one: the bytes must go through the encryption.
     pub const ZERO_COPY: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
-    pub fn whole_file(fallback: bool) {
-        const LEN: usize = 64 << 20;
-        let file = Rc::new(TempFile::new(&format!("whole-{fallback}"), LEN, false));
+    /// Sends a whole `len`-byte file over `link`; checks what arrived by hash, or that
+    /// nothing did and the file did not move where there is no zero-copy path and
+    /// `fallback` is false.
+    pub fn whole_file(len: usize, link: Link, fallback: bool) {
+        let name = format!("whole-{link:?}-{fallback}");
+        let file = Rc::new(TempFile::new(&name, len, false));
         let f = file.clone();
         let (sent, position, got) = run_tcp(|ev| async move {
-            let (t, received) = connected(&ev, false).await?;
+            let (t, received) = connected(&ev, false, link).await?;
             let mut handle = f.open();
             let sent = ev.sendfile(&t, &handle, 0, None, fallback).await;
             let position = handle.stream_position()?;
             t.close();
             Ok((sent, position, received.await?))
         });
-        if !fallback && !ZERO_COPY {
+        let zero_copy = ZERO_COPY && link == Link::Tcp;
+        if !fallback && !zero_copy {
             assert!(
                 matches!(sent, Err(Error::SendfileNotAvailable(_))),
                 "{sent:?}"
@@ -143,14 +178,14 @@ mod native {
             return;
         }
         let sent = sent.expect("sendfile");
-        assert_eq!(sent, LEN as u64);
+        assert_eq!(sent, len as u64);
         assert_eq!(
-            position, LEN as u64,
+            position, len as u64,
             "the file position ends after what was sent"
         );
         assert_eq!(
             (got.0, got.1),
-            (file.hash, LEN as u64),
+            (file.hash, len as u64),
             "the received stream differs"
         );
     }
@@ -163,7 +198,7 @@ mod native {
         let file = Rc::new(TempFile::new("slice", 10_000, true));
         let f = file.clone();
         let (sent, position, refused, got) = run_tcp(|ev| async move {
-            let (t, received) = connected(&ev, true).await?;
+            let (t, received) = connected(&ev, true, Link::Tcp).await?;
             let mut handle = f.open();
             // A prefix much larger than the socket buffers: most of it waits in the
             // transport, so the sendfile below is still waiting for it to go first.
@@ -190,6 +225,7 @@ mod native {
     }
 
     /// sock_sendfile between two sock_sendall calls, from a std listener's point of view.
+    #[cfg(not(target_os = "wasi"))]
     pub fn sock_sendfile_in_order(fallback: bool) {
         use std::io::Read;
         use twinloop::{Family, Socket, SocketType};
@@ -294,7 +330,7 @@ mod native {
     pub fn closing_transport() {
         let file = TempFile::new("closing", 1000, false);
         let outcome = run_tcp(|ev| async move {
-            let (t, received) = connected(&ev, false).await?;
+            let (t, received) = connected(&ev, false, Link::Tcp).await?;
             t.close();
             let mut handle = file.open();
             let outcome = ev.sendfile(&t, &handle, 0, None, true).await;
@@ -309,105 +345,89 @@ mod native {
     }
 }
 
+/// The size of the whole-file tests.
+const WHOLE: usize = 64 << 20;
+
 #[test]
-#[cfg_attr(
-    target_os = "wasi",
-    ignore = "the guest has no file system to send from"
-)]
 fn a_64_mib_file_arrives_intact_without_the_fallback() {
-    #[cfg(not(target_os = "wasi"))]
-    native::whole_file(false);
-    // The guest binary must link twinloop (its thread stubs) even with every test off.
-    #[cfg(target_os = "wasi")]
-    drop(twinloop::EventLoop::new());
+    // The guest and non-Linux systems have no zero-copy path: refused, nothing sent.
+    bodies::whole_file(WHOLE, bodies::Link::Tcp, false);
 }
 
 #[test]
-#[cfg_attr(
-    target_os = "wasi",
-    ignore = "the guest has no file system to send from"
-)]
 fn a_64_mib_file_arrives_intact_with_the_fallback_allowed() {
-    #[cfg(not(target_os = "wasi"))]
-    native::whole_file(true);
+    bodies::whole_file(WHOLE, bodies::Link::Tcp, true);
 }
 
 #[test]
-#[cfg_attr(
-    target_os = "wasi",
-    ignore = "the guest has no file system to send from"
-)]
+fn over_tls_the_fallback_sends_a_64_mib_file_intact() {
+    bodies::whole_file(WHOLE, bodies::Link::Tls, true);
+}
+
+#[test]
+fn over_tls_without_the_fallback_sendfile_is_not_available() {
+    bodies::whole_file(WHOLE, bodies::Link::Tls, false);
+}
+
+#[test]
 fn offset_and_count_send_exactly_that_between_the_writes_around_it() {
-    #[cfg(not(target_os = "wasi"))]
-    native::offset_count_and_order();
+    bodies::offset_count_and_order();
 }
 
 #[test]
-#[cfg_attr(
-    target_os = "wasi",
-    ignore = "the guest has no file system to send from"
-)]
 fn sendfile_on_a_closing_transport_is_refused() {
-    #[cfg(not(target_os = "wasi"))]
-    native::closing_transport();
+    bodies::closing_transport();
 }
 
 #[test]
 #[cfg_attr(
     target_os = "wasi",
-    ignore = "the guest has no file system to send from"
+    ignore = "the peer is a std listener on a thread; the guest has neither"
 )]
 fn sock_sendfile_sends_a_slice_between_sock_sendall_calls() {
     #[cfg(not(target_os = "wasi"))]
-    native::sock_sendfile_in_order(false);
+    bodies::sock_sendfile_in_order(false);
 }
 
 #[test]
 #[cfg_attr(
     target_os = "wasi",
-    ignore = "the guest has no file system to send from"
+    ignore = "the peer is a std listener on a thread; the guest has neither"
 )]
 fn sock_sendfile_with_the_fallback_allowed_sends_the_same() {
     #[cfg(not(target_os = "wasi"))]
-    native::sock_sendfile_in_order(true);
+    bodies::sock_sendfile_in_order(true);
 }
 
 #[test]
-#[cfg_attr(
-    target_os = "wasi",
-    ignore = "the guest has no file system to send from"
-)]
 fn sock_sendfile_on_a_datagram_socket_is_refused() {
-    #[cfg(not(target_os = "wasi"))]
-    native::sock_sendfile_needs_a_stream_socket();
+    bodies::sock_sendfile_needs_a_stream_socket();
 }
 
 #[test]
 #[cfg_attr(
     target_os = "wasi",
-    ignore = "the guest has no file system to send from"
+    ignore = "pipes are Unix only: in the guest connect_write_pipe is Unsupported (WASI has no pipes)"
 )]
 #[cfg_attr(
     windows,
     ignore = "pipes are Unix only: on Windows connect_write_pipe is Unsupported (pipes.rs)"
 )]
 fn over_a_pipe_the_fallback_reads_and_writes_the_whole_file() {
-    #[cfg(not(target_os = "wasi"))]
     #[cfg(unix)]
-    native::over_a_pipe(true);
+    bodies::over_a_pipe(true);
 }
 
 #[test]
 #[cfg_attr(
     target_os = "wasi",
-    ignore = "the guest has no file system to send from"
+    ignore = "pipes are Unix only: in the guest connect_write_pipe is Unsupported (WASI has no pipes)"
 )]
 #[cfg_attr(
     windows,
     ignore = "pipes are Unix only: on Windows connect_write_pipe is Unsupported (pipes.rs)"
 )]
 fn over_a_pipe_without_the_fallback_nothing_is_sent() {
-    #[cfg(not(target_os = "wasi"))]
     #[cfg(unix)]
-    native::over_a_pipe(false);
+    bodies::over_a_pipe(false);
 }

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use twinloop::rustls::CertificateError;
 use twinloop::{
-    ClientTls, ConnectOptions, Error, ExtraInfo, Result, ServerOptions, TlsConfig, Transport,
+    ClientTls, ConnectOptions, Error, ExtraInfo, Result, ServerOptions, StartTlsOptions, TlsConfig,
+    Transport,
 };
 use wasm_tests::tcp_support::*;
 use wasm_tests::tls_support::*;
@@ -477,6 +478,106 @@ fn tls_arguments_follow_asyncio_rules() {
         let options = tls_client(&other_ca, Some(""));
         let error = refused(&ev, srv.port, options, "the chain is still checked").await;
         assert!(is_certificate_error(&error, unknown_issuer), "{error:?}");
+        srv.shut_down().await
+    });
+}
+
+/// The message of the rule "server_hostname is required when there is no host".
+const NEEDS_HOSTNAME: &str = "you must set server_hostname when using ssl without a host";
+
+/// An `InvalidArgument` saying the client needs a `server_hostname`; anything else fails.
+fn needs_hostname<T>(outcome: Result<T>, what: &str) {
+    match outcome {
+        Err(Error::InvalidArgument(m)) => assert!(m.contains(NEEDS_HOSTNAME), "{what}: {m}"),
+        Err(other) => panic!("{what}: {other:?}"),
+        Ok(_) => panic!("{what}: accepted without a server_hostname"),
+    }
+}
+
+/// asyncio's rule: without a host (`start_tls`, `sock=`, an empty host) the client must
+/// be told the server's name, or it could not check the certificate against it. The
+/// configuration here skips the name check, so that without the rule each connection
+/// would go ahead (and the empty host would fail later, for want of an address).
+#[test]
+fn tls_without_a_host_needs_server_hostname() {
+    run_tcp(|ev| async move {
+        let ca = TestCa::new();
+        let lax = ClientTls::dangerous_without_hostname_check(ca.roots())?;
+        // An empty host and no sock.
+        needs_hostname(
+            connect_with(&ev, "", 443, tls_client(&lax, None), PeerOptions::default()).await,
+            "create_connection with host \"\"",
+        );
+        // start_tls on a plain connection to a TLS server: refused before the handshake,
+        // the transport untouched, so naming the server then works.
+        let srv = serve_with(
+            &ev,
+            PeerOptions::echo(),
+            tls_server(&ca.server(&NAMES), &[]),
+        )
+        .await?;
+        let (plain, _) = connect(&ev, srv.port, PeerOptions::default()).await?;
+        needs_hostname(
+            ev.start_tls(&plain, lax.clone(), StartTlsOptions::default())
+                .await,
+            "start_tls",
+        );
+        let named = StartTlsOptions {
+            server_hostname: Some("localhost".into()),
+            ..StartTlsOptions::default()
+        };
+        let upgraded = ev.start_tls(&plain, lax, named).await?;
+        assert!(matches!(
+            upgraded.get_extra_info("cipher"),
+            Some(ExtraInfo::Cipher(_))
+        ));
+        upgraded.close();
+        srv.shut_down().await
+    });
+}
+
+/// The same rule for `create_connection(sock=...)`: natively only, since the guest has
+/// no std sockets to adopt.
+#[test]
+#[cfg_attr(
+    target_os = "wasi",
+    ignore = "sock= takes a std::net::TcpStream; the guest cannot connect one"
+)]
+fn tls_over_an_adopted_socket_needs_server_hostname() {
+    #[cfg(not(target_os = "wasi"))]
+    run_tcp(|ev| async move {
+        let ca = TestCa::new();
+        let lax = ClientTls::dangerous_without_hostname_check(ca.roots())?;
+        let srv = serve_with(
+            &ev,
+            PeerOptions::echo(),
+            tls_server(&ca.server(&NAMES), &[]),
+        )
+        .await?;
+        let adopted = |server_hostname: Option<&str>| -> Result<ConnectOptions> {
+            let sock = std::net::TcpStream::connect((LOCALHOST_V4, srv.port))?;
+            Ok(ConnectOptions {
+                sock: Some(sock),
+                ..tls_client(&lax, server_hostname)
+            })
+        };
+        needs_hostname(
+            connect_with(&ev, "", 0, adopted(None)?, PeerOptions::default()).await,
+            "sock= without server_hostname",
+        );
+        let (t, _) = connect_with(
+            &ev,
+            "",
+            0,
+            adopted(Some("localhost"))?,
+            PeerOptions::default(),
+        )
+        .await?;
+        assert!(matches!(
+            t.get_extra_info("cipher"),
+            Some(ExtraInfo::Cipher(_))
+        ));
+        t.close();
         srv.shut_down().await
     });
 }

@@ -24,8 +24,9 @@ usage: cargo xtask COMMAND
 
 commands:
   setup        find (as root: install) the wasm32-wasip1 tool chain, rustfmt and
-               clippy, Wine and mingw (the Windows tests), uvloop (for the bench),
-               then build twinloop-host (release; ~5 minutes when cold)
+               clippy, Wine and mingw (the Windows tests), openssl (the TLS
+               interop test), uvloop (for the bench), then build twinloop-host
+               (release; ~5 minutes when cold)
   test         fmt, clippy (native and wasm), docs, Windows/macOS type-checks, the
                test suite natively, in the guest and on Windows under Wine, and a
                comparison of the three; with a `wasmtime` on PATH, also runs

@@ -4,6 +4,7 @@
 //! PATH, and a comparison of the three targets. Every step runs even when an earlier one
 //! failed (where it can), so the summary is complete.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
@@ -14,6 +15,9 @@ use crate::process::{self, cargo, host_binary};
 use crate::report::Report;
 use crate::toolchain::{self, Detected, GuestChain, CROSS_TARGETS};
 use crate::windows::{self, WINDOWS_TARGET};
+
+/// Where the guest sees its scratch directory (`wasm_tests::GUEST_SCRATCH_DIR`).
+const GUEST_SCRATCH: &str = "/tmp";
 
 /// The packages whose tests must agree natively and in the guest.
 pub const SUITE: [&str; 4] = ["-p", "twinloop", "-p", "wasm-tests"];
@@ -139,13 +143,20 @@ pub fn run() -> bool {
     );
     match guest {
         Some(_) if !host_ok => unavailable(&mut report, "tests (wasm)", "the host did not build"),
-        Some(chain) => {
-            let mut cmd = guest_test_command(chain);
-            if let Some(runs) = test_step(&mut report, "tests (wasm)", &mut cmd) {
-                report.wasm = runs;
-                report.wasm_ran = true;
+        Some(chain) => match GuestScratch::create() {
+            Ok(scratch) => {
+                let mut cmd = guest_test_command(chain, &scratch.0);
+                if let Some(runs) = test_step(&mut report, "tests (wasm)", &mut cmd) {
+                    report.wasm = runs;
+                    report.wasm_ran = true;
+                }
             }
-        }
+            Err(e) => unavailable(
+                &mut report,
+                "tests (wasm)",
+                &format!("no scratch directory for the guests: {e}"),
+            ),
+        },
         None => unavailable(&mut report, "tests (wasm)", "no wasm32-wasip1 tool chain"),
     }
 
@@ -230,12 +241,35 @@ fn windows_tests(report: &mut Report, det: &Detected) {
     }
 }
 
-/// `cargo test` of the suite for the guest, each test binary handed to the host.
+/// A fresh directory the guests may write in (`--dir-rw`), removed when dropped: one per
+/// run, so that runs at the same time and earlier runs' leftovers do not meet.
+struct GuestScratch(PathBuf);
+
+impl GuestScratch {
+    fn create() -> std::io::Result<GuestScratch> {
+        let dir =
+            std::env::temp_dir().join(format!("twinloop-guest-scratch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        Ok(GuestScratch(dir))
+    }
+}
+
+impl Drop for GuestScratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `cargo test` of the suite for the guest, each test binary handed to the host, which
+/// lets it reach the loopback addresses and look names up, and maps `scratch` to the
+/// guest's `/tmp` (`wasm_tests::GUEST_SCRATCH_DIR`) for the tests that need files.
 /// `--tests`: no doc tests in the guest (cargo skips them for other targets anyway).
-fn guest_test_command(chain: GuestChain) -> Command {
+fn guest_test_command(chain: GuestChain, scratch: &Path) -> Command {
     let runner = format!(
-        "{} test --allow-net 127.0.0.1 --allow-net [::1] --allow-dns",
-        host_binary().display()
+        "{} test --allow-net 127.0.0.1 --allow-net [::1] --allow-dns --dir-rw {}::{GUEST_SCRATCH}",
+        host_binary().display(),
+        scratch.display()
     );
     let mut cmd = chain.cargo("test");
     cmd.args(SUITE)
@@ -299,4 +333,35 @@ fn unavailable(report: &mut Report, name: &str, why: &str) {
 fn footer(name: &str, ok: bool, started: Instant) {
     let verdict = if ok { "ok" } else { "FAILED" };
     println!("<-- {name}: {verdict} ({})", process::elapsed(started));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guests_get_the_scratch_directory_as_tmp() {
+        let cmd = guest_test_command(GuestChain::Debian, Path::new("/scratch/run-1"));
+        let runner = cmd
+            .get_envs()
+            .find(|(k, _)| *k == "CARGO_TARGET_WASM32_WASIP1_RUNNER")
+            .and_then(|(_, v)| v)
+            .expect("a runner for the guest")
+            .to_string_lossy()
+            .into_owned();
+        assert!(runner.contains(" test --allow-net 127.0.0.1 "), "{runner}");
+        assert!(
+            runner.ends_with(" --dir-rw /scratch/run-1::/tmp"),
+            "{runner}"
+        );
+    }
+
+    #[test]
+    fn each_run_has_a_fresh_scratch_directory_removed_afterwards() {
+        let scratch = GuestScratch::create().expect("a scratch directory");
+        let dir = scratch.0.clone();
+        std::fs::write(dir.join("left-behind"), b"x").unwrap();
+        drop(scratch);
+        assert!(!dir.exists(), "{} is still there", dir.display());
+    }
 }

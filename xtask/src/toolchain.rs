@@ -1,6 +1,7 @@
 //! Finding (and if need be installing) the tool chains: the native one's rustfmt and
 //! clippy, a wasm32-wasip1 standard library for guests, and standard libraries for the
-//! Windows and macOS type-checks.
+//! Windows and macOS type-checks; and Debian's `openssl`, the TLS peer of the native
+//! interop test (`wasm-tests/tests/tls_streams.rs`), which fails without it.
 //!
 //! A guest can be built two ways, preferred first:
 //! 1. rustup's own `wasm32-wasip1` target: plain `cargo build --target wasm32-wasip1`.
@@ -42,6 +43,8 @@ pub(crate) const WASM_CC: &str = "clang-19";
 pub(crate) const WASM_AR: &str = "llvm-ar-19";
 pub(crate) const WASI_INCLUDE: &str = "/usr/include/wasm32-wasi";
 const WASM_CC_PACKAGES: [&str; 2] = ["clang-19", "wasi-libc"];
+/// The `openssl` command line, for the native TLS interop test.
+const OPENSSL_PACKAGES: [&str; 1] = ["openssl"];
 
 /// How guests are built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +79,8 @@ pub struct Detected {
     pub wasm_cc: bool,
     /// Wine and mingw's gcc: the suite built for Windows and run under Wine.
     pub wine: WineTools,
+    /// `openssl` on PATH: the native TLS interop test's peer.
+    pub openssl: bool,
 }
 
 impl Detected {
@@ -128,6 +133,7 @@ impl Detected {
                 && process::output_of(WASM_AR, &["--version"]).is_some()
                 && Path::new(WASI_INCLUDE).exists(),
             wine: WineTools::detect(),
+            openssl: process::output_of("openssl", &["version"]).is_some(),
         }
     }
 
@@ -176,6 +182,7 @@ impl Detected {
             && self.guest_clippy()
             && self.wasm_cc
             && self.wine.ready()
+            && self.openssl
     }
 
     pub fn print(&self) {
@@ -224,6 +231,10 @@ impl Detected {
             println!("setup: std for {target} (type-check only): {how}");
         }
         self.wine.print(self.cross(WINDOWS_TARGET));
+        println!(
+            "setup: openssl (the native TLS interop test's peer): {}",
+            yes(self.openssl)
+        );
     }
 }
 
@@ -329,9 +340,13 @@ pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
     }
     let wants_wine = !det.wine.ready();
     windows::install(det.wine, &mut problems);
+    let wants_openssl = !det.openssl;
+    if wants_openssl {
+        install_openssl(&mut problems);
+    }
 
     det = Detected::detect();
-    if !missing_components.is_empty() || wants_debian || wants_cc || wants_wine {
+    if !missing_components.is_empty() || wants_debian || wants_cc || wants_wine || wants_openssl {
         println!("setup: after installing:");
         det.print();
     }
@@ -362,6 +377,12 @@ pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
             chain.default_panic().name()
         );
     }
+    if !det.openssl {
+        problems.push(format!(
+            "no openssl (apt-get install -y {}): the native TLS interop test fails without it",
+            OPENSSL_PACKAGES.join(" ")
+        ));
+    }
     if det.cross(WINDOWS_TARGET) == CrossChain::Unavailable {
         problems.push(format!(
             "no std for {WINDOWS_TARGET} (rustup target add {WINDOWS_TARGET}, or \
@@ -389,6 +410,23 @@ fn install_wasm_cc(problems: &mut Vec<String>) {
     }
     println!("setup: installing the C compiler for guests: {apt_line}");
     if !apt_install(&WASM_CC_PACKAGES) {
+        problems.push(format!("`{apt_line}` failed"));
+    }
+}
+
+/// Debian's `openssl`, the native TLS interop test's peer.
+fn install_openssl(problems: &mut Vec<String>) {
+    let apt_line = format!(
+        "apt-get update && apt-get install -y {}",
+        OPENSSL_PACKAGES.join(" ")
+    );
+    if !process::is_root() {
+        println!("setup: not root, so not installing openssl; as root:");
+        println!("    {apt_line}");
+        return;
+    }
+    println!("setup: installing openssl: {apt_line}");
+    if !apt_install(&OPENSSL_PACKAGES) {
         problems.push(format!("`{apt_line}` failed"));
     }
 }
@@ -466,6 +504,7 @@ mod tests {
                 wine64: true,
                 mingw: true,
             },
+            openssl: true,
         }
     }
 
@@ -506,6 +545,9 @@ mod tests {
         let mut det = debian_machine();
         det.wasm_cc = false;
         assert!(det.guest().is_some() && !det.complete(), "no C for ring");
+        let mut det = debian_machine();
+        det.openssl = false;
+        assert!(!det.complete(), "no peer for the TLS interop test");
     }
 
     #[test]

@@ -48,6 +48,12 @@ cfg_if::cfg_if! {
     }
 }
 
+/// `file`, duplicated, for a `'static` future to read from (`sendfile`,
+/// `sock_sendfile`); the duplicate shares the file's position.
+pub(crate) fn hold_file(file: &std::fs::File) -> io::Result<std::fs::File> {
+    file.try_clone()
+}
+
 /// Runs a system call again for as long as a signal interrupts it.
 pub(super) fn retry<T>(mut call: impl FnMut() -> io::Result<T>) -> io::Result<T> {
     loop {

@@ -6,12 +6,13 @@
 //!   `sock_*` methods; `linger`: closing TCP streams without blocking the guest;
 //!   `lookup`: name resolution.
 //! - `addr`: address conversions and the guest's `network` resource; `error`: WASI error
-//!   codes as `io::Error`s.
+//!   codes as `io::Error`s; `file`: keeping a caller's file for `sendfile`.
 
 mod addr;
 mod error;
 mod exception_tag;
 mod fd;
+mod file;
 
 pub(crate) use error::attached_os_code;
 mod linger;
@@ -24,6 +25,7 @@ mod source;
 mod udp;
 
 pub(crate) use fd::FdSource;
+pub(crate) use file::hold_file;
 pub(crate) use lookup::{interface_index, name_info, Lookup};
 pub(crate) use net::{TcpListener, TcpStream};
 pub(crate) use reactor::{Reactor, Waker};
