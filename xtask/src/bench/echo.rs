@@ -63,6 +63,12 @@ impl Server {
     fn python(self) -> bool {
         matches!(self, Server::Asyncio | Server::Uvloop)
     }
+
+    /// Run with fewer round trips in the full plan (`EchoCase::slow_rounds`): the Python
+    /// servers, and wstd's guest, whose reactor slows down with the number of connections.
+    fn slow(self) -> bool {
+        self.python() || self == Server::WstdGuest
+    }
 }
 
 /// One server's figures at one size, for the JSON report.
@@ -96,11 +102,11 @@ impl EchoRun {
         )
     }
 
-    /// Round trips per connection of this run in `case`: fewer for the Python servers in
-    /// the full plan (`EchoCase::python_rounds`).
+    /// Round trips per connection of this run in `case`: fewer for the slow servers in
+    /// the full plan (`Server::slow`).
     fn rounds(self, case: &EchoCase) -> u32 {
         match self {
-            EchoRun::Server(s) if s.python() => case.python_rounds,
+            EchoRun::Server(s) if s.slow() => case.slow_rounds,
             _ => case.rounds,
         }
     }
@@ -226,21 +232,6 @@ pub(super) fn echo_cases(
         println!("bench: {note}");
         notes.push(note);
     }
-    let fewer: Vec<String> = plan
-        .echo
-        .iter()
-        .filter(|c| c.python_rounds != c.rounds)
-        .map(|c| format!("{}: {} instead of {}", c.label(), c.python_rounds, c.rounds))
-        .collect();
-    if servers.iter().any(|(s, _)| s.python()) && !fewer.is_empty() {
-        let note = format!(
-            "asyncio and uvloop: fewer round trips per connection ({}; rates are per \
-             second; the Python servers would take several times longer)",
-            fewer.join(", ")
-        );
-        println!("bench: {note}");
-        notes.push(note);
-    }
     let mut guest_note = None;
     match guest {
         Ok(module) => {
@@ -269,6 +260,27 @@ pub(super) fn echo_cases(
             }
         }
         Err(e) => wstd_note = Some(e),
+    }
+    let fewer: Vec<String> = plan
+        .echo
+        .iter()
+        .filter(|c| c.slow_rounds != c.rounds)
+        .map(|c| format!("{}: {} instead of {}", c.label(), c.slow_rounds, c.rounds))
+        .collect();
+    let slow: Vec<&str> = servers
+        .iter()
+        .filter(|(s, _)| s.slow())
+        .map(|(s, _)| s.name())
+        .collect();
+    if !slow.is_empty() && !fewer.is_empty() {
+        let note = format!(
+            "{}: fewer round trips per connection ({}; rates are per second; these servers \
+             would take several times longer)",
+            slow.join(", "),
+            fewer.join(", ")
+        );
+        println!("bench: {note}");
+        notes.push(note);
     }
 
     let mut runs: Vec<(EchoRun, &str, &Background)> = servers
