@@ -1,6 +1,8 @@
 //! The TCP echo matrix: the servers (tokio, native twinloop, twinloop in the wasm guest,
-//! asyncio and uvloop, and over TLS twinloop and tokio-rustls with the same rustls
-//! configuration) run in the background while `echo_peer` clients measure each in turn.
+//! wstd's echo in the same host, asyncio and uvloop, and over TLS twinloop and
+//! tokio-rustls with the same rustls configuration) run in the background while
+//! `echo_peer` clients measure each in turn, for each configuration (`EchoCase`: C
+//! connections, S bytes) of the plan.
 
 use std::path::PathBuf;
 
@@ -9,7 +11,7 @@ use super::programs::{bench_bin, native_echo_server};
 use super::python;
 use super::servers::{pinned, pinning, start_server, Background, Core};
 use super::table::{Kind, Row};
-use super::Plan;
+use super::{EchoCase, Plan};
 use crate::process::host_binary;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,6 +29,8 @@ enum Server {
     TwinloopStreams,
     Tokio,
     Guest,
+    /// `bench/wstd-echo`: wstd's echo, a guest in the same host.
+    WstdGuest,
     /// `echo_peer server --rt twinloop --tls true`: twinloop's `ssl=`.
     TlsTwinloop,
     /// `echo_peer server --rt tokio --tls true`: tokio-rustls, the same rustls config.
@@ -48,6 +52,7 @@ impl Server {
             Server::Mio => "mio",
             Server::Tokio => "tokio",
             Server::Guest => "twinloop-guest",
+            Server::WstdGuest => "wstd-guest",
             Server::TlsTwinloop => "twinloop-tls",
             Server::TlsTokio => "tokio-tls",
             Server::Asyncio => "asyncio",
@@ -57,6 +62,12 @@ impl Server {
 
     fn python(self) -> bool {
         matches!(self, Server::Asyncio | Server::Uvloop)
+    }
+
+    /// Run with fewer round trips in the full plan (`EchoCase::slow_rounds`): the Python
+    /// servers, and wstd's guest, whose reactor slows down with the number of connections.
+    fn slow(self) -> bool {
+        self.python() || self == Server::WstdGuest
     }
 }
 
@@ -76,6 +87,8 @@ pub(super) struct EchoRecord {
     pub(super) vs_tokio: Option<f64>,
     /// Against the bare mio loop (plain TCP servers only).
     pub(super) vs_mio: Option<f64>,
+    /// The twinloop guest against the wstd guest in the same host (its row only).
+    pub(super) vs_wstd: Option<f64>,
     /// The twinloop client's loop: I/O events per turn.
     pub(super) events_per_turn: Option<f64>,
 }
@@ -89,12 +102,12 @@ impl EchoRun {
         )
     }
 
-    /// Round trips per connection of this run at size `index` of the plan: fewer for the
-    /// Python servers in the full plan (`Plan::python_rounds`).
-    fn rounds(self, plan: &Plan, index: usize) -> u32 {
+    /// Round trips per connection of this run in `case`: fewer for the slow servers in
+    /// the full plan (`Server::slow`).
+    fn rounds(self, case: &EchoCase) -> u32 {
         match self {
-            EchoRun::Server(s) if s.python() => plan.python_rounds[index],
-            _ => plan.echo[index].1,
+            EchoRun::Server(s) if s.slow() => case.slow_rounds,
+            _ => case.rounds,
         }
     }
 }
@@ -139,10 +152,11 @@ impl EchoSample {
 
 /// Starts the servers, runs the clients (interleaved, `echo_repeat` times) and adds the
 /// rows. Returns a note when the guest is unavailable; says in `notes` why a Python
-/// server was left out.
+/// server or the wstd guest was left out.
 pub(super) fn echo_cases(
     plan: &Plan,
     guest: Result<PathBuf, String>,
+    wstd: Result<PathBuf, String>,
     table: &mut Vec<Row>,
     records: &mut Vec<EchoRecord>,
     notes: &mut Vec<String>,
@@ -218,15 +232,6 @@ pub(super) fn echo_cases(
         println!("bench: {note}");
         notes.push(note);
     }
-    if servers.iter().any(|(s, _)| s.python()) && plan.python_rounds != plan.echo.map(|e| e.1) {
-        let note = format!(
-            "asyncio and uvloop: {} and {} round trips per connection instead of {} and {} \
-             (rates are per second; the Python servers would take several times longer)",
-            plan.python_rounds[0], plan.python_rounds[1], plan.echo[0].1, plan.echo[1].1
-        );
-        println!("bench: {note}");
-        notes.push(note);
-    }
     let mut guest_note = None;
     match guest {
         Ok(module) => {
@@ -241,6 +246,42 @@ pub(super) fn echo_cases(
         }
         Err(e) => guest_note = Some(e),
     }
+    // wstd's echo runs in the same host as twinloop's guest; without it, a note.
+    let mut wstd_note = None;
+    match wstd {
+        Ok(module) => {
+            let mut cmd = pinned(Core::Server, host_binary());
+            cmd.args(["run", "--allow-net", "127.0.0.1"])
+                .arg(&module)
+                .args(["--", "127.0.0.1:0"]);
+            match start_server(&mut cmd) {
+                Ok(bg) => servers.push((Server::WstdGuest, bg)),
+                Err(e) => wstd_note = Some(format!("the wstd guest server did not start: {e}")),
+            }
+        }
+        Err(e) => wstd_note = Some(e),
+    }
+    let fewer: Vec<String> = plan
+        .echo
+        .iter()
+        .filter(|c| c.slow_rounds != c.rounds)
+        .map(|c| format!("{}: {} instead of {}", c.label(), c.slow_rounds, c.rounds))
+        .collect();
+    let slow: Vec<&str> = servers
+        .iter()
+        .filter(|(s, _)| s.slow())
+        .map(|(s, _)| s.name())
+        .collect();
+    if !slow.is_empty() && !fewer.is_empty() {
+        let note = format!(
+            "{}: fewer round trips per connection ({}; rates are per second; these servers \
+             would take several times longer)",
+            slow.join(", "),
+            fewer.join(", ")
+        );
+        println!("bench: {note}");
+        notes.push(note);
+    }
 
     let mut runs: Vec<(EchoRun, &str, &Background)> = servers
         .iter()
@@ -249,19 +290,20 @@ pub(super) fn echo_cases(
     if let Some((_, bg)) = servers.iter().find(|(s, _)| *s == Server::Tokio) {
         runs.push((EchoRun::TwinloopClient, "twinloop", bg));
     }
-    let mut samples: Vec<((u32, EchoRun), Vec<EchoSample>)> = Vec::new();
-    let mut broken: Vec<(u32, EchoRun)> = Vec::new();
+    // Keyed by the case's index in `plan.echo`.
+    let mut samples: Vec<((usize, EchoRun), Vec<EchoSample>)> = Vec::new();
+    let mut broken: Vec<(usize, EchoRun)> = Vec::new();
     for _ in 0..plan.echo_repeat {
-        for (index, &(size, _)) in plan.echo.iter().enumerate() {
+        for (index, case) in plan.echo.iter().enumerate() {
             for &(run, client_rt, bg) in &runs {
-                if broken.contains(&(size, run)) {
+                if broken.contains(&(index, run)) || (run.tls() && !case.tls) {
                     continue;
                 }
-                let rounds = run.rounds(plan, index);
+                let rounds = run.rounds(case);
                 let mut cmd = pinned(Core::Client, bench_bin("echo_peer"));
                 cmd.args(["client", "--rt", client_rt, &bg.addr])
-                    .args(["--conns", &plan.conns.to_string()])
-                    .args(["--size", &size.to_string()])
+                    .args(["--conns", &case.conns.to_string()])
+                    .args(["--size", &case.size.to_string()])
                     .args(["--rounds", &rounds.to_string()]);
                 if run.tls() {
                     cmd.args(["--tls", "true"]);
@@ -282,17 +324,23 @@ pub(super) fn echo_cases(
                             p50: number("p50_us"),
                             p99: number("p99_us"),
                         };
-                        match samples.iter_mut().find(|(k, _)| *k == (size, run)) {
+                        match samples.iter_mut().find(|(k, _)| *k == (index, run)) {
                             Some((_, v)) => v.push(sample),
-                            None => samples.push(((size, run), vec![sample])),
+                            None => samples.push(((index, run), vec![sample])),
                         }
                     }
                     Err(e) => {
-                        broken.push((size, run));
+                        broken.push((index, run));
+                        let what = case.label();
                         if run == EchoRun::Server(Server::Guest) {
-                            guest_note = Some(format!("the client against it failed: {e}"));
+                            guest_note =
+                                Some(format!("the client against it failed ({what}): {e}"));
+                        } else if run == EchoRun::Server(Server::WstdGuest) {
+                            wstd_note = Some(format!(
+                                "the client against the wstd guest failed ({what}): {e}"
+                            ));
                         } else {
-                            failures.push(format!("tcp_echo {size} B, {run:?}: {e}"));
+                            failures.push(format!("{what}, {run:?}: {e}"));
                         }
                     }
                 }
@@ -302,15 +350,22 @@ pub(super) fn echo_cases(
     drop(runs);
     drop(servers);
 
-    let get = |size: u32, run: EchoRun| {
+    if let Some(note) = wstd_note {
+        let note = format!("wstd-guest: skipped ({note})");
+        println!("bench: {note}");
+        notes.push(note);
+    }
+
+    let get = |index: usize, run: EchoRun| {
         samples
             .iter()
-            .find(|(k, _)| *k == (size, run))
+            .find(|(k, _)| *k == (index, run))
             .map(|(_, v)| EchoSample::median(v))
     };
     let guest_ran = guest_note.is_none();
-    for (index, &(size, _)) in plan.echo.iter().enumerate() {
-        let messages = |run: EchoRun| f64::from(plan.conns) * f64::from(run.rounds(plan, index));
+    for (index, case) in plan.echo.iter().enumerate() {
+        let size = case.size;
+        let messages = |run: EchoRun| f64::from(case.conns) * f64::from(run.rounds(case));
         let figure_of = |s: &EchoSample| s.rtps;
         for server in [
             Server::Twinloop,
@@ -318,6 +373,7 @@ pub(super) fn echo_cases(
             Server::TwinloopStreams,
             Server::TwinloopSock,
             Server::Guest,
+            Server::WstdGuest,
             Server::Mio,
             Server::Tokio,
             Server::TlsTwinloop,
@@ -325,20 +381,20 @@ pub(super) fn echo_cases(
             Server::Asyncio,
             Server::Uvloop,
         ] {
-            let Some(s) = get(size, EchoRun::Server(server)) else {
+            let Some(s) = get(index, EchoRun::Server(server)) else {
                 continue;
             };
             let tls = matches!(server, Server::TlsTwinloop | Server::TlsTokio);
             let peer = if tls { Server::TlsTokio } else { Server::Tokio };
             let ratio = |other: Server| {
-                get(size, EchoRun::Server(other))
+                get(index, EchoRun::Server(other))
                     .map(|o| figure_of(&s) / figure_of(&o))
                     .filter(|r| r.is_finite())
             };
             records.push(EchoRecord {
                 server: server.name(),
                 size,
-                conns: plan.conns,
+                conns: case.conns,
                 msgs_per_s: s.rtps,
                 mb_per_s: s.mbps,
                 cpu_us_per_msg: s.server_cpu / messages(EchoRun::Server(server)) * 1e6,
@@ -346,15 +402,20 @@ pub(super) fn echo_cases(
                 p99_us: s.p99,
                 vs_tokio: ratio(peer),
                 vs_mio: if tls { None } else { ratio(Server::Mio) },
+                vs_wstd: if server == Server::Guest {
+                    ratio(Server::WstdGuest)
+                } else {
+                    None
+                },
                 events_per_turn: None,
             });
         }
-        if let Some(c) = get(size, EchoRun::TwinloopClient) {
-            let tokio = get(size, EchoRun::Server(Server::Tokio));
+        if let Some(c) = get(index, EchoRun::TwinloopClient) {
+            let tokio = get(index, EchoRun::Server(Server::Tokio));
             records.push(EchoRecord {
                 server: "twinloop-client",
                 size,
-                conns: plan.conns,
+                conns: case.conns,
                 msgs_per_s: c.rtps,
                 mb_per_s: c.mbps,
                 cpu_us_per_msg: c.client_cpu / messages(EchoRun::TwinloopClient) * 1e6,
@@ -362,12 +423,13 @@ pub(super) fn echo_cases(
                 p99_us: c.p99,
                 vs_tokio: tokio.map(|t| c.rtps / t.rtps).filter(|r| r.is_finite()),
                 vs_mio: None,
+                vs_wstd: None,
                 events_per_turn: Some(c.events_per_turn).filter(|e| e.is_finite()),
             });
         }
     }
-    for (index, &(size, _)) in plan.echo.iter().enumerate() {
-        let small = size < 16 * 1024;
+    for (index, case) in plan.echo.iter().enumerate() {
+        let small = case.size < 16 * 1024;
         let kind = if small {
             Kind::Rate {
                 scale: 1e3,
@@ -382,28 +444,28 @@ pub(super) fn echo_cases(
         let figure = |s: EchoSample| if small { s.rtps } else { s.mbps };
         // CPU seconds per message (the Python servers may run fewer messages).
         let cpu = |run: EchoRun| {
-            let s = get(size, run)?;
+            let s = get(index, run)?;
             let secs = match run {
                 EchoRun::TwinloopClient => s.client_cpu,
                 EchoRun::Server(_) => s.server_cpu,
             };
-            let messages = f64::from(plan.conns) * f64::from(run.rounds(plan, index));
+            let messages = f64::from(case.conns) * f64::from(run.rounds(case));
             Some(secs / messages).filter(|c| c.is_finite())
         };
         let latency = |run: EchoRun| {
-            get(size, run)
+            get(index, run)
                 .map(|s| (s.p50, s.p99))
                 .filter(|(p50, p99)| p50.is_finite() && p99.is_finite())
         };
-        let row = |case: String, run: EchoRun, base: EchoRun| Row {
-            case,
+        let row = |name: String, run: EchoRun, base: EchoRun| Row {
+            case: name,
             kind,
-            twinloop: get(size, run).map(figure),
-            tokio: get(size, base).map(figure),
+            twinloop: get(index, run).map(figure),
+            tokio: get(index, base).map(figure),
             cpu: cpu(run).zip(cpu(base)),
             latency: [latency(run), latency(base)],
         };
-        let label = format!("tcp_echo {} KiB x{}", size / 1024, plan.conns);
+        let label = case.label();
         let tokio = EchoRun::Server(Server::Tokio);
         let mut servers = vec![
             (Server::Twinloop, "server"),
@@ -415,6 +477,9 @@ pub(super) fn echo_cases(
         if guest_ran {
             servers.push((Server::Guest, "server in wasm guest"));
         }
+        if get(index, EchoRun::Server(Server::WstdGuest)).is_some() {
+            servers.push((Server::WstdGuest, "wstd server in wasm guest"));
+        }
         for (server, what) in servers {
             table.push(row(
                 format!("{label}: {what}"),
@@ -424,17 +489,19 @@ pub(super) fn echo_cases(
         }
         for (server, what) in [(Server::Asyncio, "asyncio"), (Server::Uvloop, "uvloop")] {
             let run = EchoRun::Server(server);
-            if get(size, run).is_some() {
+            if get(index, run).is_some() {
                 table.push(row(format!("{label}: {what} server"), run, tokio));
             }
         }
         let client = EchoRun::TwinloopClient;
         table.push(row(format!("{label}: client"), client, tokio));
-        table.push(row(
-            format!("tls_echo {} KiB x{}: server", size / 1024, plan.conns),
-            EchoRun::Server(Server::TlsTwinloop),
-            EchoRun::Server(Server::TlsTokio),
-        ));
+        if case.tls {
+            table.push(row(
+                format!("{}: server", label.replacen("tcp_echo", "tls_echo", 1)),
+                EchoRun::Server(Server::TlsTwinloop),
+                EchoRun::Server(Server::TlsTokio),
+            ));
+        }
     }
     guest_note
 }

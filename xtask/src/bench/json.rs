@@ -68,6 +68,7 @@ fn echo_row(r: &EchoRecord) -> Value {
         "p99_us": finite(r.p99_us),
         "vs_tokio": r.vs_tokio.and_then(finite),
         "vs_mio": r.vs_mio.and_then(finite),
+        "vs_wstd": r.vs_wstd.and_then(finite),
         "events_per_turn": r.events_per_turn.and_then(finite),
     })
 }
@@ -142,6 +143,7 @@ mod tests {
             p99_us: f64::NAN,
             vs_tokio: Some(1.5),
             vs_mio: Some(1.0),
+            vs_wstd: None,
             events_per_turn: None,
         }];
         let counts = [
@@ -166,6 +168,7 @@ mod tests {
         assert_eq!(rows[0]["cpu_us_per_msg"], Value::Null);
         assert_eq!(rows[0]["p50_us"], 41.0);
         assert_eq!(rows[0]["p99_us"], Value::Null);
+        assert_eq!(rows[0]["vs_wstd"], Value::Null);
         assert_eq!(rows[1]["conns"], 1);
         assert_eq!(rows[1]["instr_per_msg"], 400.0);
         assert!(rows[1].get("syscalls_per_msg").is_none());

@@ -8,6 +8,13 @@
 //! fresh process; the echo servers and clients are separate processes, started once and
 //! measured in turn (interleaved, so that a busy machine slows every side alike).
 //! A guest that cannot be built or started is reported as `guest: unavailable (why)`.
+//! Beside twinloop's guest, in the same host, runs `bench/wstd-echo` (wstd's echo server,
+//! the WASI 0.2 reactor the guest is compared with); where it cannot be built or run,
+//! a note says why and its rows are left out.
+//!
+//! The echo matrix follows uvloop's method: C connections each sending S bytes and
+//! awaiting the whole echo (`EchoCase`; the full plan: 1, 10 and 100 KiB at 100
+//! connections, 1 KiB also at 1 and 1000).
 //!
 //! The echo matrix also runs asyncio's and uvloop's echo servers
 //! (`bench/probes/asyncio_echo.py`, `python`), where python3 (with uvloop) is installed,
@@ -37,6 +44,39 @@ use crate::process;
 
 pub const USAGE: &str = "cargo xtask bench [--quick] [--no-guest]";
 
+/// One configuration of the echo matrix, uvloop's method: a load client keeps `conns`
+/// connections, each sending `size` bytes and awaiting the whole echo, `rounds` times.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct EchoCase {
+    conns: u32,
+    /// Payload bytes per message.
+    size: u32,
+    /// Round trips per connection.
+    rounds: u32,
+    /// Round trips per connection against the slow servers, asyncio, uvloop and the
+    /// wstd guest (fewer in the full plan: they can be several times slower; wstd's
+    /// guest at 1000 connections ~10x).
+    slow_rounds: u32,
+    /// Whether the TLS servers (`tls_echo`) run in this configuration too.
+    tls: bool,
+}
+
+impl EchoCase {
+    /// `tcp_echo 10 KiB x100`: the case's name in the table.
+    fn label(&self) -> String {
+        format!("tcp_echo {} x{}", size_label(self.size), self.conns)
+    }
+}
+
+/// `1 KiB`, `100 KiB`, `300 B`.
+fn size_label(size: u32) -> String {
+    if size.is_multiple_of(1024) {
+        format!("{} KiB", size / 1024)
+    } else {
+        format!("{size} B")
+    }
+}
+
 /// The sizes of a run.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Plan {
@@ -44,12 +84,8 @@ struct Plan {
     timers: u64,
     /// Repetitions inside `bench_loop` (it reports the median).
     loop_repeat: u32,
-    conns: u32,
-    /// (payload bytes, round trips per connection)
-    echo: [(u32, u32); 2],
-    /// Round trips per connection against asyncio and uvloop, for each `echo` size
-    /// (fewer in the full plan: they are several times slower).
-    python_rounds: [u32; 2],
+    /// The echo matrix, in the order it is measured and shown.
+    echo: &'static [EchoCase],
     /// Client runs per echo configuration (the median is shown).
     echo_repeat: u32,
     /// Connections of the counted echo runs (instructions, system calls).
@@ -60,13 +96,43 @@ struct Plan {
     idle_conns: u32,
 }
 
+/// A configuration of the echo matrix (`EchoCase`), its fields in order.
+const fn case(conns: u32, size: u32, rounds: u32, slow_rounds: u32, tls: bool) -> EchoCase {
+    EchoCase {
+        conns,
+        size,
+        rounds,
+        slow_rounds,
+        tls,
+    }
+}
+
+const KIB: u32 = 1024;
+
+/// uvloop's sizes (1, 10, 100 KiB) at 100 connections, and 1 KiB also at 1 and 1000
+/// connections: five of the 3x3 matrix (the whole command ~17 minutes on 2 cores; all
+/// nine ~23). Rounds are chosen so that one run of a fast server takes 1-2 s; TLS only
+/// at 100 connections.
+const FULL_ECHO: [EchoCase; 5] = [
+    case(1, KIB, 10_000, 2_500, false),
+    case(100, KIB, 2_000, 500, true),
+    case(1000, KIB, 200, 20, false),
+    case(100, 10 * KIB, 1_000, 250, true),
+    case(100, 100 * KIB, 300, 75, true),
+];
+
+/// A smoke run: each kind of case once, small.
+const QUICK_ECHO: [EchoCase; 3] = [
+    case(1, KIB, 500, 500, false),
+    case(10, KIB, 200, 200, true),
+    case(10, 100 * KIB, 20, 20, true),
+];
+
 const FULL: Plan = Plan {
     callbacks: 1_000_000,
     timers: 100_000,
     loop_repeat: 5,
-    conns: 100,
-    echo: [(1024, 2000), (64 * 1024, 500)],
-    python_rounds: [500, 125],
+    echo: &FULL_ECHO,
     echo_repeat: 5,
     count_conns: [1, 100],
     count_rounds: (100, 600),
@@ -77,9 +143,7 @@ const QUICK: Plan = Plan {
     callbacks: 100_000,
     timers: 10_000,
     loop_repeat: 1,
-    conns: 10,
-    echo: [(1024, 200), (64 * 1024, 20)],
-    python_rounds: [200, 20],
+    echo: &QUICK_ECHO,
     echo_repeat: 1,
     count_conns: [1, 10],
     count_rounds: (20, 60),
@@ -110,6 +174,11 @@ pub fn run(args: &[String]) -> bool {
     } else {
         Err("--no-guest".to_string())
     };
+    // wstd's echo runs in the host that `build_guest` built.
+    let wstd = match &guest {
+        Ok(_) => programs::build_wstd_guest(),
+        Err(e) => Err(format!("no twinloop guest to run beside ({e})")),
+    };
 
     println!();
     println!(
@@ -123,18 +192,23 @@ pub fn run(args: &[String]) -> bool {
     let mut notes = Vec::new();
     loops::loop_cases(&plan, &mut table, &mut micro, &mut failures);
     let guest_module = guest.as_ref().ok().cloned();
+    let wstd_module = wstd.as_ref().ok().cloned();
     let guest_note = echo::echo_cases(
         &plan,
         guest,
+        wstd,
         &mut table,
         &mut records,
         &mut notes,
         &mut failures,
     );
-    let counted = counted_servers(guest_module.filter(|_| guest_note.is_none()));
+    let wstd_ran = records.iter().any(|r| r.server == "wstd-guest");
+    let counted = counted_servers(
+        guest_module.filter(|_| guest_note.is_none()),
+        wstd_module.filter(|_| wstd_ran),
+    );
     let idle = idle::idle_cases(&plan, &mut micro, &mut notes, &mut failures);
     let counts = counts::count_all(&counted, &plan.count_conns, plan.count_rounds, &mut notes);
-    notes.push("not measured here: a wstd guest".into());
 
     println!();
     describe(&plan);
@@ -142,9 +216,9 @@ pub fn run(args: &[String]) -> bool {
     table::print_table(&table);
     for r in records.iter().filter(|r| r.events_per_turn.is_some()) {
         println!(
-            "loop view ({}, {} B x {}): {:.2} I/O events per turn",
+            "loop view ({}, {} x{}): {:.2} I/O events per turn",
             r.server,
-            r.size,
+            size_label(r.size),
             r.conns,
             r.events_per_turn.unwrap_or(f64::NAN)
         );
@@ -183,8 +257,12 @@ pub fn run(args: &[String]) -> bool {
     }
 }
 
-/// The servers whose instructions and system calls per message are counted.
-fn counted_servers(guest: Option<std::path::PathBuf>) -> Vec<counts::Counted> {
+/// The servers whose instructions and system calls per message are counted (the guests:
+/// system calls only).
+fn counted_servers(
+    guest: Option<std::path::PathBuf>,
+    wstd: Option<std::path::PathBuf>,
+) -> Vec<counts::Counted> {
     let server = programs::native_echo_server();
     let mode = |name: &'static str, mode: &str| counts::Counted {
         server: name,
@@ -212,9 +290,10 @@ fn counted_servers(guest: Option<std::path::PathBuf>) -> Vec<counts::Counted> {
             syscalls_only: false,
         },
     ];
-    if let Some(module) = guest {
+    for (server, module) in [("twinloop-guest", guest), ("wstd-guest", wstd)] {
+        let Some(module) = module else { continue };
         servers.push(counts::Counted {
-            server: "twinloop-guest",
+            server,
             program: crate::process::host_binary(),
             args: vec![
                 "run".into(),
@@ -230,28 +309,33 @@ fn counted_servers(guest: Option<std::path::PathBuf>) -> Vec<counts::Counted> {
     servers
 }
 
-/// twinloop's protocol server against the Python loops, message rates at each size.
+/// twinloop's protocol server against the Python loops, and twinloop's guest against
+/// wstd's in the same host (issue 11 asks >= 1.5x): message rates in each configuration.
 fn print_peers(records: &[echo::EchoRecord]) {
-    let rate = |server: &str, size: u32| {
+    let rate = |server: &str, size: u32, conns: u32| {
         records
             .iter()
-            .find(|r| r.server == server && r.size == size)
+            .find(|r| r.server == server && r.size == size && r.conns == conns)
             .map(|r| r.msgs_per_s)
     };
-    for peer in ["uvloop", "asyncio"] {
+    for (ours, peer) in [
+        ("twinloop-protocol", "uvloop"),
+        ("twinloop-protocol", "asyncio"),
+        ("twinloop-guest", "wstd-guest"),
+    ] {
         let ratios: Vec<String> = records
             .iter()
-            .filter(|r| r.server == "twinloop-protocol")
+            .filter(|r| r.server == ours)
             .filter_map(|r| {
-                let ratio = r.msgs_per_s / rate(peer, r.size)?;
+                let ratio = r.msgs_per_s / rate(peer, r.size, r.conns)?;
                 ratio
                     .is_finite()
-                    .then(|| format!("{} KiB {ratio:.2}", r.size / 1024))
+                    .then(|| format!("{} x{} {ratio:.2}", size_label(r.size), r.conns))
             })
             .collect();
         if !ratios.is_empty() {
             println!(
-                "twinloop-protocol vs {peer} (messages/s, > 1: twinloop faster): {}",
+                "{ours} vs {peer} (messages/s, > 1: twinloop faster): {}",
                 ratios.join(", ")
             );
         }
@@ -277,7 +361,13 @@ fn print_counts(counts: &[counts::Count]) {
 /// What the rows measure, with this plan's sizes.
 fn describe(plan: &Plan) {
     let cores = thread::available_parallelism().map_or(0, |n| n.get());
-    let [(small, small_rounds), (large, large_rounds)] = plan.echo;
+    let shown = |rounds: fn(&EchoCase) -> u32| {
+        plan.echo
+            .iter()
+            .map(|c| format!("{} x{}: R = {}", size_label(c.size), c.conns, rounds(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let lines = [
         format!(
             "what runs ({cores} cores): every loop single-threaded (tokio = current-thread \
@@ -305,27 +395,35 @@ fn describe(plan: &Plan) {
             .into(),
         "                   wall: until the last kept timer fired (~100 ms whatever the loop)"
             .into(),
-        format!(
-            "  tcp_echo         {} connections at once, each sending S bytes and awaiting their \
-             echo, R times ({} KiB x {small_rounds}, {} KiB x {large_rounds})",
-            plan.conns,
-            small / 1024,
-            large / 1024
-        ),
+        "  tcp_echo         S bytes x C: C connections at once, each sending S bytes and \
+         awaiting the whole echo, R times (uvloop's method)"
+            .into(),
+        format!("                   {}", shown(|c| c.rounds)),
         "                   server rows: one tokio client (echo_peer) for every server; twinloop \
          = examples/echo_server (protocol mode; streams mode: --mode streams),"
             .into(),
         "                   tokio = echo_peer server, wasm guest = examples/echo_server.wasm in \
          twinloop-host; cpu: the server's"
             .into(),
+        "                   wstd in wasm guest = bench/wstd-echo (wstd's echo: a task per \
+         connection, io::copy), the same host and flags"
+            .into(),
         "                   client row: echo_peer client --rt twinloop vs --rt tokio against the \
          tokio server; cpu: the client's"
             .into(),
-        format!(
-            "                   asyncio, uvloop = bench/probes/asyncio_echo.py [--uvloop] (a python3 \
-             with uvloop, else skipped with a note), {} and {} round trips per connection",
-            plan.python_rounds[0], plan.python_rounds[1]
-        ),
+        "                   asyncio, uvloop = bench/probes/asyncio_echo.py [--uvloop] (a python3 \
+         with uvloop, else skipped with a note)"
+            .into(),
+        if plan.echo.iter().any(|c| c.slow_rounds != c.rounds) {
+            format!(
+                "                   asyncio, uvloop and wstd in wasm guest run fewer round trips \
+                 per connection (rates are per second):\n                   {}",
+                shown(|c| c.slow_rounds)
+            )
+        } else {
+            "                   asyncio, uvloop and wstd in wasm guest: the same round trips"
+                .into()
+        },
         format!(
             "                   {}",
             if servers::pinning() {
@@ -338,8 +436,8 @@ fn describe(plan: &Plan) {
         "                   p50/p99: each message's round trip as the client saw it, median \
          over the runs of each run's percentile"
             .into(),
-        "  tls_echo         the same over TLS 1.3 (handshakes before the clock): echo_peer server \
-         --tls true, twinloop's ssl= vs tokio-rustls,"
+        "  tls_echo         the same over TLS 1.3 where a row shows it (handshakes before the \
+         clock): echo_peer server --tls true, twinloop's ssl= vs tokio-rustls,"
             .into(),
         "                   one rustls config (examples/tls/certs.rs: ring, the example certificate); \
          the tokio echo_peer client --tls true for both"
@@ -375,5 +473,24 @@ mod tests {
             Some("127.0.0.1:4000")
         );
         assert_eq!(listening_address("ready"), None);
+    }
+
+    #[test]
+    fn the_full_plan_covers_uvloops_matrix() {
+        use super::{size_label, FULL, KIB, QUICK};
+        let has = |conns, size| FULL.echo.iter().any(|c| c.conns == conns && c.size == size);
+        for size in [KIB, 10 * KIB, 100 * KIB] {
+            assert!(has(100, size), "{size} B x100");
+        }
+        for conns in [1, 1000] {
+            assert!(has(conns, KIB), "1 KiB x{conns}");
+        }
+        for plan in [FULL, QUICK] {
+            for c in plan.echo {
+                assert!(c.slow_rounds <= c.rounds && c.slow_rounds > 0, "{c:?}");
+            }
+        }
+        assert_eq!(FULL.echo[3].label(), "tcp_echo 10 KiB x100");
+        assert_eq!(size_label(300), "300 B");
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::demo::guest_example;
-use crate::process::{self, cargo, native_target_dir};
+use crate::process::{self, cargo, native_target_dir, workspace_root};
 use crate::toolchain::{Detected, GUEST_TARGET};
 
 /// Builds the native benchmark programs (`bench_loop`, `echo_peer`, the native
@@ -45,6 +45,36 @@ pub(super) fn build_guest() -> Result<PathBuf, String> {
         return Err("twinloop-host did not build".into());
     }
     Ok(guest_example("echo_server", true))
+}
+
+/// Builds the `wstd-guest` echo server (`bench/wstd-echo`, outside the workspace) with
+/// the same guest tool chain and flags as twinloop's guest; the error says why it is out.
+/// Needs the host that `build_guest` built.
+pub(super) fn build_wstd_guest() -> Result<PathBuf, String> {
+    let Some(chain) = Detected::detect().guest() else {
+        return Err(format!("no {GUEST_TARGET} tool chain"));
+    };
+    let manifest = workspace_root()
+        .join("bench")
+        .join("wstd-echo")
+        .join("Cargo.toml");
+    let mut cmd = chain.cargo("build");
+    cmd.args(["--release", "--manifest-path"]).arg(&manifest);
+    process::header(
+        &format!(
+            "build the wstd echo server (guest) with {}",
+            chain.describe()
+        ),
+        &cmd,
+    );
+    if !process::run_ok(&mut cmd) {
+        return Err("bench/wstd-echo did not build for the guest (see its output above)".into());
+    }
+    Ok(chain
+        .target_dir(chain.default_panic())
+        .join(GUEST_TARGET)
+        .join("release")
+        .join("wstd-echo.wasm"))
 }
 
 /// A binary of the `bench` package, as `build_native` leaves it.
