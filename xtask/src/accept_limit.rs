@@ -5,18 +5,20 @@
 //! free. The native side of this is `wasm-tests/tests/tcp_accept_limits.rs`; the guest
 //! has no rlimits of its own, so it is checked from outside.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::demo::{guest_example, listening_address};
-use crate::process::{self, host_binary, workspace_root, Background};
+use crate::demo::guest_example;
+use crate::process::host_binary;
+use crate::server;
 
 const FD_LIMIT: u32 = 64;
 const CLIENTS: usize = 100;
+/// How long the host may take to say where it listens (compiling the guest included).
+const START_LIMIT: Duration = Duration::from_secs(120);
 /// How long the host is watched while at the limit.
 const AT_LIMIT: Duration = Duration::from_secs(2);
 /// CPU the host may use meanwhile: a guest retrying at once burns the whole window.
@@ -31,34 +33,13 @@ pub fn check() -> Result<(), String> {
         .arg(host_binary())
         .args(["run", "--allow-net", "127.0.0.1"])
         .arg(guest_example("echo_server", false))
-        .args(["--", "127.0.0.1:0"])
-        .current_dir(workspace_root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    println!("$ {} &", process::describe(&cmd));
-    process::flush();
-    let mut child = cmd.spawn().map_err(|e| format!("could not start: {e}"))?;
-    let stdout = child.stdout.take().expect("stdout was piped");
-    let server = Background(child);
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = tx.send(first);
-        }
-        for _ in lines.map_while(Result::ok) {}
-    });
-    let first = rx
-        .recv_timeout(Duration::from_secs(120))
-        .map_err(|_| "echo_server said nothing within 120 s".to_string())?;
-    let addr = listening_address(&first)
-        .ok_or_else(|| format!("not a `listening on` line: {first:?}"))?
-        .to_string();
-    let pid = server.0.id();
+        .args(["--", "127.0.0.1:0"]);
+    let server = server::start(&mut cmd, START_LIMIT, None)?;
+    let (addr, pid) = (server.addr.as_str(), server.child.id());
 
     let mut clients = Vec::new();
     for _ in 0..CLIENTS {
-        let mut c = TcpStream::connect(&addr).map_err(|e| format!("connect {addr}: {e}"))?;
+        let mut c = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
         c.write_all(b"x").map_err(|e| e.to_string())?;
         c.set_nonblocking(true).map_err(|e| e.to_string())?;
         clients.push(c);

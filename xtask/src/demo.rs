@@ -8,12 +8,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use crate::process::{self, cargo, host_binary, native_target_dir, workspace_root};
+use crate::process::{self, cargo, host_binary, native_target_dir, workspace_root, Background};
 use crate::toolchain::{self, Detected, GUEST_TARGET};
 
 /// How long one example may run before it counts as hung.
@@ -424,16 +424,6 @@ fn run_checked(
     Ok(())
 }
 
-/// Kills the background server however the pairing ends.
-struct Background(Child);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn run_pair(
     server: &'static str,
     server_args: &[&str],
@@ -448,47 +438,10 @@ fn run_pair(
         }
     }
     let mut cmd = example_command(server_side, server, server_args, Some("127.0.0.1"));
-    cmd.stdout(Stdio::piped());
-    println!("$ {} &", process::describe(&cmd));
-    process::flush();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("could not start {server}: {e}"))?;
-    let stdout = child.stdout.take().expect("stdout was piped");
-    let mut background = Background(child);
-
-    // The first line tells the port; the rest is passed through, labelled.
-    let (first_tx, first_rx) = mpsc::channel();
-    let reader = thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = first_tx.send(first);
-        }
-        for line in lines.map_while(Result::ok) {
-            println!("[{server}] {line}");
-        }
-    });
-    let first = match first_rx.recv_timeout(LISTEN_LIMIT) {
-        Ok(line) => line,
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            // Its stdout closed: it has exited (or is about to).
-            let status = process::wait_with_timeout(&mut background.0, Duration::from_secs(5));
-            return Err(match status {
-                Ok(Some(status)) => {
-                    format!("{server} exited ({status}) before saying where it listens")
-                }
-                _ => format!("{server} closed its stdout before saying where it listens"),
-            });
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            return Err(format!(
-                "{server} printed no `listening on` line within {LISTEN_LIMIT:?}"
-            ));
-        }
-    };
-    println!("[{server}] {first}");
-    let addr = listening_address(&first)
-        .ok_or_else(|| format!("{server}'s first line is not `listening on IP:PORT`: {first:?}"))?;
+    // The first line tells the port; all of it is passed through, labelled.
+    let background = crate::server::start(&mut cmd, LISTEN_LIMIT, Some(server))
+        .map_err(|e| format!("{server}: {e}"))?;
+    let addr = background.addr.as_str();
 
     let mut args = vec![addr];
     args.extend_from_slice(client_args);
@@ -496,15 +449,7 @@ fn run_pair(
     println!("$ {}", process::describe(&cmd));
     let result = finish(&mut cmd, client);
     drop(background);
-    let _ = reader.join();
     result
-}
-
-/// `listening on 127.0.0.1:4000` -> `127.0.0.1:4000`.
-pub fn listening_address(line: &str) -> Option<&str> {
-    let addr = line.trim().strip_prefix("listening on ")?.trim();
-    let (host, port) = addr.rsplit_once(':')?;
-    (!host.is_empty() && port.parse::<u16>().is_ok()).then_some(addr)
 }
 
 /// `127.0.0.1:4000` -> `127.0.0.1`; `[::1]:4000` -> `[::1]`.
@@ -515,6 +460,7 @@ fn host_of(addr: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::listening_address;
 
     #[test]
     fn listening_line_gives_the_address() {

@@ -5,17 +5,17 @@
 //! The runner is not built here (installing `wasmtime-cli` takes long): `cargo xtask
 //! test` runs this check when a `wasmtime` is on PATH and says it skipped it otherwise.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use crate::build_guest::write_component;
-use crate::demo::{guest_example, listening_address};
-use crate::process::{self, Background};
+use crate::demo::guest_example;
+use crate::process;
+use crate::server;
 use crate::toolchain::GuestChain;
 
 /// The major version of the host's wasmtime, which the runner should share.
@@ -101,24 +101,9 @@ fn hello_world(component: &Path) -> Result<(), String> {
 
 fn echo_round_trip(component: &Path) -> Result<(), String> {
     let mut cmd = run_command(component, &["127.0.0.1:0"]);
-    cmd.stdout(Stdio::piped());
-    println!("$ {} &", process::describe(&cmd));
-    let mut child = spawn(&mut cmd)?;
-    let stdout = child.stdout.take().expect("stdout was piped");
-    let _server = Background(child);
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut first = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut first);
-        let _ = tx.send(first);
-    });
-    let first = rx
-        .recv_timeout(LIMIT)
-        .map_err(|_| format!("echo_server said nothing within {LIMIT:?}"))?;
-    print!("[echo_server] {first}");
-    let addr = listening_address(&first).ok_or_else(|| {
-        format!("echo_server's first line is not `listening on IP:PORT`: {first:?}")
-    })?;
+    let server = server::start(&mut cmd, LIMIT, Some("echo_server"))
+        .map_err(|e| format!("echo_server: {e}"))?;
+    let addr = server.addr.as_str();
 
     let sent: Vec<u8> = (0..ECHO_BYTES).map(|i| (i * 7 % 251) as u8).collect();
     let mut stream = TcpStream::connect(addr).map_err(|e| format!("connecting to {addr}: {e}"))?;

@@ -14,16 +14,17 @@
 //! Bounds are generous (they catch starvation and runaway buffering, not speed); the
 //! figures are printed for the record.
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::demo::{example_command, listening_address, Side};
-use crate::process::{self, Background};
+use crate::demo::{example_command, Side};
+use crate::process;
+use crate::server;
 use crate::toolchain::GuestChain;
 
 /// How long to wait for a server to listen (compiling a guest included).
@@ -94,29 +95,9 @@ pub fn check(chain: Option<GuestChain>) -> Result<(), String> {
 
 fn check_side(side: Side) -> Result<(), String> {
     let mut cmd = example_command(side, "echo_server", &["127.0.0.1:0"], Some("127.0.0.1"));
-    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
-    println!("$ {} &", process::describe(&cmd));
-    process::flush();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("could not start {}: {e}", process::describe(&cmd)))?;
-    let stdout = child.stdout.take().expect("stdout was piped");
-    let server = Background(child);
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = tx.send(first);
-        }
-        for _ in lines.map_while(Result::ok) {}
-    });
-    let first = rx
-        .recv_timeout(START_LIMIT)
-        .map_err(|_| format!("echo_server said nothing within {START_LIMIT:?}"))?;
-    let addr = listening_address(&first)
-        .ok_or_else(|| format!("not a `listening on` line: {first:?}"))?
-        .to_string();
-    let pid = server.0.id();
+    cmd.stderr(Stdio::inherit());
+    let server = server::start(&mut cmd, START_LIMIT, None)?;
+    let (addr, pid) = (server.addr.clone(), server.child.id());
 
     let alone = round_trips(&addr, WINDOW)?;
     println!("{}: alone: {}", side.label(), alone.summary());

@@ -12,6 +12,7 @@ mod guest_cargo;
 mod libtest;
 mod process;
 mod report;
+mod server;
 mod soak;
 mod test;
 mod toolchain;

@@ -5,17 +5,15 @@
 //! the tokio `echo_peer` client, 1 KiB messages. Skipped, with a note, where the tool is
 //! missing.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
 use super::measure::measure;
 use super::programs::bench_bin;
-use super::servers::listening_address;
 use crate::process::{self, workspace_root};
+use crate::server;
 
 /// One server to count, as `echo.rs` names it in the JSON.
 pub(super) struct Counted {
@@ -42,6 +40,9 @@ enum Tool {
     Callgrind,
     Strace,
 }
+
+/// How long a server under the counter may take to say where it listens.
+const COUNTED_LISTEN_LIMIT: Duration = Duration::from_secs(120);
 
 /// Message size of the counted echo.
 const SIZE: u32 = 1024;
@@ -148,43 +149,20 @@ fn counted_run(tool: Tool, server: &Counted, conns: u32, rounds: u32) -> Result<
     };
     cmd.arg(&server.program)
         .args(&server.args)
-        .current_dir(workspace_root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::null());
     // Its own process group: the tool, its wrapper and the server stop together.
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    println!("$ {} &", process::describe(&cmd));
-    process::flush();
-    let mut child = cmd.spawn().map_err(|e| format!("could not start: {e}"))?;
-    let stdout = child.stdout.take().expect("stdout was piped");
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = tx.send(first);
-        }
-        for _ in lines.map_while(Result::ok) {}
-    });
-    let outcome = rx
-        .recv_timeout(Duration::from_secs(120))
-        .map_err(|_| "the server did not say where it listens".to_string())
-        .and_then(|line| {
-            let addr = listening_address(&line)
-                .ok_or_else(|| format!("not a `listening on` line: {line:?}"))?
-                .to_string();
-            let mut client = Command::new(bench_bin("echo_peer"));
-            client
-                .args(["client", "--rt", "tokio", &addr])
-                .args(["--conns", &conns.to_string()])
-                .args(["--size", &SIZE.to_string()])
-                .args(["--rounds", &rounds.to_string()]);
-            measure(&mut client).map(drop)
-        });
-    stop_group(child.id());
-    let _ = process::wait_with_timeout(&mut child, Duration::from_secs(60));
-    let _ = child.kill();
+    let mut running = server::start(&mut cmd, COUNTED_LISTEN_LIMIT, None)?;
+    let mut client = Command::new(bench_bin("echo_peer"));
+    client
+        .args(["client", "--rt", "tokio", &running.addr])
+        .args(["--conns", &conns.to_string()])
+        .args(["--size", &SIZE.to_string()])
+        .args(["--rounds", &rounds.to_string()]);
+    let outcome = measure(&mut client).map(drop);
+    stop_group(running.child.id());
+    let _ = process::wait_with_timeout(&mut running.child, Duration::from_secs(60));
     outcome?;
     match tool {
         Tool::Callgrind => callgrind_total(&out),

@@ -9,10 +9,11 @@ use std::path::PathBuf;
 use super::measure::{measure, median_f64, process_cpu};
 use super::programs::{bench_bin, native_echo_server};
 use super::python;
-use super::servers::{pinned, pinning, start_server, Background, Core};
+use super::servers::{pinned, pinning, start_server, Core};
 use super::table::{Kind, Row};
 use super::{EchoCase, Plan};
 use crate::process::host_binary;
+use crate::server::Server as Running;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Server {
@@ -178,7 +179,7 @@ pub(super) fn echo_cases(
     tls_tokio_cmd.args(["server", "--rt", "tokio", "127.0.0.1:0", "--tls", "true"]);
     let mut tls_twinloop_cmd = pinned(Core::Server, bench_bin("echo_peer"));
     tls_twinloop_cmd.args(["server", "--rt", "twinloop", "127.0.0.1:0", "--tls", "true"]);
-    let mut servers: Vec<(Server, Background)> = Vec::new();
+    let mut servers: Vec<(Server, Running)> = Vec::new();
     for (server, cmd) in [
         (Server::Tokio, &mut tokio_cmd),
         (Server::Twinloop, &mut twinloop_cmd),
@@ -283,7 +284,7 @@ pub(super) fn echo_cases(
         notes.push(note);
     }
 
-    let mut runs: Vec<(EchoRun, &str, &Background)> = servers
+    let mut runs: Vec<(EchoRun, &str, &Running)> = servers
         .iter()
         .map(|(s, bg)| (EchoRun::Server(*s), "tokio", bg))
         .collect();

@@ -458,7 +458,7 @@ mod tests {
     // Helpers from three of the submodules, tested together as before the split.
     use super::loops::count_label;
     use super::measure::median_f64;
-    use super::servers::listening_address;
+    use crate::server::listening_address;
 
     #[test]
     fn medians_and_labels() {

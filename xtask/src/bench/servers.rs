@@ -2,13 +2,11 @@
 //! reading where it listens, killing it when done.
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
-use crate::process::{self, workspace_root};
+use crate::server::{self, Server};
 
 /// How long a server may take to print `listening on` (the guest's includes compiling
 /// the module).
@@ -50,66 +48,9 @@ pub(super) fn pinned(core: Core, program: impl AsRef<OsStr>) -> Command {
     cmd
 }
 
-/// A server process, killed when dropped.
-pub(super) struct Background {
-    pub(super) child: Child,
-    pub(super) addr: String,
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts a server whose first stdout line is `listening on IP:PORT`; its later output
-/// is dropped, its stderr shown.
-pub(super) fn start_server(cmd: &mut Command) -> Result<Background, String> {
-    cmd.current_dir(workspace_root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
-    println!("$ {} &", process::describe(cmd));
-    process::flush();
-    let mut child = cmd.spawn().map_err(|e| format!("could not start: {e}"))?;
-    let stdout = child.stdout.take().expect("stdout was piped");
-    let mut background = Background {
-        child,
-        addr: String::new(),
-    };
-    let (first_tx, first_rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(first)) = lines.next() {
-            let _ = first_tx.send(first);
-        }
-        // Keep reading so that the server never blocks on a full pipe.
-        for _ in lines.map_while(Result::ok) {}
-    });
-    let first = match first_rx.recv_timeout(LISTEN_LIMIT) {
-        Ok(line) => line,
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            let status = process::wait_with_timeout(&mut background.child, Duration::from_secs(5));
-            return Err(match status {
-                Ok(Some(status)) => format!("exited ({status}) before saying where it listens"),
-                _ => "closed its stdout before saying where it listens".into(),
-            });
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            return Err(format!("no `listening on` line within {LISTEN_LIMIT:?}"));
-        }
-    };
-    background.addr = listening_address(&first)
-        .ok_or_else(|| format!("first line is not `listening on IP:PORT`: {first:?}"))?
-        .to_string();
-    Ok(background)
-}
-
-/// `listening on 127.0.0.1:4000` -> `127.0.0.1:4000`.
-pub(super) fn listening_address(line: &str) -> Option<&str> {
-    let addr = line.trim().strip_prefix("listening on ")?.trim();
-    let (host, port) = addr.rsplit_once(':')?;
-    (!host.is_empty() && port.parse::<u16>().is_ok()).then_some(addr)
+/// Starts an echo server (see `server::start`); its output is dropped, its stderr shown.
+pub(super) fn start_server(cmd: &mut Command) -> Result<Server, String> {
+    server::start(cmd, LISTEN_LIMIT, None)
 }
 
 #[cfg(test)]
