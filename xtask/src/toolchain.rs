@@ -336,13 +336,20 @@ pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
     }
     let wants_cc = !Detected::detect().wasm_cc;
     if wants_cc {
-        install_wasm_cc(&mut problems);
+        // clang-19 and wasi-libc's headers, for ring's C in guests (also needed beside
+        // rustup's own wasm32-wasip1 target, which has no C compiler).
+        install_packages(
+            "the C compiler for guests",
+            &WASM_CC_PACKAGES,
+            &mut problems,
+        );
     }
     let wants_wine = !det.wine.ready();
     windows::install(det.wine, &mut problems);
     let wants_openssl = !det.openssl;
     if wants_openssl {
-        install_openssl(&mut problems);
+        // Debian's `openssl`, the native TLS interop test's peer.
+        install_packages("openssl", &OPENSSL_PACKAGES, &mut problems);
     }
 
     det = Detected::detect();
@@ -396,37 +403,20 @@ pub fn setup(build_host: bool) -> (Detected, Vec<String>) {
     (det, problems)
 }
 
-/// clang-19 and wasi-libc's headers, for ring's C in guests (also needed beside rustup's
-/// own wasm32-wasip1 target, which has no C compiler).
-fn install_wasm_cc(problems: &mut Vec<String>) {
+/// Installs `packages` (`what` they are, for the messages) with apt as root; otherwise
+/// prints the command to run as root.
+fn install_packages(what: &str, packages: &[&str], problems: &mut Vec<String>) {
     let apt_line = format!(
         "apt-get update && apt-get install -y {}",
-        WASM_CC_PACKAGES.join(" ")
+        packages.join(" ")
     );
     if !process::is_root() {
-        println!("setup: not root, so not installing the C compiler for guests; as root:");
+        println!("setup: not root, so not installing {what}; as root:");
         println!("    {apt_line}");
         return;
     }
-    println!("setup: installing the C compiler for guests: {apt_line}");
-    if !apt_install(&WASM_CC_PACKAGES) {
-        problems.push(format!("`{apt_line}` failed"));
-    }
-}
-
-/// Debian's `openssl`, the native TLS interop test's peer.
-fn install_openssl(problems: &mut Vec<String>) {
-    let apt_line = format!(
-        "apt-get update && apt-get install -y {}",
-        OPENSSL_PACKAGES.join(" ")
-    );
-    if !process::is_root() {
-        println!("setup: not root, so not installing openssl; as root:");
-        println!("    {apt_line}");
-        return;
-    }
-    println!("setup: installing openssl: {apt_line}");
-    if !apt_install(&OPENSSL_PACKAGES) {
+    println!("setup: installing {what}: {apt_line}");
+    if !apt_install(packages) {
         problems.push(format!("`{apt_line}` failed"));
     }
 }

@@ -233,35 +233,21 @@ pub(super) fn echo_cases(
         println!("bench: {note}");
         notes.push(note);
     }
-    let mut guest_note = None;
-    match guest {
-        Ok(module) => {
-            let mut cmd = pinned(Core::Server, host_binary());
-            cmd.args(["run", "--allow-net", "127.0.0.1"])
-                .arg(&module)
-                .args(["--", "127.0.0.1:0"]);
-            match start_server(&mut cmd) {
-                Ok(bg) => servers.push((Server::Guest, bg)),
-                Err(e) => guest_note = Some(format!("the guest server did not start: {e}")),
-            }
-        }
-        Err(e) => guest_note = Some(e),
-    }
+    // Both guests run in the same host; one that cannot be built or started is a note.
+    let mut start_guest = |module: Result<PathBuf, String>, server: Server, what: &str| {
+        let module = module?;
+        let mut cmd = pinned(Core::Server, host_binary());
+        cmd.args(["run", "--allow-net", "127.0.0.1"])
+            .arg(&module)
+            .args(["--", "127.0.0.1:0"]);
+        let running =
+            start_server(&mut cmd).map_err(|e| format!("the {what} did not start: {e}"))?;
+        servers.push((server, running));
+        Ok::<(), String>(())
+    };
+    let mut guest_note = start_guest(guest, Server::Guest, "guest server").err();
     // wstd's echo runs in the same host as twinloop's guest; without it, a note.
-    let mut wstd_note = None;
-    match wstd {
-        Ok(module) => {
-            let mut cmd = pinned(Core::Server, host_binary());
-            cmd.args(["run", "--allow-net", "127.0.0.1"])
-                .arg(&module)
-                .args(["--", "127.0.0.1:0"]);
-            match start_server(&mut cmd) {
-                Ok(bg) => servers.push((Server::WstdGuest, bg)),
-                Err(e) => wstd_note = Some(format!("the wstd guest server did not start: {e}")),
-            }
-        }
-        Err(e) => wstd_note = Some(e),
-    }
+    let mut wstd_note = start_guest(wstd, Server::WstdGuest, "wstd guest server").err();
     let fewer: Vec<String> = plan
         .echo
         .iter()
