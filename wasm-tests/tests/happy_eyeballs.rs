@@ -11,8 +11,8 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use twinloop::{
-    BaseProtocol, ConnectOptions, Error, EventLoop, Family, Protocol, Result, ServerOptions,
-    Socket, SocketType,
+    BaseProtocol, ConnectOptions, Error, EventLoop, Family, Protocol, Result, Server,
+    ServerOptions, Socket, SocketType,
 };
 use wasm_tests::tcp_support::run_tcp;
 
@@ -66,6 +66,27 @@ async fn black_hole(ev: &EventLoop, v6: bool) -> Result<(Vec<Socket>, SocketAddr
     panic!("the accept queue of {addr} never filled");
 }
 
+/// "dual.test" names the loopback address of `first_v6`'s family first: there, a black
+/// hole (a full accept queue, where connects stall); on the other family's loopback, at
+/// the same port, a server that accepts.
+async fn stalled_then_listening(
+    ev: &EventLoop,
+    first_v6: bool,
+) -> Result<(Vec<Socket>, SocketAddr, Server)> {
+    dual_stack_name(ev, first_v6);
+    let (hole, addr) = black_hole(ev, first_v6).await?;
+    let host = loopback(!first_v6).to_string();
+    let server = ev
+        .create_server(
+            || Quiet,
+            host.as_str(),
+            addr.port(),
+            ServerOptions::default(),
+        )
+        .await?;
+    Ok((hole, addr, server))
+}
+
 fn happy(delay: Duration) -> ConnectOptions {
     ConnectOptions {
         happy_eyeballs_delay: Some(delay),
@@ -78,17 +99,7 @@ fn a_stalled_first_address_is_overtaken_after_the_delay() {
     const DELAY: Duration = Duration::from_millis(250);
     run_tcp(|ev| async move {
         let (first_v6, second_v6) = (true, false);
-        dual_stack_name(&ev, first_v6);
-        let (_hole, addr) = black_hole(&ev, first_v6).await?;
-        let host = loopback(second_v6).to_string();
-        let server = ev
-            .create_server(
-                || Quiet,
-                host.as_str(),
-                addr.port(),
-                ServerOptions::default(),
-            )
-            .await?;
+        let (_hole, addr, server) = stalled_then_listening(&ev, first_v6).await?;
         let started = ev.time();
         let (t, _) = ev
             .create_connection(|| Quiet, "dual.test", addr.port(), happy(DELAY))
@@ -179,17 +190,7 @@ fn every_failed_attempt_is_reported() {
 fn the_stalled_attempt_is_closed_once_another_wins() {
     run_tcp(|ev| async move {
         let (first_v6, second_v6) = (true, false);
-        dual_stack_name(&ev, first_v6);
-        let (hole, addr) = black_hole(&ev, first_v6).await?;
-        let host = loopback(second_v6).to_string();
-        let server = ev
-            .create_server(
-                || Quiet,
-                host.as_str(),
-                addr.port(),
-                ServerOptions::default(),
-            )
-            .await?;
+        let (hole, addr, server) = stalled_then_listening(&ev, first_v6).await?;
         let happy = happy(Duration::from_millis(100));
         let (t, _) = ev
             .create_connection(|| Quiet, "dual.test", addr.port(), happy)
