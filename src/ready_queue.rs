@@ -13,8 +13,13 @@ pub(crate) enum Ready {
     Callback(Rc<HandleInner>),
     /// One step of a task (it was woken). No allocation: the task is already shared.
     TaskStep(Rc<TaskCore>),
-    /// The backend reported an I/O source ready.
+    /// A readiness report queued by the loop itself (a source to come back to, an answer
+    /// from a helper thread).
     Io(sys::Event),
+    /// Every report of this turn's poll, kept in the loop's event buffer: one entry for the
+    /// whole batch, in the place asyncio gives I/O callbacks (after what was ready before
+    /// the poll, before the timers that fell due).
+    IoBatch,
 }
 
 /// FIFO of ready work. The loop runs exactly the entries present when a batch begins;

@@ -73,6 +73,7 @@ impl LoopShared {
 
     /// Whether anything was pushed since the last `drain_into` (a hint: it may turn true
     /// right after).
+    #[inline]
     pub(crate) fn has_pending(&self) -> bool {
         self.pending.load(Ordering::Relaxed)
     }

@@ -17,19 +17,28 @@ use crate::task::TaskCore;
 use crate::EventLoop;
 
 impl EventLoop {
-    /// The loop's read buffer (allocated on first use, `len` bytes); give it back with
-    /// [`EventLoop::put_read_buffer`].
-    pub(crate) fn take_read_buffer(&self, len: usize) -> Box<[u8]> {
-        let buf = std::mem::take(&mut *self.inner.read_buffer.borrow_mut());
-        if buf.len() == len {
-            buf
-        } else {
-            vec![0; len].into_boxed_slice()
-        }
-    }
-
-    pub(crate) fn put_read_buffer(&self, buf: Box<[u8]>) {
-        *self.inner.read_buffer.borrow_mut() = buf;
+    /// Runs `f` on the loop's read buffer (allocated on first use, `len` bytes): one
+    /// buffer for every read of the loop, as asyncio reads into a fresh `bytes` and uvloop
+    /// into one shared buffer. Should `f` reach this again (no caller does), the inner
+    /// call gets a buffer of its own.
+    #[inline]
+    pub(crate) fn with_read_buffer<T>(&self, len: usize, f: impl FnOnce(&mut [u8]) -> T) -> T {
+        let mut shared;
+        let mut own;
+        let buf: &mut [u8] = match self.inner.read_buffer.try_borrow_mut() {
+            Ok(buf) => {
+                shared = buf;
+                if shared.len() != len {
+                    *shared = zeroed(len);
+                }
+                &mut shared
+            }
+            Err(_) => {
+                own = zeroed(len);
+                &mut own
+            }
+        };
+        f(buf)
     }
 
     /// A new token for an I/O source (see `Registration`).
@@ -84,45 +93,24 @@ impl EventLoop {
         inner.turns.set(inner.turns.get() + 1);
         self.take_inbox();
         // Every iteration: drop cancelled timers at the head (and compact if most are).
-        let next = inner.timers.borrow_mut().next_deadline();
+        let next = if inner.timers.borrow().is_empty() {
+            None
+        } else {
+            inner.timers.borrow_mut().next_deadline()
+        };
         let timeout = if !inner.ready.borrow().is_empty() || inner.stopping.get() {
             Some(Duration::ZERO)
         } else {
             next.map(|when| seconds(when - self.time()).min(MAX_POLL_TIMEOUT))
         };
 
-        let mut events = std::mem::take(&mut *inner.events.borrow_mut());
-        // With timing on, a poll that may wait is timed (the loop is idle then); one that
-        // just looks is not.
-        let timed = inner.counters.timing.get() && timeout != Some(Duration::ZERO);
-        let started = (timed || inner.debug.get()).then(Instant::now);
-        let polled = inner.reactor.borrow_mut().poll(timeout, &mut events);
-        if let Some(started) = started {
-            let took = started.elapsed();
-            if timed {
-                add_time(&inner.counters.poll_wait, took);
-            }
-            if inner.debug.get() && took >= SLOW_POLL {
-                log::info!("poll took {:.3} seconds", took.as_secs_f64());
-            }
+        // Nothing is watched and there is work to do now: no source could be reported, so
+        // the look is skipped (libuv does the same). Work from other threads is still
+        // taken below, from the inbox.
+        let nothing_to_poll = timeout == Some(Duration::ZERO) && inner.io.borrow().is_empty();
+        if !nothing_to_poll {
+            self.poll_io(timeout)?;
         }
-        {
-            let mut ready = inner.ready.borrow_mut();
-            for event in events.drain(..) {
-                ready.push(Ready::Io(event));
-            }
-        }
-        *inner.events.borrow_mut() = events;
-        polled.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::InvalidInput && !sys::HAS_THREADS {
-                Error::invalid_state(
-                    "the loop would wait forever: nothing is scheduled and there is no I/O to \
-                     wait for (call stop() or schedule work before run_forever)",
-                )
-            } else {
-                Error::from(e)
-            }
-        })?;
         self.take_inbox();
 
         // No timers, no clock read.
@@ -145,26 +133,72 @@ impl EventLoop {
                     bump(&inner.counters.task_steps, 1);
                     task.step(self)
                 }
-                Ready::Io(event) => {
-                    let handler = inner.io.borrow().get(event.token);
-                    if let Some(handler) = handler {
-                        bump(&inner.counters.io_events, 1);
-                        // A safety net: transports catch their protocols' panics
-                        // themselves; anything else user code does here (a server's
-                        // protocol factory, say) is reported and the loop goes on.
-                        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-                            handler.io_event(self, &event)
-                        }));
-                        if let Err(payload) = outcome {
-                            let context = ExceptionContext::new("Exception in I/O callback")
-                                .with_error(Error::Panic(panic_message(&*payload)));
-                            self.call_exception_handler(&context);
-                        }
+                Ready::Io(event) => self.dispatch_io(&event),
+                Ready::IoBatch => {
+                    let events = std::mem::take(&mut *inner.events.borrow_mut());
+                    for event in &events {
+                        self.dispatch_io(event);
                     }
+                    let mut events = events;
+                    events.clear();
+                    *inner.events.borrow_mut() = events;
                 }
             }
         }
         Ok(())
+    }
+
+    /// Waits in the reactor (at most `timeout`); what it reports runs as one
+    /// [`Ready::IoBatch`] in this turn, after the work queued before the poll.
+    fn poll_io(&self, timeout: Option<Duration>) -> Result<()> {
+        let inner = &*self.inner;
+        let mut events = std::mem::take(&mut *inner.events.borrow_mut());
+        events.clear();
+        // With timing on, a poll that may wait is timed (the loop is idle then); one that
+        // just looks is not.
+        let timed = inner.counters.timing.get() && timeout != Some(Duration::ZERO);
+        let started = (timed || inner.debug.get()).then(Instant::now);
+        let polled = inner.reactor.borrow_mut().poll(timeout, &mut events);
+        if let Some(started) = started {
+            let took = started.elapsed();
+            if timed {
+                add_time(&inner.counters.poll_wait, took);
+            }
+            if inner.debug.get() && took >= SLOW_POLL {
+                log::info!("poll took {:.3} seconds", took.as_secs_f64());
+            }
+        }
+        if !events.is_empty() {
+            inner.ready.borrow_mut().push(Ready::IoBatch);
+        }
+        *inner.events.borrow_mut() = events;
+        polled.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidInput && !sys::HAS_THREADS {
+                Error::invalid_state(
+                    "the loop would wait forever: nothing is scheduled and there is no I/O to \
+                     wait for (call stop() or schedule work before run_forever)",
+                )
+            } else {
+                Error::from(e)
+            }
+        })
+    }
+
+    /// Runs the handler of one readiness report, if its source is still registered.
+    fn dispatch_io(&self, event: &sys::Event) {
+        let handler = self.inner.io.borrow().get(event.token);
+        if let Some(handler) = handler {
+            bump(&self.inner.counters.io_events, 1);
+            // A safety net: transports catch their protocols' panics themselves; anything
+            // else user code does here (a server's protocol factory, say) is reported and
+            // the loop goes on.
+            let outcome = panic::catch_unwind(AssertUnwindSafe(|| handler.io_event(self, event)));
+            if let Err(payload) = outcome {
+                let context = ExceptionContext::new("Exception in I/O callback")
+                    .with_error(Error::Panic(panic_message(&*payload)));
+                self.call_exception_handler(&context);
+            }
+        }
     }
 
     fn run_callback(&self, handle: &HandleInner) {
@@ -205,12 +239,17 @@ impl EventLoop {
     }
 
     /// Moves work sent from other threads into the ready queue, in order.
+    #[inline]
     fn take_inbox(&self) {
-        let inner = &*self.inner;
         // The common case: one atomic load. Work sent meanwhile also wakes the poll.
-        if !inner.shared.has_pending() {
-            return;
+        if self.inner.shared.has_pending() {
+            self.drain_inbox();
         }
+    }
+
+    #[cold]
+    fn drain_inbox(&self) {
+        let inner = &*self.inner;
         let mut inbox = std::mem::take(&mut *inner.inbox.borrow_mut());
         inner.shared.drain_into(&mut inbox);
         for item in inbox.drain(..) {
@@ -265,6 +304,12 @@ impl LoopInner {
             self.schedule_task(&task);
         }
     }
+}
+
+/// A fresh zero-filled buffer (off the hot path: the loop's read buffer is made once).
+#[cold]
+fn zeroed(len: usize) -> Box<[u8]> {
+    vec![0; len].into_boxed_slice()
 }
 
 /// Non-negative seconds as a `Duration` (NaN and negatives become zero).

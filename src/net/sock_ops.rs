@@ -42,10 +42,9 @@ impl EventLoop {
             }
             // Into the loop's read buffer, then copied: no zero-filled `nbytes` per call.
             sock.retry(&ev, Interest::READ, |s| {
-                let mut buf = ev.take_read_buffer(READ_CHUNK);
-                let received = s.recv(&mut buf[..nbytes]).map(|n| buf[..n].to_vec());
-                ev.put_read_buffer(buf);
-                received
+                ev.with_read_buffer(READ_CHUNK, |buf| {
+                    s.recv(&mut buf[..nbytes]).map(|n| buf[..n].to_vec())
+                })
             })
             .await
         }

@@ -238,9 +238,7 @@ impl DatagramEngine {
         if std::mem::replace(&mut self.state.borrow_mut().read_turn, turn) == turn {
             return;
         }
-        let mut buf = ev.take_read_buffer(READ_CHUNK);
-        let more = self.receive_batch(&mut buf);
-        ev.put_read_buffer(buf);
+        let more = ev.with_read_buffer(READ_CHUNK, |buf| self.receive_batch(buf));
         if more && self.may_read() {
             // Maybe more is queued: later, after everyone else had a turn.
             if let Some(source) = self.source.borrow().as_ref() {

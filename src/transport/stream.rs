@@ -229,22 +229,32 @@ impl StreamTransport {
     }
 
     pub(crate) fn write(self: &Rc<Self>, data: &[u8]) -> Result<()> {
-        if self.state.borrow().sendfile_active {
-            return Err(Error::invalid_state(
-                "cannot write() while sendfile is in progress",
-            ));
-        }
-        self.write_data(data)
+        self.write_checked(data, true)
     }
 
-    /// `write` without the `sendfile` check (its fallback writes through here).
+    /// `write` for the layers above (a `sendfile` fallback's own writes): the same, but
+    /// allowed while a `sendfile` runs.
     pub(super) fn write_data(self: &Rc<Self>, data: &[u8]) -> Result<()> {
+        self.write_checked(data, false)
+    }
+
+    #[inline]
+    fn write_checked(self: &Rc<Self>, data: &[u8], refuse_in_sendfile: bool) -> Result<()> {
         if self.direction == Direction::ReadOnly {
             return Err(Error::invalid_state("cannot write() to a read pipe"));
         }
-        if self.state.borrow().eof_requested {
-            return Err(Error::invalid_state("cannot write() after write_eof()"));
-        }
+        let buffered = {
+            let st = self.state.borrow();
+            if refuse_in_sendfile && st.sendfile_active {
+                return Err(Error::invalid_state(
+                    "cannot write() while sendfile is in progress",
+                ));
+            }
+            if st.eof_requested {
+                return Err(Error::invalid_state("cannot write() after write_eof()"));
+            }
+            st.write_buf.len()
+        };
         if self.base.is_closing() {
             return Err(Error::invalid_state(
                 "cannot write() to a closing transport",
@@ -254,7 +264,7 @@ impl StreamTransport {
             return Ok(());
         }
         let mut rest = data;
-        if self.state.borrow().write_buf.is_empty() {
+        if buffered == 0 {
             match self.with_source(|s| s.write(data)) {
                 Some(Ok(n)) => {
                     self.count_written(n);
@@ -267,19 +277,21 @@ impl StreamTransport {
                 }
                 None => {}
             }
-        }
-        if !rest.is_empty() {
-            let buffered = self.state.borrow().write_buf.len() + rest.len();
-            if let Some(error) = self.base.over_max(buffered) {
-                // The caller gets the error here and the protocol in connection_lost;
-                // what was accepted before is dropped with the connection, as on abort.
-                self.force_close(Some(error.clone()));
-                return Err(error);
+            if rest.is_empty() {
+                // All of it went out and nothing is buffered: no mark was crossed.
+                return Ok(());
             }
-            self.state.borrow_mut().write_buf.extend(rest);
-            self.update_interest();
         }
-        self.base.maybe_pause_protocol(self.write_buffer_size());
+        let buffered = buffered + rest.len();
+        if let Some(error) = self.base.over_max(buffered) {
+            // The caller gets the error here and the protocol in connection_lost; what
+            // was accepted before is dropped with the connection, as on abort.
+            self.force_close(Some(error.clone()));
+            return Err(error);
+        }
+        self.state.borrow_mut().write_buf.extend(rest);
+        self.update_interest();
+        self.base.maybe_pause_protocol(buffered);
         Ok(())
     }
 
@@ -444,8 +456,7 @@ impl StreamTransport {
             // Protocol code may panic (natively it unwinds): asyncio's rule makes that a
             // fatal error of this transport, reported, and the loop goes on.
             let outcome = panic::catch_unwind(AssertUnwindSafe(|| match &protocol.kind {
-                SlotKind::Stream(p) => {
-                    let mut buf = ev.take_read_buffer(READ_CHUNK);
+                SlotKind::Stream(p) => ev.with_read_buffer(READ_CHUNK, |buf| {
                     let asked = budget.min(READ_CHUNK);
                     let read = self.read_into(&mut buf[..asked]);
                     if let Ok(n) = read {
@@ -453,9 +464,8 @@ impl StreamTransport {
                             p.borrow_mut().data_received(&buf[..n]);
                         }
                     }
-                    ev.put_read_buffer(buf);
                     Some(read.map(|n| (n, asked)))
-                }
+                }),
                 SlotKind::Buffered(p) => {
                     let mut p = p.borrow_mut();
                     let buf = p.get_buffer(budget.min(READ_CHUNK));

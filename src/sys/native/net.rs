@@ -1,6 +1,6 @@
 //! Native TCP sockets: `mio` streams and listeners built with `socket2`.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -9,6 +9,15 @@ use super::retry;
 use super::source::{MioRegistration, MioSource};
 use crate::error::io_context;
 use crate::sys::ListenOptions;
+
+/// A `recv`/`send` result as `io::Result` (negative: the error in `errno`). Stream reads
+/// and writes call these two directly on Linux: one syscall, none of the layers of mio
+/// and std around it, on the hot path of every connection.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[inline]
+fn cvt(n: libc::ssize_t) -> io::Result<usize> {
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
 
 /// A non-blocking TCP stream (connected, or connecting).
 pub(crate) struct TcpStream {
@@ -57,13 +66,34 @@ impl TcpStream {
     }
 
     /// Reads into `buf`: `Ok(0)` at end of stream, `WouldBlock` when nothing is there yet.
+    #[inline]
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        retry(|| self.inner.read(buf))
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&self.inner);
+            // SAFETY: `fd` is this stream's open socket, and `buf` is valid for writes of
+            // `buf.len()` bytes for the whole call.
+            retry(|| cvt(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) }))
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        retry(|| io::Read::read(&mut self.inner, buf))
     }
 
     /// Writes what the kernel takes now; `WouldBlock` when it takes nothing.
+    #[inline]
     pub(crate) fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        retry(|| self.inner.write(buf))
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&self.inner);
+            // SAFETY: `fd` is this stream's open socket, and `buf` is valid for reads of
+            // `buf.len()` bytes for the whole call. MSG_NOSIGNAL: a closed peer is an
+            // `EPIPE` error, not a SIGPIPE (as std's `TcpStream::write` does it).
+            retry(|| {
+                cvt(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
+            })
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        retry(|| io::Write::write(&mut self.inner, buf))
     }
 
     /// `sendfile(2)` from `file` to this socket: see [`send_file`] (off Unix there is no
