@@ -70,6 +70,11 @@ impl<S: sys::Watchable> Registration<S> {
         self.ev.upgrade().map(EventLoop::from_inner)
     }
 
+    /// The directions reported now.
+    pub(crate) fn interest(&self) -> Interest {
+        self.interest
+    }
+
     /// Reports the directions of `interest` from now on; a backend call only on change.
     pub(crate) fn set_interest(&mut self, interest: Interest) -> io::Result<()> {
         if interest == self.interest {

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use crate::error::{Error, Result};
 use crate::net::resolve::{Family, Port};
 use crate::net::socket::{Socket, SocketInner};
-use crate::sys::Interest;
+use crate::sys::{self, Interest};
 use crate::transport::READ_CHUNK;
 use crate::EventLoop;
 
@@ -41,12 +41,12 @@ impl EventLoop {
                 return Ok(buf);
             }
             // Into the loop's read buffer, then copied: no zero-filled `nbytes` per call.
-            sock.retry(&ev, Interest::READ, |s| {
+            let recv = |s: &mut sys::Socket| {
                 ev.with_read_buffer(READ_CHUNK, |buf| {
                     s.recv(&mut buf[..nbytes]).map(|n| buf[..n].to_vec())
                 })
-            })
-            .await
+            };
+            sock.retry_read(&ev, nbytes, recv, Vec::len).await
         }
     }
 
@@ -77,8 +77,9 @@ impl EventLoop {
         sock: &Rc<SocketInner>,
         mut buf: B,
     ) -> Result<(usize, B)> {
+        let asked = buf.as_mut().len();
         let n = sock
-            .retry(self, Interest::READ, |s| s.recv(buf.as_mut()))
+            .retry_read(self, asked, |s| s.recv(buf.as_mut()), |n| *n)
             .await?;
         Ok((n, buf))
     }

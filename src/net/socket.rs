@@ -1,21 +1,28 @@
 //! `Socket`: a socket the program owns and drives with the loop's `sock_*` methods, and
 //! how those methods wait for it.
 //!
-//! A socket joins a loop's reactor the first time an operation on it has to wait, and
-//! asks to be reported only in the directions someone waits for: an operation tries its
-//! system call first and, on `WouldBlock`, waits for the next report and tries again. So
-//! a cancelled operation (its task dropped while waiting) has taken nothing from the
-//! socket, and the bytes it would have read are there for the next one.
+//! A socket joins a loop's reactor the first time an operation on it has to wait: an
+//! operation tries its system call first and, on `WouldBlock`, waits for the next report
+//! and tries again. So a cancelled operation (its task dropped while waiting) has taken
+//! nothing from the socket, and the bytes it would have read are there for the next one.
+//!
+//! A wait is a task's `Waker` in a list, and a report wakes the list: no future, done
+//! callback or allocation per wait. Where the backend is edge-triggered (natively) a
+//! direction once waited for stays in the reactor's interest, so waiting costs no
+//! system call; where it is level-triggered (the guest) the socket asks only for the
+//! directions someone waits for, or an unread or idle socket would be reported every
+//! turn.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::future::poll_fn;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
 
 use crate::error::{Error, Result};
 use crate::event_loop::LoopInner;
-use crate::future::LoopFuture;
 use crate::io_registry::IoHandler;
 use crate::net::resolve::Family;
 use crate::registration::Registration;
@@ -68,6 +75,9 @@ pub(crate) struct SocketInner {
     /// `None` after `close`.
     io: RefCell<Option<Io>>,
     v6: bool,
+    /// A stream (TCP) socket, not a datagram one (whose short read says nothing of the
+    /// next datagram).
+    stream: bool,
     waiters: Rc<Waiters>,
 }
 
@@ -77,25 +87,41 @@ enum Io {
     Registered(Registration<sys::Socket>, Weak<LoopInner>),
 }
 
-/// The operations waiting for a socket, by direction.
+/// The operations waiting for a socket, by direction (`[read, write]`).
 #[derive(Default)]
 struct Waiters {
     socket: RefCell<Weak<SocketInner>>,
-    read: RefCell<Vec<LoopFuture<()>>>,
-    write: RefCell<Vec<LoopFuture<()>>>,
+    /// A report came since the last wait in this direction began.
+    reported: [Cell<bool>; 2],
+    /// The tasks waiting in this direction (one entry per task).
+    wakers: [RefCell<Vec<Waker>>; 2],
+    /// A stream read came back short, so (natively, edge-triggered) the socket is empty
+    /// until the next read report: the next read waits for it instead of a `recv` that
+    /// says `WouldBlock`.
+    drained: Cell<bool>,
+    /// A report said the peer closed: what is left ends in EOF, reported no more, so a
+    /// short read no longer means empty.
+    peer_closed: Cell<bool>,
 }
 
 impl IoHandler for Waiters {
+    fn io_event(self: Rc<Self>, ev: &EventLoop, event: &sys::Event) {
+        if event.read_closed {
+            self.peer_closed.set(true);
+        }
+        self.io_ready(ev, event.readable, event.writable)
+    }
+
     fn io_ready(self: Rc<Self>, _ev: &EventLoop, readable: bool, writable: bool) {
-        for (ready, list) in [(readable, &self.read), (writable, &self.write)] {
+        for (dir, ready) in [readable, writable].into_iter().enumerate() {
             if ready {
-                for fut in list.take() {
-                    let _ = fut.set_result(());
-                }
+                self.wake(dir);
             }
         }
-        if let Some(socket) = self.socket.borrow().upgrade() {
-            socket.update_interest();
+        if !sys::EDGE_TRIGGERED {
+            if let Some(socket) = self.socket.borrow().upgrade() {
+                socket.update_interest();
+            }
         }
     }
 }
@@ -123,10 +149,12 @@ impl Socket {
 
     pub(crate) fn from_sys(sock: sys::Socket) -> io::Result<Socket> {
         let v6 = sock.is_ipv6()?;
+        let stream = sock.kind()? == SocketType::Stream;
         let waiters = Rc::new(Waiters::default());
         let inner = Rc::new(SocketInner {
             io: RefCell::new(Some(Io::Idle(sock))),
             v6,
+            stream,
             waiters: waiters.clone(),
         });
         *waiters.socket.borrow_mut() = Rc::downgrade(&inner);
@@ -176,21 +204,34 @@ impl Socket {
 }
 
 impl Waiters {
-    fn list(&self, interest: Interest) -> &RefCell<Vec<LoopFuture<()>>> {
+    fn direction(interest: Interest) -> usize {
         if interest.read {
-            &self.read
+            0
         } else {
-            &self.write
+            1
+        }
+    }
+
+    fn wake(&self, dir: usize) {
+        self.reported[dir].set(true);
+        if dir == 0 {
+            self.drained.set(false);
+        }
+        // The list's allocation is kept for the next waits.
+        let mut wakers = std::mem::take(&mut *self.wakers[dir].borrow_mut());
+        for waker in wakers.drain(..) {
+            waker.wake();
+        }
+        let mut list = self.wakers[dir].borrow_mut();
+        if list.is_empty() {
+            *list = wakers;
         }
     }
 
     /// Lets every waiting operation try again (and find the socket closed or changed).
     fn wake_all(&self) {
-        for list in [&self.read, &self.write] {
-            for fut in list.take() {
-                let _ = fut.set_result(());
-            }
-        }
+        self.wake(0);
+        self.wake(1);
     }
 }
 
@@ -272,18 +313,20 @@ impl SocketInner {
         Ok(())
     }
 
-    /// Asks for reports in the directions someone still waits for.
+    /// Asks for reports in the directions someone waits for (natively: also those
+    /// someone waited for, see the module's docs).
     fn update_interest(&self) {
-        let pending = |list: &RefCell<Vec<LoopFuture<()>>>| {
-            let mut list = list.borrow_mut();
-            list.retain(|fut| !fut.done());
-            !list.is_empty()
-        };
-        let interest = Interest {
-            read: pending(&self.waiters.read),
-            write: pending(&self.waiters.write),
-        };
+        let waiting = |dir: usize| !self.waiters.wakers[dir].borrow().is_empty();
         if let Some(Io::Registered(registration, _)) = self.io.borrow_mut().as_mut() {
+            let mut interest = Interest {
+                read: waiting(0),
+                write: waiting(1),
+            };
+            if sys::EDGE_TRIGGERED {
+                let had = registration.interest();
+                interest.read |= had.read;
+                interest.write |= had.write;
+            }
             if let Err(e) = registration.set_interest(interest) {
                 log::debug!("sock_*: set_interest failed: {e}");
             }
@@ -291,19 +334,59 @@ impl SocketInner {
     }
 
     /// Waits for the next report in the direction of `interest` (one of read or write).
-    /// Cancelling the wait withdraws the interest.
+    /// Cancelling the wait leaves the socket as it was.
     pub(crate) async fn wait(self: &Rc<Self>, ev: &EventLoop, interest: Interest) -> Result<()> {
         self.join(ev)?;
-        let fut = ev.create_future::<()>();
-        self.waiters.list(interest).borrow_mut().push(fut.clone());
-        let weak = Rc::downgrade(self);
-        fut.add_done_callback(move |_| {
-            if let Some(socket) = weak.upgrade() {
-                socket.update_interest();
+        let dir = Waiters::direction(interest);
+        self.waiters.reported[dir].set(false);
+        poll_fn(|cx| {
+            if self.waiters.reported[dir].get() {
+                return Poll::Ready(Ok(()));
             }
-        });
-        self.update_interest();
-        fut.await
+            let new = {
+                let mut wakers = self.waiters.wakers[dir].borrow_mut();
+                let new = !wakers.iter().any(|w| w.will_wake(cx.waker()));
+                if new {
+                    wakers.push(cx.waker().clone());
+                }
+                new
+            };
+            if new {
+                self.update_interest();
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// [`SocketInner::retry`] for a read of up to `asked` bytes, `len` saying how many a
+    /// result holds. Where the backend is edge-triggered and says so
+    /// (`sys::SHORT_READ_DRAINS`), a short read from a stream socket empties it, unless
+    /// the peer's close was reported: the next read then waits for a report first,
+    /// without a `recv` that would say `WouldBlock`. (The guest's level-triggered reactor
+    /// gains nothing from it: it reports a socket that is still readable anyway.)
+    pub(crate) async fn retry_read<T>(
+        self: &Rc<Self>,
+        ev: &EventLoop,
+        asked: usize,
+        op: impl FnMut(&mut sys::Socket) -> io::Result<T>,
+        len: impl Fn(&T) -> usize,
+    ) -> Result<T> {
+        if self.waiters.drained.get() {
+            self.wait(ev, Interest::READ).await?;
+        }
+        let value = self.retry(ev, Interest::READ, op).await?;
+        let n = len(&value);
+        if self.stream
+            && sys::EDGE_TRIGGERED
+            && sys::SHORT_READ_DRAINS
+            && n > 0
+            && n < asked
+            && !self.waiters.peer_closed.get()
+        {
+            self.waiters.drained.set(true);
+        }
+        Ok(value)
     }
 
     /// Runs `op` until it does not say `WouldBlock`, waiting in between.

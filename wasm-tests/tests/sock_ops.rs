@@ -153,6 +153,41 @@ fn a_cancelled_recv_loses_no_bytes() {
 }
 
 #[test]
+fn reads_after_a_short_one_get_what_arrives_later_then_the_end() {
+    run_tcp(|ev| async move {
+        let (client, conn, _listener) = tcp_pair(&ev).await?;
+        // Each read is shorter than asked: natively the next one waits for a report
+        // instead of trying, and must still see data, and the end, that come later.
+        for word in [&b"one"[..], b"two", b"three"] {
+            ev.sock_sendall(&client, word.to_vec()).await?;
+            assert_eq!(ev.sock_recv(&conn, 1024).await?, word);
+        }
+        ev.sock_sendall(&client, b"tail".to_vec()).await?;
+        client.close();
+        assert_eq!(read_to_end(ev.clone(), conn).await?, b"tail");
+        Ok(())
+    });
+}
+
+#[test]
+fn two_queued_datagrams_are_two_recvs() {
+    run_tcp(|ev| async move {
+        let (a, b) = (udp_bound()?, udp_bound()?);
+        let to = a.local_addr()?;
+        // The first recv waits (the socket is watched) before both datagrams arrive, so
+        // the second recv gets no report of its own.
+        let first = ev.create_task(ev.sock_recv(&a, 100))?;
+        turns(&ev, 3).await?;
+        ev.sock_sendto(&b, b"first".to_vec(), to).await?;
+        ev.sock_sendto(&b, b"second".to_vec(), to).await?;
+        // A datagram shorter than the buffer says nothing of the next one.
+        assert_eq!(first.await??, b"first");
+        assert_eq!(ev.sock_recv(&a, 100).await?, b"second");
+        Ok(())
+    });
+}
+
+#[test]
 fn connect_to_a_closed_port_is_refused() {
     run_tcp(|ev| async move {
         let port = {
