@@ -9,9 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Context, Result};
 use twinloop_host::cli::{self, Command, RunArgs, TestRunArgs};
-use twinloop_host::{
-    command_component, GuestStatus, Host, RunOutcome, SandboxPolicy, Stdio, TestArgs,
-};
+use twinloop_host::{command_component, GuestStatus, Host, RunOutcome, Stdio, TestArgs};
 
 /// The exit code for errors of the host itself (clap uses it for usage
 /// errors too).
@@ -55,18 +53,15 @@ fn execute(command: Command) -> Result<ExitCode> {
     }
 }
 
-/// A host with time limits only if the policy has one (epoch interruption
-/// costs a little).
-fn host_for(policy: &SandboxPolicy) -> Result<Host> {
-    if policy.time_limit.is_some() {
-        Host::new()
-    } else {
-        Host::without_time_limits()
-    }
+/// A host with epoch ticks, whatever the policy's time limit: they are also
+/// how a computing guest yields to the I/O driver on its thread (see
+/// `Guest::run`).
+fn host() -> Result<Host> {
+    Host::new()
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    let guest = host_for(&args.policy)?.load_file(&args.module)?;
+    let guest = host()?.load_file(&args.module)?;
     if args.instances == 1 {
         let outcome = guest.run(&args.policy, &args.args, Stdio::Inherit)?;
         return Ok(finish_run(&outcome));
@@ -95,7 +90,7 @@ fn test(args: TestRunArgs) -> Result<ExitCode> {
     for unknown in &test_args.unknown {
         eprintln!("warning: ignoring unknown libtest option {unknown}");
     }
-    let guest = host_for(&args.policy)?.load_file(&args.module)?;
+    let guest = host()?.load_file(&args.module)?;
     if test_args.pass_through {
         let outcome = guest.run(&args.policy, &test_args.raw, Stdio::Inherit)?;
         return Ok(finish_run(&outcome));

@@ -155,9 +155,10 @@ impl Guest {
     /// [`Host::without_time_limits`](crate::Host::without_time_limits)).
     ///
     /// Blocks the calling thread. The guest runs as an async wasmtime call
-    /// driven on wasmtime-wasi's own tokio runtime, so this must not be called
-    /// from inside an async task (tokio panics on a nested `block_on`); use
-    /// `spawn_blocking` there.
+    /// driven by a tokio runtime on this thread (or, on a host without time
+    /// limits, wasmtime-wasi's own), so this must not be called from inside an
+    /// async task (tokio panics on a nested `block_on`); use `spawn_blocking`
+    /// there.
     pub fn run(&self, policy: &SandboxPolicy, args: &[String], stdio: Stdio) -> Result<RunOutcome> {
         if policy.time_limit.is_some() && self.ticker.is_none() {
             bail!("this host was made without time-limit support; create it with Host::new()");
@@ -254,14 +255,31 @@ impl Guest {
         // checks report "not ready" spuriously (seen as phantom
         // backpressure and hangs); the guest is its own scheduler.
         let run = tokio::task::unconstrained(run);
-        let result = wasmtime_wasi::runtime::in_tokio(async move {
+        let run = async move {
             match limit {
                 None => Ok(run.await),
                 Some(limit) => tokio::time::timeout(limit + GRACE, run)
                     .await
                     .map_err(|_| TimeLimitExceeded { limit }),
             }
-        });
+        };
+        let result = if self.ticker.is_some() {
+            // The guest and the I/O driver of its sockets on this one thread: a
+            // wake-up is the driver's own `epoll_wait` returning, not a worker
+            // thread's futex wake and a switch to this thread. A guest that polls
+            // without waiting gives the driver a turn (wasmtime-wasi yields on a
+            // zero timeout); one that computes yields at every epoch tick
+            // (`time_limit::arm`).
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the guest's tokio runtime")?
+                .block_on(run)
+        } else {
+            // Without epoch ticks a computing guest never yields: its I/O is
+            // driven by wasmtime-wasi's runtime, on threads of its own.
+            wasmtime_wasi::runtime::in_tokio(run)
+        };
         Ok(match result {
             Err(exceeded) => GuestStatus::Trapped(GuestTrap {
                 message: format!("{exceeded}; the guest was waiting in a host call"),

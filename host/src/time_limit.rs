@@ -33,10 +33,6 @@ pub const TICK: Duration = Duration::from_millis(10);
 /// normally caught by the epoch callback (which yields a backtrace) first.
 pub(crate) const GRACE: Duration = Duration::from_millis(50);
 
-/// An epoch deadline so far in the future that it is never reached; used for
-/// stores without a time limit on an engine with epoch interruption.
-const NEVER: u64 = 1 << 62;
-
 /// The error a guest is stopped with when its time limit passes. Its message
 /// is "time limit of N s exceeded (--time-limit)".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,23 +79,22 @@ impl EpochTicker {
 
 /// Arms `store` (on an engine with epoch interruption) to trap with
 /// [`TimeLimitExceeded`] once `limit` has passed, or never if `limit` is
-/// `None`.
+/// `None`; until then the guest yields to the host's executor at every
+/// [`TICK`] it spends computing.
+///
+/// The guest runs on the host's thread beside the tokio runtime that drives
+/// its sockets, timers and background writes (see `Guest::run`). A guest
+/// polls with a zero timeout when it has work ready, and wasmtime-wasi yields
+/// to that runtime then; a guest computing without any host call would
+/// otherwise hold it up (and, with it, the host's time-limit timer and the
+/// output queued to sockets) until it made one.
 pub(crate) fn arm<T: 'static>(store: &mut Store<T>, limit: Option<Duration>) {
-    match limit {
-        None => {
-            store.set_epoch_deadline(NEVER);
-            store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Continue(NEVER)));
+    store.set_epoch_deadline(1);
+    let deadline = limit.map(|limit| (Instant::now() + limit, limit));
+    store.epoch_deadline_callback(move |_| match deadline {
+        Some((deadline, limit)) if Instant::now() >= deadline => {
+            Err(wasmtime::Error::new(TimeLimitExceeded { limit }))
         }
-        Some(limit) => {
-            let deadline = Instant::now() + limit;
-            store.set_epoch_deadline(1);
-            store.epoch_deadline_callback(move |_| {
-                if Instant::now() >= deadline {
-                    Err(wasmtime::Error::new(TimeLimitExceeded { limit }))
-                } else {
-                    Ok(UpdateDeadline::Continue(1))
-                }
-            });
-        }
-    }
+        _ => Ok(UpdateDeadline::Yield(1)),
+    });
 }

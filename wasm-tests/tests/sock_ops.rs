@@ -188,6 +188,35 @@ fn two_queued_datagrams_are_two_recvs() {
 }
 
 #[test]
+fn a_callback_that_always_reschedules_itself_does_not_hold_back_io() {
+    // The loop always has a callback ready, so it never waits in its poll: readiness must
+    // still be seen. (In the guest the host drives the sockets on the guest's own thread:
+    // a loop that never waits must still give that driver its turns.)
+    run_tcp(|ev| async move {
+        let (client, conn, _listener) = tcp_pair(&ev).await?;
+        let spinning = Rc::new(std::cell::Cell::new(true));
+        fn spin(spinning: Rc<std::cell::Cell<bool>>) -> impl FnOnce(&EventLoop) {
+            move |ev| {
+                if spinning.get() {
+                    ev.call_soon(spin(spinning)).unwrap();
+                }
+            }
+        }
+        ev.call_soon(spin(spinning.clone()))?;
+        for round in 0..20u8 {
+            ev.sock_sendall(&client, vec![round; 100]).await?;
+            let mut got = Vec::new();
+            while got.len() < 100 {
+                got.extend(ev.sock_recv(&conn, 100 - got.len()).await?);
+            }
+            assert_eq!(got, vec![round; 100]);
+        }
+        spinning.set(false);
+        Ok(())
+    });
+}
+
+#[test]
 fn connect_to_a_closed_port_is_refused() {
     run_tcp(|ev| async move {
         let port = {
