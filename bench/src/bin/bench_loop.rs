@@ -6,6 +6,8 @@
 //!   inside the callback; tokio: each `spawn_local` task spawns the next.
 //! - `callbacks_batch`: N callbacks scheduled up front, then run. twinloop: N `call_soon`;
 //!   tokio: N `spawn_local`.
+//! - `tasks`: N tasks spawned up front, each completing at its first poll, then run.
+//!   twinloop: N `create_task`; tokio: N `spawn_local` (the same as `callbacks_batch`).
 //! - `timers`: N timers at pseudo-random delays in 0..100 ms, every other one cancelled
 //!   once all are pending; runs until the rest have fired. Deadlines count from one start
 //!   on both sides. twinloop: `call_at` (= `call_later` from that start) +
@@ -22,7 +24,7 @@ use bench::{cpu_time, median, result_line, secs, Cli, Rng, Rt};
 use tokio::task::LocalSet;
 
 const USAGE: &str =
-    "usage: bench_loop callbacks_chain|callbacks_batch|timers --rt twinloop|tokio [--n N] [--repeat K]";
+    "usage: bench_loop callbacks_chain|callbacks_batch|tasks|timers --rt twinloop|tokio [--n N] [--repeat K]";
 
 /// Timer delays are spread over `0..TIMER_SPAN`.
 const TIMER_SPAN: Duration = Duration::from_millis(100);
@@ -65,6 +67,8 @@ fn run() -> Result<(), String> {
         ("callbacks_chain", Rt::Tokio) => tokio_chain,
         ("callbacks_batch", Rt::Twinloop) => twinloop_batch,
         ("callbacks_batch", Rt::Tokio) => tokio_batch,
+        ("tasks", Rt::Twinloop) => twinloop_tasks,
+        ("tasks", Rt::Tokio) => tokio_batch,
         ("timers", Rt::Twinloop) => twinloop_timers,
         ("timers", Rt::Tokio) => tokio_timers,
         (other, _) => return Err(format!("unknown case {other:?}")),
@@ -169,6 +173,27 @@ fn twinloop_batch(n: u64) -> Outcome {
     let sample = clocks.finish();
     ev.close().map_err(tl_err)?;
     check_count("callbacks_batch", ran.get(), n)?;
+    Ok(sample)
+}
+
+fn twinloop_tasks(n: u64) -> Outcome {
+    let ev = twinloop::EventLoop::new().map_err(tl_err)?;
+    let ran = Rc::new(Cell::new(0u64));
+    let clocks = Clocks::start();
+    for _ in 0..n {
+        let (ran, ev2) = (ran.clone(), ev.clone());
+        ev.create_task(async move {
+            ran.set(ran.get() + 1);
+            if ran.get() == n {
+                ev2.stop();
+            }
+        })
+        .map_err(tl_err)?;
+    }
+    ev.run_forever().map_err(tl_err)?;
+    let sample = clocks.finish();
+    ev.close().map_err(tl_err)?;
+    check_count("tasks", ran.get(), n)?;
     Ok(sample)
 }
 

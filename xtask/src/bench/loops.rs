@@ -1,4 +1,4 @@
-//! The loop cases: `bench_loop` (callbacks chained and batched, timers) for each
+//! The loop cases: `bench_loop` (callbacks chained and batched, tasks, timers) for each
 //! runtime, one fresh process per case and runtime.
 
 use std::process::Command;
@@ -30,6 +30,7 @@ pub(super) fn loop_cases(
     let cases = [
         ("callbacks_chain", plan.callbacks),
         ("callbacks_batch", plan.callbacks),
+        ("tasks", plan.callbacks),
         ("timers", plan.timers),
     ];
     for (case, n) in cases {
@@ -85,18 +86,22 @@ pub(super) fn loop_cases(
                 });
             }
         } else {
-            let variant = case.trim_start_matches("callbacks_");
+            // "callbacks chain", "callbacks batch", "tasks" (spawned and completed).
+            let (name, unit) = match case.strip_prefix("callbacks_") {
+                Some(variant) => (format!("callbacks {variant}"), "callbacks/s"),
+                None => ("tasks spawned + completed".to_owned(), "tasks/s"),
+            };
             let (a, b) = (rate(&tw), rate(&tk));
             micro.push(MicroRecord {
-                name: format!("callbacks {variant}"),
+                name: name.clone(),
                 value: a,
-                unit: "callbacks/s",
+                unit,
                 peer: "tokio",
                 peer_value: b,
                 vs_peer: a.zip(b).map(|(a, b)| a / b),
             });
             table.push(Row {
-                case: format!("callbacks {label} {variant}"),
+                case: format!("{name} ({label})"),
                 kind: Kind::Rate {
                     scale: 1e6,
                     unit: "M/s",

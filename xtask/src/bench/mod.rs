@@ -386,6 +386,11 @@ fn describe(plan: &Plan) {
         ),
         "                   twinloop: call_soon; tokio: spawn_local (LocalSet)".into(),
         format!(
+            "  tasks            {} spawned up front, each done at its first poll",
+            plan.callbacks
+        ),
+        "                   twinloop: create_task; tokio: spawn_local (LocalSet)".into(),
+        format!(
             "  timers           {} at pseudo-random delays in 0..100 ms from one start, every \
              other one cancelled once all are pending",
             plan.timers
