@@ -106,6 +106,20 @@ pub(crate) fn leave_running() {
     drop(previous);
 }
 
+/// Runs `f` on the running loop if it is the loop `id`: a task's waker on the loop's own
+/// thread, with no reference counting on that hot path. `None` otherwise (another loop
+/// or none is running, or this thread is tearing its locals down).
+pub(crate) fn with_running<R>(id: u64, f: impl FnOnce(&LoopInner) -> R) -> Option<R> {
+    RUNNING
+        .try_with(|r| {
+            let running = r.try_borrow().ok()?;
+            let inner = &running.as_ref()?.inner;
+            (inner.shared.id == id).then(|| f(inner))
+        })
+        .ok()
+        .flatten()
+}
+
 pub(crate) fn register_local(id: u64, inner: &Rc<LoopInner>) {
     LOCAL_LOOPS.with(|l| l.borrow_mut().push((id, Rc::downgrade(inner))));
 }

@@ -110,6 +110,10 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        let (key, id) = (self.key, self.id);
+        if current::with_running(self.shared.id, |inner| inner.wake_task(key, id)).is_some() {
+            return;
+        }
         if let Some(inner) = current::local_loop(self.shared.id) {
             inner.wake_task(self.key, self.id);
         } else {

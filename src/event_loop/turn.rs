@@ -299,9 +299,8 @@ impl LoopInner {
 
     /// A task's waker fired: schedule that task if it is still alive.
     pub(crate) fn wake_task(&self, key: usize, id: u64) {
-        let task = self.tasks.borrow().get(key).filter(|t| t.id == id).cloned();
-        if let Some(task) = task {
-            self.schedule_task(&task);
+        if let Some(task) = self.tasks.borrow().get(key).filter(|t| t.id == id) {
+            self.schedule_task(task);
         }
     }
 }

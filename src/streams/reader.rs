@@ -293,6 +293,12 @@ impl StreamReader {
             self.buf.clear();
             self.pos = 0;
         }
+        self.release(n);
+    }
+
+    /// Counts `n` bytes as gone from the buffer, and resumes the transport once it is
+    /// back at the limit.
+    fn release(&mut self, n: usize) {
         let resume = {
             let mut feed = self.feed.0.borrow_mut();
             feed.buffered -= n;
@@ -309,6 +315,13 @@ impl StreamReader {
 
     /// Takes the first `n` unread bytes.
     fn take(&mut self, n: usize) -> Vec<u8> {
+        if self.pos == 0 && n == self.buf.len() && self.buf.capacity() <= 2 * n {
+            // All of a buffer that holds little more than them: the buffer itself, not a
+            // copy; a new one of the same size takes its place.
+            let out = std::mem::replace(&mut self.buf, Vec::with_capacity(n));
+            self.release(n);
+            return out;
+        }
         let out = self.data()[..n].to_vec();
         self.consume(n);
         out
