@@ -35,9 +35,12 @@ impl Host {
         Host::build(true)
     }
 
-    /// A host without epoch interruption: guests run slightly faster (no
-    /// epoch checks in loops and function prologues) but a policy with a
-    /// `time_limit` is refused.
+    /// A host without epoch interruption: no epoch checks in loops and
+    /// function prologues, but a policy with a `time_limit` is refused, and
+    /// guests' sockets are driven by wasmtime-wasi's runtime on threads of its
+    /// own (a guest computing between host calls never yields, so it cannot
+    /// be the one that drives them): each wake-up of the guest is then a
+    /// switch between threads. The CLI uses [`Host::new`].
     pub fn without_time_limits() -> Result<Host> {
         Host::build(false)
     }

@@ -2,12 +2,14 @@
 //! under an explicit [`SandboxPolicy`].
 //!
 //! - [`Host`] owns a wasmtime engine (component model, wasm backtraces, epoch
-//!   interruption for time limits).
+//!   interruption for time limits and for a computing guest to yield).
 //! - [`Host::load`] turns a core `wasm32-wasip1` module into a component with
 //!   the preview-1 command adapter (or takes a component as is), compiles it
 //!   once and links it against WASI 0.2, giving a [`Guest`].
 //! - [`Guest::run`] runs it once in a fresh instance and reports a
-//!   [`RunOutcome`]: the exit code, or the trap with its wasm backtrace.
+//!   [`RunOutcome`]: the exit code, or the trap with its wasm backtrace. The
+//!   guest runs on the calling thread, beside the tokio runtime that drives
+//!   its sockets and timers on that same thread.
 //! - [`Guest::run_tests`] treats the guest as a libtest binary and runs every
 //!   test in its own instance, so one failing test does not hide the others
 //!   (under `panic=abort`, a panic ends the instance) and no test sees what
