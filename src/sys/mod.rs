@@ -6,9 +6,10 @@
 //! - **`Reactor`**: the one thing the loop blocks in. `Reactor::new()` creates it;
 //!   `Reactor::poll(timeout, events)` waits until an I/O source of interest is ready, the
 //!   timeout passes (`Some(Duration::ZERO)` means "just look"), or a [`Waker`] fires, and
-//!   appends what became ready to `events`. The loop calls `poll` exactly once per
-//!   iteration, with the time to its earliest timer as the timeout; a backend must turn
-//!   that into exactly one OS/host wait (one `epoll_wait`/`kevent`/IOCP wait natively, one
+//!   appends what became ready to `events`. The loop calls `poll` once per iteration,
+//!   with the time to its earliest timer as the timeout (and not at all on an iteration
+//!   that has work ready while no source is registered: nothing could be reported); a
+//!   backend must turn that into exactly one OS/host wait (one `epoll_wait`/`kevent`/IOCP wait natively, one
 //!   `wasi:io/poll.poll` call in the guest, with the timer as one more pollable).
 //! - **`Waker`**: `Send + Sync + Clone`; `wake()` makes a concurrent or later `poll`
 //!   return promptly. Natively it is a `mio::Waker`; where the target has no threads (the
