@@ -96,12 +96,12 @@ impl IoRegistry {
         slot.handler.take()
     }
 
-    /// The handler of a live token; `None` for a token freed since it was reported.
     /// Whether no source holds a token (nothing could be reported).
     pub(crate) fn is_empty(&self) -> bool {
         self.slots.len() == self.free.len()
     }
 
+    /// The handler of a live token; `None` for a token freed since it was reported.
     pub(crate) fn get(&self, token: usize) -> Option<Rc<dyn IoHandler>> {
         self.slot(token)?.handler.clone()
     }

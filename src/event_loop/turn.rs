@@ -135,12 +135,12 @@ impl EventLoop {
                 }
                 Ready::Io(event) => self.dispatch_io(&event),
                 Ready::IoBatch => {
+                    // Taken out while the handlers run, so none can find it borrowed;
+                    // the next poll clears it.
                     let events = std::mem::take(&mut *inner.events.borrow_mut());
                     for event in &events {
                         self.dispatch_io(event);
                     }
-                    let mut events = events;
-                    events.clear();
                     *inner.events.borrow_mut() = events;
                 }
             }

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use crate::error::{Error, Result};
 use crate::net::resolve::{Family, Port};
-use crate::net::socket::{Socket, SocketInner};
+use crate::net::socket::{Socket, SocketInner, SocketType};
 use crate::sys::{self, Interest};
 use crate::transport::READ_CHUNK;
 use crate::EventLoop;
@@ -257,7 +257,7 @@ impl EventLoop {
         let (ev, sock) = (self.clone(), sock.inner.clone());
         async move {
             let (conn, peer) = sock.retry(&ev, Interest::READ, |s| s.accept()).await?;
-            Ok((Socket::from_sys(conn)?, peer))
+            Ok((Socket::from_sys(conn, SocketType::Stream)?, peer))
         }
     }
 }

@@ -144,12 +144,13 @@ impl Socket {
                 ))
             }
         };
-        Ok(Socket::from_sys(sys::Socket::new(v6, kind)?)?)
+        Ok(Socket::from_sys(sys::Socket::new(v6, kind)?, kind)?)
     }
 
-    pub(crate) fn from_sys(sock: sys::Socket) -> io::Result<Socket> {
+    /// A `Socket` over `sock`, which is of `kind`.
+    pub(crate) fn from_sys(sock: sys::Socket, kind: SocketType) -> io::Result<Socket> {
         let v6 = sock.is_ipv6()?;
-        let stream = sock.kind()? == SocketType::Stream;
+        let stream = kind == SocketType::Stream;
         let waiters = Rc::new(Waiters::default());
         let inner = Rc::new(SocketInner {
             io: RefCell::new(Some(Io::Idle(sock))),

@@ -9,8 +9,9 @@
 //!   appends what became ready to `events`. The loop calls `poll` once per iteration,
 //!   with the time to its earliest timer as the timeout (and not at all on an iteration
 //!   that has work ready while no source is registered: nothing could be reported); a
-//!   backend must turn that into exactly one OS/host wait (one `epoll_wait`/`kevent`/IOCP wait natively, one
-//!   `wasi:io/poll.poll` call in the guest, with the timer as one more pollable).
+//!   backend must turn that into exactly one OS/host wait (one
+//!   `epoll_wait`/`kevent`/IOCP wait natively, one `wasi:io/poll.poll` call in the guest,
+//!   with the timer as one more pollable).
 //! - **`Waker`**: `Send + Sync + Clone`; `wake()` makes a concurrent or later `poll`
 //!   return promptly. Natively it is a `mio::Waker`; where the target has no threads (the
 //!   WASI guest) nothing can run while the loop is blocked, so it is a no-op.

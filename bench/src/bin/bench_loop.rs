@@ -156,45 +156,45 @@ fn twinloop_chain(n: u64) -> Outcome {
 }
 
 fn twinloop_batch(n: u64) -> Outcome {
-    let ev = twinloop::EventLoop::new().map_err(tl_err)?;
-    let ran = Rc::new(Cell::new(0u64));
-    let clocks = Clocks::start();
-    for _ in 0..n {
-        let ran = ran.clone();
-        ev.call_soon(move |ev| {
-            ran.set(ran.get() + 1);
-            if ran.get() == n {
-                ev.stop();
-            }
-        })
-        .map_err(tl_err)?;
-    }
-    ev.run_forever().map_err(tl_err)?;
-    let sample = clocks.finish();
-    ev.close().map_err(tl_err)?;
-    check_count("callbacks_batch", ran.get(), n)?;
-    Ok(sample)
+    twinloop_up_front("callbacks_batch", n, |ev, ran| {
+        ev.call_soon(move |ev| count_one(&ran, n, ev)).map(drop)
+    })
 }
 
 fn twinloop_tasks(n: u64) -> Outcome {
+    twinloop_up_front("tasks", n, |ev, ran| {
+        let ev2 = ev.clone();
+        ev.create_task(async move { count_one(&ran, n, &ev2) })
+            .map(drop)
+    })
+}
+
+/// `n` units of work scheduled up front by `schedule` (each calls [`count_one`] once),
+/// then the loop runs until all of them did.
+fn twinloop_up_front(
+    case: &str,
+    n: u64,
+    schedule: impl Fn(&twinloop::EventLoop, Rc<Cell<u64>>) -> twinloop::Result<()>,
+) -> Outcome {
     let ev = twinloop::EventLoop::new().map_err(tl_err)?;
     let ran = Rc::new(Cell::new(0u64));
     let clocks = Clocks::start();
     for _ in 0..n {
-        let (ran, ev2) = (ran.clone(), ev.clone());
-        ev.create_task(async move {
-            ran.set(ran.get() + 1);
-            if ran.get() == n {
-                ev2.stop();
-            }
-        })
-        .map_err(tl_err)?;
+        schedule(&ev, ran.clone()).map_err(tl_err)?;
     }
     ev.run_forever().map_err(tl_err)?;
     let sample = clocks.finish();
     ev.close().map_err(tl_err)?;
-    check_count("tasks", ran.get(), n)?;
+    check_count(case, ran.get(), n)?;
     Ok(sample)
+}
+
+/// One unit done; the `n`th stops the loop.
+fn count_one(ran: &Cell<u64>, n: u64, ev: &twinloop::EventLoop) {
+    ran.set(ran.get() + 1);
+    if ran.get() == n {
+        ev.stop();
+    }
 }
 
 fn twinloop_timers(n: u64) -> Outcome {

@@ -232,7 +232,9 @@ impl MioSource for Socket {
 impl TryFrom<socket2::Socket> for crate::Socket {
     type Error = Error;
     fn try_from(sock: socket2::Socket) -> Result<crate::Socket, Error> {
-        Ok(crate::Socket::from_sys(Socket::from_socket2(sock)?)?)
+        let sock = Socket::from_socket2(sock)?;
+        let kind = sock.kind()?;
+        Ok(crate::Socket::from_sys(sock, kind)?)
     }
 }
 
